@@ -1,0 +1,90 @@
+"""The storage interface: a small, async, path-keyed blob store that knows nothing about OCI.
+
+Keys are `/`-separated relative paths made of the characters in `KEY_RE`. A key names either a
+file or, implicitly, a directory (a prefix of other keys). Every backend passes the contract suite
+in `tests/contract/`.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Protocol
+
+KEY_RE = re.compile(r"^[A-Za-z0-9._-]+(/[A-Za-z0-9._-]+)*$")
+
+# Reads stream in blocks this large: big enough to keep per-chunk overhead negligible.
+READ_CHUNK = 1024 * 1024
+
+
+@dataclass(frozen=True, slots=True)
+class FileInfo:
+    key: str
+    size: int
+    modified: float  # seconds since the epoch
+    is_dir: bool = False
+
+
+class BlobWriter(Protocol):
+    """An in-progress write. Bytes become visible at `key` only after `commit()`.
+
+    With `append=True` the writer continues the bytes already written (and committed) at
+    the key, which is how resumable uploads grow. `size` counts everything at the key
+    including what was there before.
+    """
+
+    @property
+    def size(self) -> int: ...
+
+    async def write(self, data: bytes) -> None: ...
+
+    async def commit(self) -> None:
+        """Make the written bytes durable and visible. The writer is closed afterwards."""
+
+    async def cancel(self) -> None:
+        """Discard the bytes written by this writer (not the ones already there before)."""
+
+
+class StorageBackend(Protocol):
+    """Contract:
+
+    - `get`, `reader`, `stat`, `move` raise `PathNotFound` for a missing key.
+    - `put` and `writer(...).commit()` are atomic: readers see the old content or the new, never a mix.
+    - `delete` removes a key or a whole prefix and is idempotent (no error when missing).
+    - `list` returns the sorted names of the direct children of a prefix, files and directories,
+      from just after `after`, at most `limit` of them; a missing prefix lists as empty.
+    - `redirect_url` returns a URL that clients may fetch the key from directly, or None.
+    """
+
+    name: str
+
+    async def get(self, key: str) -> bytes: ...
+
+    async def put(self, key: str, data: bytes) -> None: ...
+
+    def reader(
+        self, key: str, offset: int = 0, length: int | None = None, chunk_size: int = READ_CHUNK
+    ) -> AsyncIterator[bytes]: ...
+
+    async def writer(self, key: str, append: bool = False) -> BlobWriter: ...
+
+    async def stat(self, key: str) -> FileInfo: ...
+
+    async def list(self, prefix: str, after: str | None = None, limit: int | None = None) -> list[str]: ...
+
+    async def move(self, src: str, dst: str) -> None: ...
+
+    async def delete(self, key: str) -> None: ...
+
+    async def redirect_url(self, key: str, method: str = "GET") -> str | None: ...
+
+    async def close(self) -> None: ...
+
+
+def check_key(key: str) -> str:
+    from storage_backends.errors import InvalidPath
+
+    if not KEY_RE.match(key) or any(part in (".", "..") for part in key.split("/")):
+        raise InvalidPath(key)
+    return key

@@ -1,0 +1,260 @@
+"""Filesystem backend: keys are paths below a root directory (distribution's layout works as is)."""
+
+from __future__ import annotations
+
+import errno
+import os
+import shutil
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import anyio
+import anyio.to_thread
+
+from storage_backends.base import READ_CHUNK, FileInfo, check_key
+from storage_backends.errors import BackendError, PathNotFound
+
+# Small writes are gathered to this size before a thread hop writes them out.
+_WRITE_BUFFER = 1024 * 1024
+_TMP_MARK = ".tmp-"
+
+
+class _FsWriter:
+    def __init__(self, backend: FilesystemBackend, key: str, final: Path, append: bool) -> None:
+        self._backend = backend
+        self._key = key
+        self._final = final
+        self._append = append
+        self._target = final if append else final.with_name(f"{final.name}{_TMP_MARK}{uuid.uuid4().hex}")
+        self._buffer: list[bytes] = []
+        self._buffered = 0
+        self._fd = -1
+        self._start = 0
+        self._size = 0
+
+    async def open(self) -> None:
+        def _open() -> tuple[int, int]:
+            self._target.parent.mkdir(parents=True, exist_ok=True)
+            flags = os.O_WRONLY | os.O_CREAT | (0 if self._append else os.O_TRUNC)
+            fd = os.open(self._target, flags, 0o644)
+            size = os.lseek(fd, 0, os.SEEK_END)
+            return fd, size
+
+        self._fd, self._start = await self._backend.run(_open)
+        self._size = self._start
+
+    @property
+    def size(self) -> int:
+        return self._size
+
+    async def write(self, data: bytes) -> None:
+        if not data:
+            return
+        self._buffer.append(data)
+        self._buffered += len(data)
+        self._size += len(data)
+        if self._buffered >= _WRITE_BUFFER:
+            await self._flush()
+
+    async def _flush(self) -> None:
+        if not self._buffered:
+            return
+        chunks, self._buffer, self._buffered = self._buffer, [], 0
+        fd = self._fd
+
+        def _write() -> None:
+            for chunk in chunks:
+                view = memoryview(chunk)
+                while view:
+                    written = os.write(fd, view)
+                    view = view[written:]
+
+        await self._backend.run(_write)
+
+    async def commit(self) -> None:
+        await self._flush()
+        fd, target, final, append = self._fd, self._target, self._final, self._append
+
+        def _commit() -> None:
+            os.fsync(fd)
+            os.close(fd)
+            if not append:
+                os.replace(target, final)
+
+        self._fd = -1
+        await self._backend.run(_commit)
+
+    async def cancel(self) -> None:
+        self._buffer, self._buffered = [], 0
+        fd, target, append, start = self._fd, self._target, self._append, self._start
+        self._fd = -1
+        if fd < 0:
+            return
+
+        def _cancel() -> None:
+            if append:
+                os.ftruncate(fd, start)
+            os.close(fd)
+            if not append:
+                target.unlink(missing_ok=True)
+
+        await self._backend.run(_cancel)
+
+
+@dataclass
+class FilesystemBackend:
+    root: Path
+    max_threads: int = 64
+    name: str = "filesystem"
+
+    def __post_init__(self) -> None:
+        self.root = Path(self.root).absolute()
+        self._limiter = anyio.CapacityLimiter(self.max_threads)
+
+    @classmethod
+    def from_config(cls, options: Any) -> FilesystemBackend:
+        return cls(root=Path(options.rootdirectory), max_threads=options.maxthreads)
+
+    async def run(self, func: Any, *args: Any) -> Any:
+        try:
+            return await anyio.to_thread.run_sync(func, *args, limiter=self._limiter)
+        except FileNotFoundError as exc:
+            raise PathNotFound(str(exc.filename or "")) from exc
+        except NotADirectoryError as exc:
+            raise PathNotFound(str(exc.filename or "")) from exc
+        except OSError as exc:
+            raise BackendError(f"filesystem error: {exc.strerror or exc}") from exc
+
+    def _path(self, key: str) -> Path:
+        return self.root / check_key(key)
+
+    async def get(self, key: str) -> bytes:
+        path = self._path(key)
+        try:
+            data: bytes = await self.run(path.read_bytes)
+        except PathNotFound:
+            raise PathNotFound(key) from None
+        except BackendError as exc:
+            if path.is_dir():
+                raise PathNotFound(key) from None
+            raise exc
+        return data
+
+    async def put(self, key: str, data: bytes) -> None:
+        path = self._path(key)
+
+        def _put() -> None:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_name(f"{path.name}{_TMP_MARK}{uuid.uuid4().hex}")
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+            try:
+                os.write(fd, data)
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+            os.replace(tmp, path)
+
+        await self.run(_put)
+
+    async def reader(
+        self, key: str, offset: int = 0, length: int | None = None, chunk_size: int = READ_CHUNK
+    ) -> AsyncIterator[bytes]:
+        path = self._path(key)
+        try:
+            fd: int = await self.run(os.open, path, os.O_RDONLY)
+        except PathNotFound:
+            raise PathNotFound(key) from None
+        try:
+            remaining = length
+            position = offset
+            while remaining is None or remaining > 0:
+                size = chunk_size if remaining is None else min(chunk_size, remaining)
+                chunk: bytes = await self.run(os.pread, fd, size, position)
+                if not chunk:
+                    break
+                position += len(chunk)
+                if remaining is not None:
+                    remaining -= len(chunk)
+                yield chunk
+        finally:
+            os.close(fd)
+
+    async def writer(self, key: str, append: bool = False) -> _FsWriter:
+        writer = _FsWriter(self, key, self._path(key), append)
+        await writer.open()
+        return writer
+
+    async def stat(self, key: str) -> FileInfo:
+        path = self._path(key)
+        try:
+            st = await self.run(os.stat, path)
+        except PathNotFound:
+            raise PathNotFound(key) from None
+        is_dir = (st.st_mode & 0o170000) == 0o040000
+        return FileInfo(key=key, size=0 if is_dir else st.st_size, modified=st.st_mtime, is_dir=is_dir)
+
+    async def list(self, prefix: str, after: str | None = None, limit: int | None = None) -> list[str]:
+        path = self._path(prefix) if prefix else self.root
+
+        def _list() -> list[str]:
+            try:
+                names = sorted(n for n in os.listdir(path) if _TMP_MARK not in n)
+            except (FileNotFoundError, NotADirectoryError):
+                return []
+            if after is not None:
+                names = [n for n in names if n > after]
+            return names if limit is None else names[:limit]
+
+        result: list[str] = await self.run(_list)
+        return result
+
+    async def move(self, src: str, dst: str) -> None:
+        source, target = self._path(src), self._path(dst)
+
+        def _move() -> None:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(source, target)
+
+        try:
+            await self.run(_move)
+        except PathNotFound:
+            raise PathNotFound(src) from None
+
+    async def delete(self, key: str) -> None:
+        path = self._path(key)
+
+        def _delete() -> None:
+            try:
+                if path.is_dir() and not path.is_symlink():
+                    shutil.rmtree(path, ignore_errors=False)
+                else:
+                    path.unlink()
+            except FileNotFoundError:
+                return
+            except OSError as exc:
+                if exc.errno != errno.ENOENT:
+                    raise
+            self._prune_empty_parents(path.parent)
+
+        await self.run(_delete)
+
+    def _prune_empty_parents(self, directory: Path) -> None:
+        while directory != self.root and self.root in directory.parents:
+            try:
+                directory.rmdir()
+            except OSError:
+                return
+            directory = directory.parent
+
+    async def redirect_url(self, key: str, method: str = "GET") -> str | None:
+        return None
+
+    def local_path(self, key: str) -> Path:
+        """The file behind a key, for zero-copy responses."""
+        return self._path(key)
+
+    async def close(self) -> None:
+        return None
