@@ -1,0 +1,81 @@
+"""The one question the registry asks: may this request do these actions on these resources?"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from starlette.requests import Request
+
+
+@dataclass(frozen=True, slots=True)
+class Access:
+    """One scope item: `repository:team/app:pull` is Access("repository", "team/app", "pull")."""
+
+    type: str
+    name: str
+    action: str
+
+    def __str__(self) -> str:
+        return f"{self.type}:{self.name}:{self.action}"
+
+
+class Grant(Protocol):
+    """What an authenticated (or anonymous) caller may do."""
+
+    @property
+    def subject(self) -> str | None: ...
+
+    def allows(self, type: str, name: str, action: str) -> bool: ...
+
+
+@dataclass(frozen=True)
+class AllowAll:
+    subject: str | None = None
+
+    def allows(self, type: str, name: str, action: str) -> bool:
+        return True
+
+
+class AuthError(Exception):
+    """Base of the refusals; the registry renders them with the spec's JSON error body."""
+
+    code = "UNAUTHORIZED"
+    status = 401
+
+    def __init__(self, message: str, headers: Mapping[str, str] | None = None, detail: object = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.headers = dict(headers or {})
+        self.detail = detail
+
+
+class Challenge(AuthError):
+    """401: credentials missing or wrong. `headers` carries `WWW-Authenticate`."""
+
+
+class Denied(AuthError):
+    code = "DENIED"
+    status = 403
+
+
+class TooManyRequests(AuthError):
+    code = "TOOMANYREQUESTS"
+    status = 429
+
+
+class AccessController(Protocol):
+    async def authorize(self, request: Request, accesses: Sequence[Access]) -> Grant:
+        """Return the caller's grant if it holds every access asked for; raise `AuthError` otherwise."""
+        ...
+
+
+@dataclass
+class AnonymousController:
+    """Auth mode `none`: everyone may do everything (the embedded default, for localhost use)."""
+
+    extra_routes: list[object] = field(default_factory=list)
+
+    async def authorize(self, request: Request, accesses: Sequence[Access]) -> Grant:
+        return AllowAll()
