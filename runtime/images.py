@@ -1,0 +1,446 @@
+"""The local image store: content-addressed blobs, layers unpacked once by diff id, and references.
+
+```
+<root>/images/
+    blobs/<alg>/<hex>            manifests, indexes and configs, named by their digest
+    layers/<alg>/<hex>/diff/     one layer unpacked in overlayfs format, named by its diff id
+    layers/<alg>/<hex>/size      bytes the unpacked layer takes
+    repositories.json            {"refs": {"host/name:tag": {"manifest": digest, "index": digest|null}}}
+    tmp/                         work space; everything is built here and renamed into place
+    lock                         flock: pulls hold it shared, garbage collection exclusive
+```
+Layer archives themselves are not kept: once unpacked and verified against the config's diff ids they are
+only needed again for a push, which the runtime does not do.
+"""
+
+from __future__ import annotations
+
+import builtins
+import contextlib
+import fcntl
+import json
+import os
+import re
+import shutil
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TextIO
+
+from registry.digest import Digest, InvalidDigest
+from registry.reference import InvalidReference, Reference
+
+DEFAULT_ROOT = Path("/var/lib/dockyard-runtime")
+ROOT_ENV = "DOCKYARD_RUNTIME_ROOT"
+_ID_PREFIX_RE = re.compile(r"^(?:sha256:)?([0-9a-f]{1,64})$")
+
+
+class ImageError(Exception):
+    pass
+
+
+class ImageNotFound(ImageError):
+    def __init__(self, ref: str) -> None:
+        super().__init__(f"No such image: {ref}")
+        self.ref = ref
+
+
+class ImageInUse(ImageError):
+    pass
+
+
+@dataclass(frozen=True)
+class LocalImage:
+    id: str
+    reference: str
+    manifest_digest: str
+    config: dict[str, Any]
+    layer_dirs: list[Path]
+
+    @property
+    def short_id(self) -> str:
+        return self.id.partition(":")[2][:12]
+
+
+@dataclass
+class RemoveResult:
+    untagged: list[str] = field(default_factory=list)
+    deleted: list[str] = field(default_factory=list)
+
+
+@dataclass
+class PruneResult:
+    deleted: list[str] = field(default_factory=list)
+    reclaimed: int = 0
+
+
+def default_root() -> Path:
+    return Path(os.environ.get(ROOT_ENV) or DEFAULT_ROOT)
+
+
+def images_in_use(root: Path) -> set[str]:
+    """Image ids (or references) that containers use; empty while the container half is not installed."""
+    try:
+        from runtime.containers import images_in_use as in_use  # type: ignore[attr-defined, unused-ignore]
+    except ImportError:
+        return set()
+    result: set[str] = set(in_use(root))
+    return result
+
+
+class ImageStore:
+    def __init__(self, root: Path) -> None:
+        self.root = Path(root)
+        self.base = self.root / "images"
+
+    # --- paths -----------------------------------------------------------------------------------------------
+
+    def blob_path(self, digest: str) -> Path:
+        d = Digest.parse(digest)
+        return self.base / "blobs" / d.algorithm / d.encoded
+
+    def layer_path(self, diff_id: str) -> Path:
+        d = Digest.parse(diff_id)
+        return self.base / "layers" / d.algorithm / d.encoded
+
+    def layer_dir(self, diff_id: str) -> Path:
+        return self.layer_path(diff_id) / "diff"
+
+    def has_layer(self, diff_id: str) -> bool:
+        return (self.layer_path(diff_id) / "size").is_file()
+
+    def layer_size(self, diff_id: str) -> int:
+        try:
+            return int((self.layer_path(diff_id) / "size").read_text())
+        except (OSError, ValueError):
+            return 0
+
+    # --- writing ---------------------------------------------------------------------------------------------
+
+    def ensure_dirs(self) -> None:
+        for sub in ("blobs", "layers", "tmp"):
+            (self.base / sub).mkdir(parents=True, exist_ok=True)
+        os.chmod(self.base, 0o711)
+
+    def tempdir(self) -> Path:
+        """A fresh directory on the store's filesystem, so a finished result can be renamed into place."""
+        self.ensure_dirs()
+        return Path(tempfile.mkdtemp(dir=self.base / "tmp"))
+
+    def put_blob(self, data: bytes, digest: str) -> None:
+        expected = Digest.parse(digest)
+        actual = Digest.of(data, expected.algorithm)
+        if actual != expected:
+            raise ImageError(f"digest mismatch: expected {expected}, got {actual}")
+        path = self.blob_path(digest)
+        if path.is_file():
+            return
+        path.parent.mkdir(parents=True, exist_ok=True)
+        _atomic_write(path, data)
+
+    def get_blob(self, digest: str) -> bytes:
+        return self.blob_path(digest).read_bytes()
+
+    def commit_layer(self, staged: Path, diff_id: str, size: int) -> None:
+        """Move a layer unpacked at `staged/diff` into the store. A layer another pull committed first wins."""
+        (staged / "size").write_text(str(size))
+        target = self.layer_path(diff_id)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            os.rename(staged, target)
+        except OSError:
+            if not self.has_layer(diff_id):
+                raise
+            _remove_tree(staged)
+
+    def tag(self, ref: str, manifest_digest: str, index_digest: str | None = None) -> None:
+        with self._refs_update() as refs:
+            refs[str(Reference.parse(ref))] = {"manifest": manifest_digest, "index": index_digest}
+
+    @contextlib.contextmanager
+    def pulling(self) -> Iterator[None]:
+        """Held while a pull writes: garbage collection waits for it, other pulls do not."""
+        with self._flock("lock", fcntl.LOCK_SH):
+            yield
+
+    # --- reading ---------------------------------------------------------------------------------------------
+
+    def refs(self) -> dict[str, dict[str, Any]]:
+        try:
+            data = json.loads((self.base / "repositories.json").read_text())
+        except FileNotFoundError:
+            return {}
+        refs: dict[str, dict[str, Any]] = data.get("refs", {})
+        return refs
+
+    def load(self, manifest_digest: str, reference: str) -> LocalImage:
+        manifest = json.loads(self.get_blob(manifest_digest))
+        config_digest = manifest["config"]["digest"]
+        config = json.loads(self.get_blob(config_digest))
+        diff_ids = config.get("rootfs", {}).get("diff_ids", [])
+        return LocalImage(
+            id=config_digest,
+            reference=reference,
+            manifest_digest=manifest_digest,
+            config=config,
+            layer_dirs=[self.layer_dir(d) for d in diff_ids],
+        )
+
+    def resolve(self, ref: str) -> LocalImage | None:
+        refs = self.refs()
+        parsed = _parse(ref)
+        if parsed is not None:
+            record = refs.get(str(parsed))
+            if record is not None:
+                return self._load_or_none(record["manifest"], str(parsed))
+            if parsed.digest is not None:
+                for key, record in sorted(refs.items()):
+                    other = _parse(key)
+                    if other and other.name == parsed.name and parsed.digest in (record["manifest"], record["index"]):
+                        return self._load_or_none(record["manifest"], str(parsed))
+        match = _ID_PREFIX_RE.match(ref)
+        if match is None:
+            return None
+        prefix = match.group(1)
+        found: dict[str, LocalImage] = {}
+        for image in self.list():
+            hexid = image.id.partition(":")[2]
+            if hexid.startswith(prefix):
+                found.setdefault(image.id, image)
+        if len(found) > 1:
+            raise ImageError(f"image id prefix {prefix!r} is ambiguous: {', '.join(sorted(found))}")
+        return next(iter(found.values()), None)
+
+    def list(self) -> builtins.list[LocalImage]:
+        images = []
+        for key, record in sorted(self.refs().items()):
+            image = self._load_or_none(record["manifest"], key)
+            if image is not None:
+                images.append(image)
+        return images
+
+    def size(self, image: LocalImage) -> int:
+        diff_ids = image.config.get("rootfs", {}).get("diff_ids", [])
+        return sum(self.layer_size(d) for d in diff_ids)
+
+    def references_to(self, image_id: str) -> builtins.list[str]:
+        return [image.reference for image in self.list() if image.id == image_id]
+
+    def inspect(self, ref: str) -> dict[str, Any]:
+        """`docker image inspect`'s fields for one image."""
+        image = self.resolve(ref)
+        if image is None:
+            raise ImageNotFound(ref)
+        refs = self.refs()
+        tags, digests = [], set()
+        for key, record in sorted(refs.items()):
+            parsed = _parse(key)
+            if parsed is None or record["manifest"] != image.manifest_digest:
+                continue
+            if parsed.tag:
+                tags.append(str(parsed.with_digest(None)))
+            digests.add(f"{parsed.name}@{record['index'] or record['manifest']}")
+        config = image.config
+        return {
+            "Id": image.id,
+            "RepoTags": tags,
+            "RepoDigests": sorted(digests),
+            "Parent": "",
+            "Comment": _last_comment(config),
+            "Created": config.get("created", ""),
+            "Author": config.get("author", ""),
+            "Config": config.get("config", {}),
+            "Architecture": config.get("architecture", ""),
+            "Variant": config.get("variant", ""),
+            "Os": config.get("os", ""),
+            "Size": self.size(image),
+            "ManifestDigest": image.manifest_digest,
+            "GraphDriver": {
+                "Name": "overlay",
+                "Data": {"LowerDir": ":".join(str(p) for p in reversed(image.layer_dirs))},
+            },
+            "RootFS": {"Type": "layers", "Layers": list(config.get("rootfs", {}).get("diff_ids", []))},
+        }
+
+    # --- removing --------------------------------------------------------------------------------------------
+
+    def remove(self, ref: str, force: bool = False) -> RemoveResult:
+        """`docker rmi`: untag `ref` (every tag, when it is an id), then delete what no image uses any more."""
+        image = self.resolve(ref)
+        if image is None:
+            raise ImageNotFound(ref)
+        parsed = _parse(ref)
+        by_reference = parsed is not None and str(parsed) in self.refs()
+        in_use = images_in_use(self.root)
+        used = image.id in in_use or any(r in in_use for r in self.references_to(image.id))
+        if used and not force:
+            raise ImageInUse(
+                f"conflict: unable to remove {ref} (must force) - image {image.short_id} is used by a container"
+            )
+        result = RemoveResult()
+        with self._refs_update() as refs:
+            if by_reference:
+                assert parsed is not None
+                victims = [str(parsed)]
+            else:
+                victims = [k for k, r in refs.items() if self._config_of(r["manifest"]) == image.id]
+                if len(victims) > 1 and not force:
+                    raise ImageError(
+                        f"conflict: unable to delete {image.short_id} (must be forced) - "
+                        "image is referenced in multiple repositories"
+                    )
+            for key in victims:
+                refs.pop(key, None)
+                result.untagged.append(key)
+        still_tagged = any(self._config_of(r["manifest"]) == image.id for r in self.refs().values())
+        if not still_tagged and not used:
+            result.deleted = self.prune().deleted
+        return result
+
+    def prune(self) -> PruneResult:
+        """Delete blobs and unpacked layers that no tagged image and no container's image needs."""
+        in_use = images_in_use(self.root)
+        result = PruneResult()
+        if not self.base.is_dir():
+            return result
+        with self._flock("lock", fcntl.LOCK_EX):
+            refs = self.refs()
+            keep_blobs: set[str] = set()
+            manifests = {r["manifest"] for r in refs.values()}
+            keep_blobs |= {r["index"] for r in refs.values() if r.get("index")}
+            for digest, doc in self._stored_manifests():
+                if doc.get("config", {}).get("digest") in in_use:
+                    manifests.add(digest)
+            keep_layers: set[str] = set()
+            for digest in manifests:
+                try:
+                    image = self.load(digest, digest)
+                except (OSError, ValueError, KeyError, InvalidDigest):
+                    continue
+                keep_blobs |= {digest, image.id}
+                keep_layers |= set(image.config.get("rootfs", {}).get("diff_ids", []))
+            for path, digest in self._walk("blobs"):
+                if digest not in keep_blobs:
+                    result.reclaimed += path.stat().st_size
+                    path.unlink()
+                    result.deleted.append(digest)
+            for path, digest in self._walk("layers"):
+                if digest not in keep_layers:
+                    result.reclaimed += self.layer_size(digest)
+                    _remove_tree(path)
+                    result.deleted.append(digest)
+            tmp = self.base / "tmp"
+            if tmp.is_dir():
+                for leftover in tmp.iterdir():
+                    _remove_tree(leftover)
+        return result
+
+    # --- internals -------------------------------------------------------------------------------------------
+
+    def _load_or_none(self, manifest_digest: str, reference: str) -> LocalImage | None:
+        try:
+            return self.load(manifest_digest, reference)
+        except (OSError, ValueError, KeyError, InvalidDigest):
+            return None
+
+    def _config_of(self, manifest_digest: str) -> str | None:
+        try:
+            digest: str = json.loads(self.get_blob(manifest_digest))["config"]["digest"]
+        except (OSError, ValueError, KeyError, TypeError):
+            return None
+        return digest
+
+    def _stored_manifests(self) -> Iterator[tuple[str, dict[str, Any]]]:
+        for path, digest in self._walk("blobs"):
+            try:
+                doc = json.loads(path.read_bytes())
+            except (OSError, ValueError):
+                continue
+            if isinstance(doc, dict) and isinstance(doc.get("config"), dict) and "layers" in doc:
+                yield digest, doc
+
+    def _walk(self, kind: str) -> Iterator[tuple[Path, str]]:
+        top = self.base / kind
+        if not top.is_dir():
+            return
+        for alg in sorted(top.iterdir()):
+            for entry in sorted(alg.iterdir()):
+                yield entry, f"{alg.name}:{entry.name}"
+
+    @contextlib.contextmanager
+    def _flock(self, name: str, mode: int) -> Iterator[None]:
+        self.ensure_dirs()
+        with open(self.base / name, "a") as handle:
+            fcntl.flock(handle, mode)
+            try:
+                yield
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
+
+    @contextlib.contextmanager
+    def _refs_update(self) -> Iterator[dict[str, dict[str, Any]]]:
+        with self._flock("refs.lock", fcntl.LOCK_EX):
+            refs = self.refs()
+            yield refs
+            _atomic_write(self.base / "repositories.json", json.dumps({"refs": refs}, indent=2).encode())
+
+
+async def pull(
+    store: ImageStore,
+    ref: str,
+    platform: str | None = None,
+    insecure: bool = False,
+    progress: bool = True,
+    out: TextIO | None = None,
+) -> LocalImage:
+    """Pull `ref` into `store` and return it. Progress goes to `out` (default stdout) when `progress`."""
+    from runtime.pull import pull_image
+
+    image: LocalImage = await pull_image(store, ref, platform=platform, insecure=insecure, progress=progress, out=out)
+    return image
+
+
+def ensure_image(store: ImageStore, ref: str, platform: str | None = None) -> LocalImage:
+    """The local image for `ref`, pulled first (progress on stderr, as `docker run` does) when missing."""
+    import asyncio
+    import sys
+
+    image = store.resolve(ref)
+    if image is not None:
+        return image
+    print(f"Unable to find image '{ref}' locally", file=sys.stderr)
+    return asyncio.run(pull(store, ref, platform=platform, out=sys.stderr))
+
+
+def _parse(ref: str) -> Reference | None:
+    try:
+        return Reference.parse(ref)
+    except InvalidReference:
+        return None
+
+
+def _last_comment(config: dict[str, Any]) -> str:
+    history = config.get("history") or []
+    return str(history[-1].get("comment", "")) if history else ""
+
+
+def _atomic_write(path: Path, data: bytes) -> None:
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+
+
+def _remove_tree(path: Path) -> None:
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path)
+    else:
+        path.unlink(missing_ok=True)
