@@ -5,6 +5,7 @@ from __future__ import annotations
 import errno
 import os
 import shutil
+import stat
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -34,16 +35,18 @@ class _FsWriter:
         self._fd = -1
         self._start = 0
         self._size = 0
+        self._created = False
 
     async def open(self) -> None:
-        def _open() -> tuple[int, int]:
+        def _open() -> tuple[int, int, bool]:
             self._target.parent.mkdir(parents=True, exist_ok=True)
+            created = not self._target.exists()
             flags = os.O_WRONLY | os.O_CREAT | (0 if self._append else os.O_TRUNC)
             fd = os.open(self._target, flags, 0o644)
             size = os.lseek(fd, 0, os.SEEK_END)
-            return fd, size
+            return fd, size, created
 
-        self._fd, self._start = await self._backend.run(_open)
+        self._fd, self._start, self._created = await self._backend.run(_open)
         self._size = self._start
 
     @property
@@ -90,16 +93,19 @@ class _FsWriter:
     async def cancel(self) -> None:
         self._buffer, self._buffered = [], 0
         fd, target, append, start = self._fd, self._target, self._append, self._start
+        # An append to a key that did not exist leaves nothing behind, like any other cancelled write.
+        remove = not append or self._created
         self._fd = -1
         if fd < 0:
             return
 
         def _cancel() -> None:
-            if append:
+            if append and not remove:
                 os.ftruncate(fd, start)
             os.close(fd)
-            if not append:
+            if remove:
                 target.unlink(missing_ok=True)
+                self._backend.prune_empty_parents(target.parent)
 
         await self._backend.run(_cancel)
 
@@ -163,8 +169,16 @@ class FilesystemBackend:
         self, key: str, offset: int = 0, length: int | None = None, chunk_size: int = READ_CHUNK
     ) -> AsyncIterator[bytes]:
         path = self._path(key)
+
+        def _open() -> int:
+            fd = os.open(path, os.O_RDONLY)
+            if stat.S_ISDIR(os.fstat(fd).st_mode):  # a directory opens fine for reading but is no file
+                os.close(fd)
+                raise FileNotFoundError(errno.ENOENT, "is a directory", str(path))
+            return fd
+
         try:
-            fd: int = await self.run(os.open, path, os.O_RDONLY)
+            fd: int = await self.run(_open)
         except PathNotFound:
             raise PathNotFound(key) from None
         try:
@@ -237,11 +251,11 @@ class FilesystemBackend:
             except OSError as exc:
                 if exc.errno != errno.ENOENT:
                     raise
-            self._prune_empty_parents(path.parent)
+            self.prune_empty_parents(path.parent)
 
         await self.run(_delete)
 
-    def _prune_empty_parents(self, directory: Path) -> None:
+    def prune_empty_parents(self, directory: Path) -> None:
         while directory != self.root and self.root in directory.parents:
             try:
                 directory.rmdir()

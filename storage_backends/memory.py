@@ -92,9 +92,10 @@ class MemoryBackend:
         return names if limit is None else names[:limit]
 
     async def move(self, src: str, dst: str) -> None:
+        check_key(dst)
         entry = self._entry(src)
-        self.files[check_key(dst)] = entry
         del self.files[src]
+        self.files[dst] = entry
 
     async def delete(self, key: str) -> None:
         check_key(key)
