@@ -179,16 +179,59 @@ class TokenConfig:
     jwks: str = ""
     autoredirect: bool = False
     signingalgorithms: list[str] = field(default_factory=list)
+    # Dockyard: clock skew allowed when checking exp/nbf/iat.
+    leeway: str = "60s"
+
+
+@dataclass(frozen=True)
+class TokenServerConfig:
+    """Dockyard's built-in token server (`auth.tokenserver`); its presence selects token mode."""
+
+    path: str = "/auth/token"
+    jwkspath: str = "/auth/jwks.json"
+    expiration: str = "5m"
+    refreshexpiration: str = "720h"
+    # PEM private key; empty: generated on first start under the storage root (mode 0600).
+    key: str = ""
+    algorithm: Literal["ES256", "RS256"] = "ES256"
+
+
+@dataclass(frozen=True)
+class AccessRuleConfig:
+    repositories: list[str] = field(default_factory=list)
+    who: list[str] = field(default_factory=list)
+    actions: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class AccessConfig:
+    """Who may do what (`auth.access`), inline or in a YAML file at `path` (re-read when it changes)."""
+
+    path: str = ""
+    groups: dict[str, list[str]] = field(default_factory=dict)
+    admins: list[str] = field(default_factory=list)
+    rules: list[AccessRuleConfig] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class LoginLimitConfig:
+    """Failed logins allowed per client address and per user name within `window`."""
+
+    failures: int = 10
+    window: str = "5m"
 
 
 @dataclass(frozen=True)
 class AuthConfig:
     htpasswd: HtpasswdConfig | None = None
     token: TokenConfig | None = None
+    tokenserver: TokenServerConfig | None = None
+    access: AccessConfig | None = None
+    loginlimit: LoginLimitConfig = field(default_factory=LoginLimitConfig)
 
     @property
     def mode(self) -> Literal["none", "htpasswd", "token"]:
-        if self.token is not None:
+        if self.token is not None or self.tokenserver is not None:
             return "token"
         if self.htpasswd is not None:
             return "htpasswd"
@@ -264,7 +307,8 @@ def load_config(path: str | os.PathLike[str] | None = None, environ: Mapping[str
         for name in sorted(env):
             if name.startswith(prefix) and name not in _NOT_CONFIG_ENV:
                 _apply_env(data, name[len(prefix) :], env[name], name)
-    return build(Config, data, "")
+    config: Config = build(Config, data, "")
+    return config
 
 
 # Variables with these prefixes that are not config overrides.
@@ -327,7 +371,7 @@ def build(cls: Any, data: Any, where: str) -> Any:
     for key, value in data.items():
         dotted = f"{where}.{key}" if where else str(key)
         if key not in hints:
-            if dotted in UNIMPLEMENTED_KEYS or str(key) in UNIMPLEMENTED_KEYS and not where:
+            if dotted in UNIMPLEMENTED_KEYS or (str(key) in UNIMPLEMENTED_KEYS and not where):
                 log.warning("config key %s is a distribution key that Dockyard does not implement; ignored", dotted)
                 continue
             raise ConfigError(f"unknown config key {dotted}")
@@ -339,7 +383,7 @@ def _convert(tp: Any, value: Any, where: str) -> Any:
     origin = get_origin(tp)
     if origin in (Union, types.UnionType):
         args = [a for a in get_args(tp) if a is not type(None)]
-        if value is None:
+        if value is None or value == "":
             inner = _dataclass_of(tp)
             return build(inner, {}, where) if inner is not None else None
         return _convert(args[0], value, where)

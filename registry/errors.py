@@ -27,6 +27,7 @@ class ErrorCode(Enum):
     MANIFEST_TOO_LARGE = (413, "manifest too large")
     TAG_INVALID = (400, "manifest tag did not match URI")
     PAGINATION_NUMBER_INVALID = (400, "invalid number of results requested")
+    NOT_FOUND = (404, "no such endpoint")
     UNKNOWN = (500, "unknown error")
     UNAVAILABLE = (503, "service unavailable")
 
@@ -40,7 +41,11 @@ class ErrorCode(Enum):
 
 
 # The code a few of our own entries carry on the wire: the spec's names for them.
-_WIRE_NAMES = {ErrorCode.MANIFEST_TOO_LARGE: "SIZE_INVALID", ErrorCode.RANGE_INVALID: "BLOB_UPLOAD_INVALID"}
+_WIRE_NAMES = {
+    ErrorCode.MANIFEST_TOO_LARGE: "SIZE_INVALID",
+    ErrorCode.RANGE_INVALID: "BLOB_UPLOAD_INVALID",
+    ErrorCode.NOT_FOUND: "UNSUPPORTED",
+}
 
 
 class RegistryError(Exception):

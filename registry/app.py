@@ -1,0 +1,165 @@
+"""`create_app(config)`: wires the backend, the store, the access controller, the routes, the
+single error renderer and the lifespan."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from typing import Any
+
+import orjson
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import BaseRoute, Route
+
+from auth.base import AccessController, AnonymousController, AuthError
+from registry.config import Config, parse_duration
+from registry.dispatch import RegistryRouter
+from registry.errors import ErrorCode, RegistryError
+from registry.handlers.blobs import BlobHandlers
+from registry.handlers.listing import ListingHandlers
+from registry.handlers.manifests import ManifestHandlers
+from registry.handlers.uploads import UploadHandlers
+from registry.middleware import RequestContextMiddleware
+from registry.store import Store
+from storage_backends import BackendError, InvalidPath, PathNotFound, StorageBackend, StorageError, open_backend
+
+log = logging.getLogger("dockyard")
+
+
+def _error_response(error: RegistryError, request_id: str | None = None) -> Response:
+    headers = dict(error.headers)
+    return Response(
+        orjson.dumps(error.body()), status_code=error.status, headers=headers, media_type="application/json"
+    )
+
+
+async def _registry_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, RegistryError)
+    return _error_response(exc)
+
+
+async def _auth_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, AuthError)
+    body: dict[str, Any] = {"code": exc.code, "message": exc.message}
+    if exc.detail is not None:
+        body["detail"] = exc.detail
+    return Response(
+        orjson.dumps({"errors": [body]}), status_code=exc.status, headers=exc.headers, media_type="application/json"
+    )
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    code = {404: ErrorCode.NOT_FOUND, 405: ErrorCode.UNSUPPORTED}.get(exc.status_code, ErrorCode.UNSUPPORTED)
+    return _error_response(RegistryError(code, detail=exc.detail, headers=exc.headers))
+
+
+async def _storage_error(request: Request, exc: Exception) -> Response:
+    if isinstance(exc, PathNotFound):
+        # A race with a concurrent delete: the thing vanished between two reads.
+        return _error_response(RegistryError(ErrorCode.BLOB_UNKNOWN, message="content vanished during the request"))
+    if isinstance(exc, InvalidPath):
+        return _error_response(RegistryError(ErrorCode.NAME_INVALID, detail="invalid path component"))
+    log.error(
+        "storage error on %s %s (request %s): %s",
+        request.method,
+        request.url.path,
+        request.scope.get("dockyard.request_id"),
+        exc,
+    )
+    return _error_response(RegistryError(ErrorCode.UNAVAILABLE, message="storage backend unavailable"))
+
+
+async def _unexpected(request: Request, exc: Exception) -> Response:
+    request_id = request.scope.get("dockyard.request_id")
+    log.exception("unexpected error on %s %s (request %s)", request.method, request.url.path, request_id)
+    return _error_response(RegistryError(ErrorCode.UNKNOWN, detail={"request_id": request_id}))
+
+
+def _controller_for(config: Config) -> AccessController:
+    try:
+        from auth import open_controller  # type: ignore[attr-defined]
+    except ImportError:
+        return AnonymousController()
+    controller: AccessController = open_controller(config)
+    return controller
+
+
+def create_app(
+    config: Config, backend: StorageBackend | None = None, controller: AccessController | None = None
+) -> Starlette:
+    """Build the registry's ASGI app from its config (and optionally a given backend/controller)."""
+    if backend is None:
+        backend = open_backend(config.storage.driver, config.storage.driver_options)
+    if controller is None:
+        controller = _controller_for(config)
+    store = Store(backend, delete_enabled=config.storage.delete.enabled)
+    handlers: dict[str, Any] = {
+        "base": _Base(),
+        "blobs": BlobHandlers(store, redirect=not config.storage.redirect.disable),
+        "uploads": UploadHandlers(store),
+        "manifests": ManifestHandlers(store),
+        "listing": ListingHandlers(store),
+    }
+    router = RegistryRouter(handlers, controller)
+    routes: list[BaseRoute] = list(getattr(controller, "routes", []))
+    routes.append(Route("/v2/{rest:path}", endpoint=router))
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        purge = config.storage.maintenance.uploadpurging
+        task = None
+        if purge.enabled and not purge.dryrun:
+            task = asyncio.create_task(_purge_loop(store, parse_duration(purge.age), parse_duration(purge.interval)))
+        try:
+            yield
+        finally:
+            if task is not None:
+                task.cancel()
+            await backend.close()
+
+    app = Starlette(
+        routes=routes,
+        lifespan=lifespan,
+        exception_handlers={
+            RegistryError: _registry_error,
+            AuthError: _auth_error,
+            HTTPException: _http_error,
+            StorageError: _storage_error,
+            BackendError: _storage_error,
+            Exception: _unexpected,
+        },
+    )
+    app.router.redirect_slashes = False
+    app.state.config = config
+    app.state.store = store
+    app.state.backend = backend
+    app.state.controller = controller
+    app.add_middleware(
+        RequestContextMiddleware,
+        json_logs=config.log.formatter in ("json", "logstash"),
+        enabled=not config.log.accesslog.disabled,
+    )
+    return app
+
+
+class _Base:
+    async def ping(self, request: Request, name: str) -> Response:
+        """end-1: GET /v2/."""
+        return Response(b"{}", media_type="application/json")
+
+
+async def _purge_loop(store: Store, age: float, interval: float) -> None:
+    while True:
+        await asyncio.sleep(min(interval, 3600.0) if interval > 0 else 3600.0)
+        try:
+            purged = await store.purge_uploads(age)
+            if purged:
+                log.info("purged %d abandoned upload(s)", purged)
+        except Exception:
+            log.exception("upload purge failed")

@@ -1,0 +1,76 @@
+"""Turns the route table into an ASGI router: match, validate the name, authorize, handle."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.types import Receive, Scope, Send
+
+from auth.base import Access, AccessController
+from registry.errors import ErrorCode, RegistryError
+from registry.names import valid_name
+from registry.routes import ROUTES, Handler, RouteRow, compile_path
+
+
+@dataclass(frozen=True)
+class _Compiled:
+    row: RouteRow
+    pattern: re.Pattern[str]
+    handler: Handler
+
+
+def _accesses(row: RouteRow, name: str) -> list[Access]:
+    if row.action == "base":
+        return []
+    if row.action == "catalog":
+        return [Access("registry", "catalog", "*")]
+    if row.action == "push":
+        # Docker asks for pull,push together when pushing; a push also reads (HEAD, mounts).
+        return [Access("repository", name, "pull"), Access("repository", name, "push")]
+    return [Access("repository", name, row.action)]
+
+
+class RegistryRouter:
+    """A pure ASGI app serving the /v2/ API from `ROUTES`."""
+
+    def __init__(self, handlers: Mapping[str, Any], controller: AccessController) -> None:
+        self._controller = controller
+        compiled = []
+        for row in ROUTES:
+            group, _, method = row.handler.partition(".")
+            compiled.append(_Compiled(row, compile_path(row.path), getattr(handlers[group], method)))
+        self._routes = tuple(compiled)
+
+    def match(self, method: str, path: str) -> tuple[_Compiled, dict[str, str]]:
+        path_matched = False
+        for route in self._routes:
+            found = route.pattern.match(path)
+            if found is None:
+                continue
+            if method in route.row.methods:
+                return route, found.groupdict()
+            path_matched = True
+        if path_matched:
+            raise RegistryError(ErrorCode.UNSUPPORTED, message=f"method {method} not allowed here")
+        raise RegistryError(ErrorCode.NOT_FOUND, detail={"path": path})
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        request = Request(scope, receive)
+        route, params = self.match(request.method, scope["path"])
+        name = params.pop("name", "")
+        if route.row.action not in ("base", "catalog") and not valid_name(name):
+            raise RegistryError(ErrorCode.NAME_INVALID, detail={"name": name})
+        scope["path_params"] = params
+        scope["dockyard.route"] = route.row.path
+        scope["dockyard.repository"] = name
+        scope["dockyard.action"] = route.row.action
+        grant = await self._controller.authorize(request, _accesses(route.row, name))
+        request.state.grant = grant
+        scope["dockyard.user"] = grant.subject
+        response: Response = await route.handler(request, name)
+        await response(scope, receive, send)

@@ -1,0 +1,1 @@
+"""HTTP handlers: parse the request, call the store, shape the response. No error bodies here."""

@@ -1,0 +1,60 @@
+"""Blob reads and deletes."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response, StreamingResponse
+
+from registry.digest import Digest, InvalidDigest
+from registry.errors import ErrorCode, RegistryError
+from registry.handlers.common import byte_range
+from registry.store import Store
+
+
+def parse_digest(text: str) -> Digest:
+    try:
+        return Digest.parse(text)
+    except InvalidDigest as exc:
+        raise RegistryError(ErrorCode.DIGEST_INVALID, detail=str(exc)) from None
+
+
+@dataclass
+class BlobHandlers:
+    store: Store
+    redirect: bool
+
+    async def get_blob(self, request: Request, name: str) -> Response:
+        """end-2: GET/HEAD /v2/<name>/blobs/<digest>."""
+        digest = parse_digest(request.path_params["digest"])
+        info = await self.store.stat_blob(name, digest)
+        headers = {
+            "Docker-Content-Digest": str(digest),
+            "ETag": f'"{digest}"',
+            "Accept-Ranges": "bytes",
+            "Cache-Control": "max-age=31536000",
+        }
+        if self.redirect and request.method == "GET":
+            url = await self.store.blob_redirect(digest)
+            if url is not None:
+                return RedirectResponse(url, status_code=307, headers=headers)
+        selected = byte_range(request.headers.get("range"), info.size)
+        if selected is None:
+            start, length, status = 0, info.size, 200
+        else:
+            start, length, status = selected[0], selected[1] - selected[0] + 1, 206
+            headers["Content-Range"] = f"bytes {selected[0]}-{selected[1]}/{info.size}"
+        headers["Content-Length"] = str(length)
+        media_type = "application/octet-stream"
+        if request.method == "HEAD":
+            return Response(status_code=status, headers=headers, media_type=media_type)
+        return StreamingResponse(
+            self.store.read_blob(digest, start, length), status_code=status, headers=headers, media_type=media_type
+        )
+
+    async def delete_blob(self, request: Request, name: str) -> Response:
+        """end-10: DELETE /v2/<name>/blobs/<digest>."""
+        digest = parse_digest(request.path_params["digest"])
+        await self.store.delete_blob(name, digest)
+        return Response(status_code=202, headers={"Content-Length": "0"})

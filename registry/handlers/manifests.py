@@ -1,0 +1,48 @@
+"""Manifest reads, pushes and deletes."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from registry.handlers.common import read_limited
+from registry.manifests import MAX_MANIFEST_SIZE
+from registry.store import Store
+
+
+@dataclass
+class ManifestHandlers:
+    store: Store
+
+    async def get_manifest(self, request: Request, name: str) -> Response:
+        """end-3: GET/HEAD /v2/<name>/manifests/<reference>."""
+        manifest = await self.store.get_manifest(name, request.path_params["reference"])
+        headers = {
+            "Docker-Content-Digest": str(manifest.digest),
+            "ETag": f'"{manifest.digest}"',
+            "Content-Length": str(len(manifest.body)),
+        }
+        body = b"" if request.method == "HEAD" else manifest.body
+        return Response(body, headers=headers, media_type=manifest.media_type)
+
+    async def put_manifest(self, request: Request, name: str) -> Response:
+        """end-7a/7b: PUT /v2/<name>/manifests/<reference>[?tag=...]."""
+        reference = request.path_params["reference"]
+        body = await read_limited(request, MAX_MANIFEST_SIZE)
+        tags = request.query_params.getlist("tag")
+        result = await self.store.put_manifest(name, reference, body, request.headers.get("content-type"), tags)
+        headers = {
+            "Location": f"/v2/{name}/manifests/{result.digest}",
+            "Docker-Content-Digest": str(result.digest),
+            "Content-Length": "0",
+        }
+        if result.subject is not None:
+            headers["OCI-Subject"] = str(result.subject)
+        return Response(status_code=201, headers=headers)
+
+    async def delete_manifest(self, request: Request, name: str) -> Response:
+        """end-9: DELETE /v2/<name>/manifests/<reference>."""
+        await self.store.delete_manifest(name, request.path_params["reference"])
+        return Response(status_code=202, headers={"Content-Length": "0"})

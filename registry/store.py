@@ -1,0 +1,501 @@
+"""OCI registry semantics over a storage backend: links, tags, uploads, digest checks.
+
+Nothing here knows about HTTP. Every rule of the spec about what may be linked, what a manifest
+must reference and when something becomes visible lives here; the key layout is `registry.paths`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import time
+import uuid
+from collections import OrderedDict
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from registry import paths
+from registry.digest import Digest, InvalidDigest, new_hasher
+from registry.errors import ErrorCode, RegistryError
+from registry.manifests import ParsedManifest, media_type_of, must_exist, parse_manifest
+from registry.names import valid_tag
+from storage_backends import PathNotFound, StorageBackend
+
+UPLOAD_ID_LEN = 36
+# Immutable manifest bodies are cached by digest; this bounds the cache's memory.
+_MANIFEST_CACHE_BYTES = 32 * 1024 * 1024
+
+
+@dataclass(frozen=True, slots=True)
+class BlobInfo:
+    digest: Digest
+    size: int
+
+
+@dataclass(frozen=True, slots=True)
+class Manifest:
+    digest: Digest
+    media_type: str
+    body: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class PutManifestResult:
+    digest: Digest
+    subject: Digest | None
+
+
+@dataclass(frozen=True, slots=True)
+class Referrer:
+    media_type: str
+    digest: Digest
+    size: int
+    artifact_type: str | None
+    annotations: dict[str, str] | None
+
+
+class _LiveHash:
+    """The hasher of an upload in progress in this process, valid while `offset` matches storage."""
+
+    __slots__ = ("hasher", "offset")
+
+    def __init__(self) -> None:
+        self.hasher = hashlib.sha256()
+        self.offset = 0
+
+
+class _ManifestCache:
+    def __init__(self, limit: int) -> None:
+        self._items: OrderedDict[Digest, Manifest] = OrderedDict()
+        self._bytes = 0
+        self._limit = limit
+
+    def get(self, digest: Digest) -> Manifest | None:
+        item = self._items.get(digest)
+        if item is not None:
+            self._items.move_to_end(digest)
+        return item
+
+    def put(self, manifest: Manifest) -> None:
+        if manifest.digest in self._items or len(manifest.body) > self._limit:
+            return
+        self._items[manifest.digest] = manifest
+        self._bytes += len(manifest.body)
+        while self._bytes > self._limit:
+            _, old = self._items.popitem(last=False)
+            self._bytes -= len(old.body)
+
+
+def _parse_link(data: bytes) -> Digest:
+    try:
+        return Digest.parse(data.decode().strip())
+    except (InvalidDigest, UnicodeDecodeError):
+        raise PathNotFound("corrupt link") from None
+
+
+class Store:
+    def __init__(self, backend: StorageBackend, delete_enabled: bool = False) -> None:
+        self.backend = backend
+        self.delete_enabled = delete_enabled
+        self._hashes: dict[str, _LiveHash] = {}
+        self._upload_locks: dict[str, asyncio.Lock] = {}
+        self._manifests = _ManifestCache(_MANIFEST_CACHE_BYTES)
+
+    # -- blobs -----------------------------------------------------------------------------
+
+    async def _linked(self, name: str, digest: Digest) -> bool:
+        for key in (paths.layer_link(name, digest), paths.manifest_revision_link(name, digest)):
+            try:
+                await self.backend.stat(key)
+                return True
+            except PathNotFound:
+                continue
+        return False
+
+    async def stat_blob(self, name: str, digest: Digest) -> BlobInfo:
+        """The blob's size, if the repository holds it (a link) and the bytes exist."""
+        if not await self._linked(name, digest):
+            raise RegistryError(ErrorCode.BLOB_UNKNOWN, detail={"digest": str(digest)})
+        try:
+            info = await self.backend.stat(paths.blob_data(digest))
+        except PathNotFound:
+            raise RegistryError(ErrorCode.BLOB_UNKNOWN, detail={"digest": str(digest)}) from None
+        return BlobInfo(digest, info.size)
+
+    def read_blob(self, digest: Digest, offset: int = 0, length: int | None = None) -> AsyncIterator[bytes]:
+        return self.backend.reader(paths.blob_data(digest), offset, length)
+
+    async def blob_redirect(self, digest: Digest) -> str | None:
+        return await self.backend.redirect_url(paths.blob_data(digest))
+
+    async def delete_blob(self, name: str, digest: Digest) -> None:
+        self._require_delete()
+        key = paths.layer_link(name, digest)
+        try:
+            await self.backend.stat(key)
+        except PathNotFound:
+            raise RegistryError(ErrorCode.BLOB_UNKNOWN, detail={"digest": str(digest)}) from None
+        await self.backend.delete(str(key).rsplit("/", 1)[0])
+
+    async def _link_blob(self, name: str, digest: Digest) -> None:
+        await self.backend.put(paths.layer_link(name, digest), str(digest).encode())
+
+    async def mount_blob(self, name: str, source: str, digest: Digest) -> bool:
+        """Link a blob that `source` holds into `name`; False when `source` does not hold it."""
+        try:
+            await self.stat_blob(source, digest)
+        except RegistryError:
+            return False
+        await self._link_blob(name, digest)
+        return True
+
+    def _require_delete(self) -> None:
+        if not self.delete_enabled:
+            raise RegistryError(ErrorCode.UNSUPPORTED, message="deletes are disabled on this registry")
+
+    # -- uploads ---------------------------------------------------------------------------
+
+    async def start_upload(self, name: str) -> str:
+        upload_id = str(uuid.uuid4())
+        started = datetime.now(UTC).isoformat().replace("+00:00", "Z")
+        await self.backend.put(paths.upload_started(name, upload_id), started.encode())
+        await self.backend.put(paths.upload_data(name, upload_id), b"")
+        self._hashes[upload_id] = _LiveHash()
+        return upload_id
+
+    def _lock(self, upload_id: str) -> asyncio.Lock:
+        lock = self._upload_locks.get(upload_id)
+        if lock is None:
+            lock = self._upload_locks[upload_id] = asyncio.Lock()
+        return lock
+
+    def _forget(self, upload_id: str) -> None:
+        self._hashes.pop(upload_id, None)
+        self._upload_locks.pop(upload_id, None)
+
+    async def upload_size(self, name: str, upload_id: str) -> int:
+        if len(upload_id) != UPLOAD_ID_LEN:
+            raise RegistryError(ErrorCode.BLOB_UPLOAD_UNKNOWN, detail={"uuid": upload_id})
+        try:
+            return (await self.backend.stat(paths.upload_data(name, upload_id))).size
+        except PathNotFound:
+            raise RegistryError(ErrorCode.BLOB_UPLOAD_UNKNOWN, detail={"uuid": upload_id}) from None
+
+    async def append_upload(
+        self,
+        name: str,
+        upload_id: str,
+        chunks: AsyncIterator[bytes],
+        start: int | None = None,
+        length: int | None = None,
+    ) -> int:
+        """Append a chunk. `start` (from Content-Range) must be the current size; returns the new size.
+
+        A chunk that fails midway (client gone, wrong length) is rolled back, so the upload stays
+        at its previous size and can be resumed.
+        """
+        async with self._lock(upload_id):
+            size = await self.upload_size(name, upload_id)
+            if start is not None and start != size:
+                raise _range_error(size)
+            live = self._hashes.get(upload_id)
+            if live is not None and live.offset != size:
+                live = None  # another replica wrote since: the hash is rebuilt at completion
+            writer = await self.backend.writer(paths.upload_data(name, upload_id), append=True)
+            hasher = live.hasher.copy() if live is not None else None
+            written = 0
+            try:
+                async for chunk in chunks:
+                    if not chunk:
+                        continue
+                    written += len(chunk)
+                    if length is not None and written > length:
+                        raise RegistryError(ErrorCode.SIZE_INVALID, detail="chunk longer than its Content-Length")
+                    if hasher is not None:
+                        hasher.update(chunk)
+                    await writer.write(chunk)
+                if length is not None and written != length:
+                    raise RegistryError(ErrorCode.SIZE_INVALID, detail="chunk shorter than its Content-Length")
+                await writer.commit()
+            except BaseException:
+                await writer.cancel()
+                raise
+            new_size = size + written
+            if hasher is not None and live is not None:
+                live.hasher, live.offset = hasher, new_size
+            else:
+                self._hashes.pop(upload_id, None)
+            return new_size
+
+    async def _upload_digest(self, name: str, upload_id: str, algorithm: str, size: int) -> str:
+        live = self._hashes.get(upload_id)
+        if algorithm == "sha256" and live is not None and live.offset == size:
+            return live.hasher.hexdigest()
+        # No live hasher here (another replica, a restart, or another algorithm): re-read.
+        hasher = new_hasher(algorithm)
+        async for chunk in self.backend.reader(paths.upload_data(name, upload_id)):
+            hasher.update(chunk)
+        return hasher.hexdigest()
+
+    async def complete_upload(
+        self,
+        name: str,
+        upload_id: str,
+        digest_text: str | None,
+        chunks: AsyncIterator[bytes] | None,
+        start: int | None = None,
+        length: int | None = None,
+    ) -> Digest:
+        digest = _parse_digest_param(digest_text)
+        if chunks is not None:
+            size = await self.append_upload(name, upload_id, chunks, start, length)
+        else:
+            size = await self.upload_size(name, upload_id)
+        async with self._lock(upload_id):
+            size = await self.upload_size(name, upload_id)
+            actual = await self._upload_digest(name, upload_id, digest.algorithm, size)
+            if actual != digest.encoded:
+                raise RegistryError(
+                    ErrorCode.DIGEST_INVALID,
+                    detail={"expected": str(digest), "actual": f"{digest.algorithm}:{actual}"},
+                )
+            await self._commit_blob(paths.upload_data(name, upload_id), digest)
+            await self._link_blob(name, digest)
+            await self.backend.delete(paths.upload_dir(name, upload_id))
+        self._forget(upload_id)
+        return digest
+
+    async def _commit_blob(self, source_key: str, digest: Digest) -> None:
+        target = paths.blob_data(digest)
+        try:
+            await self.backend.stat(target)
+        except PathNotFound:
+            await self.backend.move(source_key, target)
+
+    async def put_blob(self, name: str, chunks: AsyncIterator[bytes], digest_text: str | None) -> Digest:
+        """A monolithic upload in one request (POST ?digest=)."""
+        _parse_digest_param(digest_text)
+        upload_id = await self.start_upload(name)
+        try:
+            return await self.complete_upload(name, upload_id, digest_text, chunks)
+        except BaseException:
+            await self.backend.delete(paths.upload_dir(name, upload_id))
+            self._forget(upload_id)
+            raise
+
+    async def cancel_upload(self, name: str, upload_id: str) -> None:
+        await self.upload_size(name, upload_id)
+        await self.backend.delete(paths.upload_dir(name, upload_id))
+        self._forget(upload_id)
+
+    async def purge_uploads(self, older_than: float) -> int:
+        """Delete upload sessions started more than `older_than` seconds ago; returns how many."""
+        cutoff = time.time() - older_than
+        purged = 0
+        for name in await self.repositories():
+            for upload_id in await self.backend.list(paths.uploads(name)):
+                try:
+                    info = await self.backend.stat(paths.upload_started(name, upload_id))
+                    modified = info.modified
+                except PathNotFound:
+                    modified = (await self.backend.stat(paths.upload_dir(name, upload_id))).modified
+                if modified < cutoff:
+                    await self.backend.delete(paths.upload_dir(name, upload_id))
+                    self._forget(upload_id)
+                    purged += 1
+        return purged
+
+    # -- manifests -------------------------------------------------------------------------
+
+    async def resolve(self, name: str, reference: str) -> Digest:
+        """The digest a tag or digest reference names in this repository."""
+        if ":" in reference:
+            try:
+                digest = Digest.parse(reference)
+            except InvalidDigest as exc:
+                raise RegistryError(ErrorCode.DIGEST_INVALID, detail=str(exc)) from None
+            return digest
+        if not valid_tag(reference):
+            raise RegistryError(ErrorCode.MANIFEST_INVALID, detail=f"invalid tag {reference!r}")
+        try:
+            return _parse_link(await self.backend.get(paths.tag_current_link(name, reference)))
+        except PathNotFound:
+            raise await self._unknown_manifest(name, reference) from None
+
+    async def _unknown_manifest(self, name: str, reference: str) -> RegistryError:
+        if not await self.repository_exists(name):
+            return RegistryError(ErrorCode.NAME_UNKNOWN, detail={"name": name})
+        return RegistryError(ErrorCode.MANIFEST_UNKNOWN, detail={"reference": reference})
+
+    async def get_manifest(self, name: str, reference: str) -> Manifest:
+        digest = await self.resolve(name, reference)
+        try:
+            await self.backend.stat(paths.manifest_revision_link(name, digest))
+        except PathNotFound:
+            raise await self._unknown_manifest(name, reference) from None
+        cached = self._manifests.get(digest)
+        if cached is not None:
+            return cached
+        try:
+            body = await self.backend.get(paths.blob_data(digest))
+        except PathNotFound:
+            raise RegistryError(ErrorCode.MANIFEST_UNKNOWN, detail={"reference": reference}) from None
+        manifest = Manifest(digest, media_type_of(body), body)
+        self._manifests.put(manifest)
+        return manifest
+
+    async def put_manifest(
+        self, name: str, reference: str, body: bytes, content_type: str | None, tags: list[str] | None = None
+    ) -> PutManifestResult:
+        is_digest = ":" in reference
+        all_tags = list(tags or [])
+        if not is_digest:
+            all_tags.insert(0, reference)
+        for tag in all_tags:
+            if not valid_tag(tag):
+                raise RegistryError(ErrorCode.TAG_INVALID, detail={"tag": tag})
+        algorithm = Digest.parse(reference).algorithm if is_digest else "sha256"
+        digest = Digest.of(body, algorithm)
+        if is_digest and str(digest) != reference:
+            raise RegistryError(ErrorCode.DIGEST_INVALID, detail={"expected": reference, "actual": str(digest)})
+        parsed = parse_manifest(body, content_type)
+        await self._check_references(name, parsed)
+
+        blob_key = paths.blob_data(digest)
+        try:
+            await self.backend.stat(blob_key)
+        except PathNotFound:
+            await self.backend.put(blob_key, body)
+        await self.backend.put(paths.manifest_revision_link(name, digest), str(digest).encode())
+        if parsed.subject is not None:
+            await self.backend.put(paths.referrer_link(name, parsed.subject, digest), str(digest).encode())
+        for tag in all_tags:
+            await self._tag(name, tag, digest)
+        self._manifests.put(Manifest(digest, parsed.media_type, body))
+        return PutManifestResult(digest, parsed.subject)
+
+    async def _check_references(self, name: str, parsed: ParsedManifest) -> None:
+        missing: list[str] = []
+        checks = [d for d in parsed.blobs if must_exist(d)]
+        blob_results = await asyncio.gather(*(self._blob_present(name, d.digest) for d in checks))
+        missing += [str(d.digest) for d, ok in zip(checks, blob_results, strict=True) if not ok]
+        child_results = await asyncio.gather(*(self._manifest_present(name, d.digest) for d in parsed.children))
+        missing += [str(d.digest) for d, ok in zip(parsed.children, child_results, strict=True) if not ok]
+        if missing:
+            raise RegistryError(ErrorCode.MANIFEST_BLOB_UNKNOWN, detail={"missing": missing})
+
+    async def _blob_present(self, name: str, digest: Digest) -> bool:
+        if not await self._linked(name, digest):
+            return False
+        try:
+            await self.backend.stat(paths.blob_data(digest))
+        except PathNotFound:
+            return False
+        return True
+
+    async def _manifest_present(self, name: str, digest: Digest) -> bool:
+        try:
+            await self.backend.stat(paths.manifest_revision_link(name, digest))
+        except PathNotFound:
+            return False
+        return True
+
+    async def _tag(self, name: str, tag: str, digest: Digest) -> None:
+        await self.backend.put(paths.tag_index_link(name, tag, digest), str(digest).encode())
+        await self.backend.put(paths.tag_current_link(name, tag), str(digest).encode())
+
+    async def delete_manifest(self, name: str, reference: str) -> None:
+        self._require_delete()
+        if ":" not in reference:
+            await self.resolve(name, reference)
+            await self.backend.delete(paths.tag_dir(name, reference))
+            return
+        digest = await self.resolve(name, reference)
+        manifest = await self.get_manifest(name, reference)
+        # Tags pointing at the deleted manifest go with it, as in distribution.
+        for tag in await self.backend.list(paths.tags(name)):
+            try:
+                current = _parse_link(await self.backend.get(paths.tag_current_link(name, tag)))
+            except PathNotFound:
+                continue
+            if current == digest:
+                await self.backend.delete(paths.tag_dir(name, tag))
+        await self.backend.delete(paths.manifest_revision_dir(name, digest))
+        try:
+            parsed = parse_manifest(manifest.body, None)
+        except RegistryError:
+            return
+        if parsed.subject is not None:
+            link = paths.referrer_link(name, parsed.subject, digest)
+            await self.backend.delete(link.rsplit("/", 1)[0])
+
+    # -- tags, catalog, referrers ----------------------------------------------------------
+
+    async def repository_exists(self, name: str) -> bool:
+        try:
+            await self.backend.stat(paths.repository(name))
+        except PathNotFound:
+            return False
+        return True
+
+    async def tags(self, name: str, last: str | None = None, n: int | None = None) -> list[str]:
+        names = await self.backend.list(paths.tags(name), after=last, limit=n)
+        if not names and last is None and not await self.repository_exists(name):
+            raise RegistryError(ErrorCode.NAME_UNKNOWN, detail={"name": name})
+        return names
+
+    async def repositories(self) -> list[str]:
+        """Every repository name, sorted: directories below `repositories/` that hold `_` entries."""
+        found: list[str] = []
+
+        async def walk(prefix: str, name: str) -> None:
+            entries = await self.backend.list(prefix)
+            if any(e in ("_manifests", "_layers", "_uploads") for e in entries):
+                found.append(name)
+            for entry in entries:
+                if not entry.startswith("_"):
+                    await walk(f"{prefix}/{entry}", f"{name}/{entry}" if name else entry)
+
+        await walk(paths.REPOSITORIES, "")
+        return sorted(found)
+
+    async def catalog(self, last: str | None = None, n: int | None = None) -> list[str]:
+        names = [r for r in await self.repositories() if last is None or r > last]
+        return names if n is None else names[:n]
+
+    async def referrers(self, name: str, subject: Digest, artifact_type: str | None = None) -> list[Referrer]:
+        prefix = paths.referrers(name, subject)
+        found: list[Referrer] = []
+        for algorithm in await self.backend.list(prefix):
+            for encoded in await self.backend.list(f"{prefix}/{algorithm}"):
+                try:
+                    digest = Digest.parse(f"{algorithm}:{encoded}")
+                    manifest = await self.get_manifest(name, str(digest))
+                except (InvalidDigest, RegistryError):
+                    continue
+                parsed = parse_manifest(manifest.body, None)
+                if artifact_type is not None and parsed.artifact_type != artifact_type:
+                    continue
+                found.append(
+                    Referrer(parsed.media_type, digest, len(manifest.body), parsed.artifact_type, parsed.annotations)
+                )
+        return found
+
+
+def _range_error(size: int) -> RegistryError:
+    return RegistryError(
+        ErrorCode.RANGE_INVALID,
+        detail={"size": size},
+        headers={"Range": f"0-{max(size - 1, 0)}"},
+        message="chunk does not start at the end of the upload",
+    )
+
+
+def _parse_digest_param(text: str | None) -> Digest:
+    if not text:
+        raise RegistryError(ErrorCode.DIGEST_INVALID, detail="digest parameter missing")
+    try:
+        return Digest.parse(text)
+    except InvalidDigest as exc:
+        raise RegistryError(ErrorCode.DIGEST_INVALID, detail=str(exc)) from None
