@@ -11,6 +11,7 @@ from auth.base import (
     Grant,
     TooManyRequests,
 )
+from auth.factory import open_controller
 
 __all__ = [
     "Access",
@@ -22,4 +23,5 @@ __all__ = [
     "Denied",
     "Grant",
     "TooManyRequests",
+    "open_controller",
 ]

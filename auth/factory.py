@@ -1,0 +1,116 @@
+"""Builds the access controller the config asks for: `none`, `htpasswd` or `token`."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from pathlib import Path
+
+from starlette.requests import Request
+
+from auth import challenge
+from auth.base import AccessController, AnonymousController
+from auth.basic import HtpasswdController
+from auth.bearer import TokenController
+from auth.htpasswd import HtpasswdFile, PasswordChecker
+from auth.keys import KeyFileError, SigningKey, from_key_file, generate, libtrust_kid, load_or_create, self_signed
+from auth.ratelimit import FailureLimiter
+from auth.rules import RuleSource
+from auth.token import ASYMMETRIC_ALGORITHMS, KeySet, TokenIssuer, TokenVerifier
+from auth.tokenserver import TokenServer
+from registry.config import Config, ConfigError, TokenConfig, TokenServerConfig, parse_duration
+
+log = logging.getLogger("dockyard.auth")
+
+DEFAULT_SERVICE = "dockyard"
+DEFAULT_ISSUER = "dockyard"
+KEY_DIR = Path("dockyard") / "token"
+
+
+def open_controller(config: Config) -> AccessController:
+    """The access controller for `config.auth`, with the token server's routes when it has one.
+
+    Raises `ConfigError` for a config that cannot work (token mode without any key to trust,
+    htpasswd mode without a file, an unreadable key or rules file).
+    """
+    auth = config.auth
+    limiter = FailureLimiter(auth.loginlimit.failures, _duration(auth.loginlimit.window, "auth.loginlimit.window"))
+    if auth.mode == "none":
+        if auth.access is not None:
+            log.warning("auth.access is set but no auth mode is configured: everyone may do everything")
+        return AnonymousController()
+    rules = RuleSource.from_config(auth.access)
+    checker = None
+    if auth.htpasswd is not None:
+        if not auth.htpasswd.path:
+            raise ConfigError("auth.htpasswd.path: the htpasswd file is required")
+        users = HtpasswdFile(auth.htpasswd.path)
+        if not users.path.exists():
+            log.warning("htpasswd file %s does not exist yet; add users with `dockyard user add`", users.path)
+        checker = PasswordChecker(users)
+    trust = config.http.trustforwardedheaders
+    if auth.mode == "htpasswd":
+        assert checker is not None and auth.htpasswd is not None
+        return HtpasswdController(checker, rules, limiter, auth.htpasswd.realm, trust)
+    token = auth.token or TokenConfig()
+    service = token.service or DEFAULT_SERVICE
+    issuer = token.issuer or DEFAULT_ISSUER
+    server_cfg = auth.tokenserver
+    own = _signing_key(config, server_cfg, issuer) if server_cfg is not None else None
+    try:
+        keys = KeySet.load(token.rootcertbundle, token.jwks, [own] if own else [])
+    except (OSError, ValueError) as exc:
+        raise ConfigError(f"auth.token: cannot load rootcertbundle/jwks: {exc}") from None
+    if not keys.keys and not keys.roots:
+        raise ConfigError("auth.token: no key to verify tokens with (configure tokenserver, rootcertbundle or jwks)")
+    algorithms = token.signingalgorithms or list(ASYMMETRIC_ALGORITHMS)
+    for alg in algorithms:
+        if alg not in ASYMMETRIC_ALGORITHMS:
+            raise ConfigError(f"auth.token.signingalgorithms: {alg!r} is not accepted (asymmetric algorithms only)")
+    verifier = TokenVerifier(keys, issuer, service, algorithms, _duration(token.leeway, "auth.token.leeway"))
+    if server_cfg is None:
+        if not token.realm:
+            raise ConfigError("auth.token.realm is required when the built-in token server is off")
+        return TokenController(verifier, _fixed(token.realm), service)
+    assert own is not None
+    issuer_obj = TokenIssuer(
+        own,
+        issuer,
+        int(_duration(server_cfg.expiration, "auth.tokenserver.expiration")),
+        int(_duration(server_cfg.refreshexpiration, "auth.tokenserver.refreshexpiration")),
+    )
+    server = TokenServer(issuer_obj, service, checker, rules, limiter, server_cfg.path, server_cfg.jwkspath, trust)
+    realm = _fixed(token.realm) if token.realm else _derived(config.http.host, trust, server_cfg.path)
+    return TokenController(verifier, realm, service, rules, server.routes)
+
+
+def _signing_key(config: Config, cfg: TokenServerConfig, issuer: str) -> SigningKey:
+    try:
+        if cfg.key:
+            return from_key_file(cfg.key, issuer)
+        if config.storage.driver == "filesystem":
+            root = Path(config.storage.filesystem.rootdirectory if config.storage.filesystem else "./data")
+            return load_or_create(root / KEY_DIR, cfg.algorithm, issuer)
+    except (KeyFileError, OSError) as exc:
+        raise ConfigError(f"auth.tokenserver: {exc}") from None
+    if config.storage.driver == "inmemory":
+        # Nothing outlives the process with in-memory storage, so neither need the tokens.
+        key = generate(cfg.algorithm)
+        log.warning("in-memory storage: the token signing key is made afresh and lasts this process only")
+        return SigningKey(key, cfg.algorithm, libtrust_kid(key.public_key()), self_signed(key, issuer))
+    raise ConfigError("auth.tokenserver.key is required when storage is not the local filesystem")
+
+
+def _duration(text: str, where: str) -> float:
+    try:
+        return parse_duration(text)
+    except ValueError as exc:
+        raise ConfigError(f"{where}: {exc}") from None
+
+
+def _fixed(realm: str) -> Callable[[Request], str]:
+    return lambda request: realm
+
+
+def _derived(host: str, trust: bool, path: str) -> Callable[[Request], str]:
+    return lambda request: challenge.public_base(request, host, trust) + path
