@@ -239,12 +239,35 @@ class AuthConfig:
 
 
 @dataclass(frozen=True)
+class GCConfig:
+    """Dockyard: garbage collection (`dockyard gc`, and inside the server when `interval` is set)."""
+
+    # Empty or 0: the server never collects by itself (run `dockyard gc` from cron instead).
+    interval: str = ""
+    # Blobs and links younger than this are never collected: it covers pushes in flight.
+    graceperiod: str = "1h"
+    deleteuntagged: bool = False
+
+
+@dataclass(frozen=True)
+class MetricsConfig:
+    """Dockyard: Prometheus metrics, served outside /v2/."""
+
+    enabled: bool = True
+    path: str = "/metrics"
+    # When set, scrapes must send `Authorization: Bearer <token>`.
+    token: str = ""
+
+
+@dataclass(frozen=True)
 class Config:
     version: str = "0.1"
     log: LogConfig = field(default_factory=LogConfig)
     storage: StorageConfig = field(default_factory=StorageConfig)
     http: HTTPConfig = field(default_factory=HTTPConfig)
     auth: AuthConfig = field(default_factory=AuthConfig)
+    gc: GCConfig = field(default_factory=GCConfig)
+    metrics: MetricsConfig = field(default_factory=MetricsConfig)
 
     @property
     def host_port(self) -> tuple[str, int]:
