@@ -1,0 +1,184 @@
+"""Pulling an image into the local store: resolve the reference, pick the platform, fetch and verify the
+manifest and config, then download and unpack each missing layer (three at a time, as Docker does),
+checking every digest: manifest, config, compressed layer, and the uncompressed diff id."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import shutil
+import sys
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, BinaryIO, TextIO
+
+import anyio.to_thread
+
+from registry import mediatypes as mt
+from registry.client import ClientError, DigestMismatch, RegistryClient
+from registry.platform import Platform, select_manifest
+from registry.reference import Reference
+from runtime import auth_config
+from runtime.images import ImageError, ImageStore, LocalImage
+from runtime.layers import unpack
+from runtime.progress import PullReporter, reporter_for
+
+MAX_CONCURRENT_DOWNLOADS = 3
+
+
+class PullError(ImageError):
+    pass
+
+
+async def pull_image(
+    store: ImageStore,
+    ref: str,
+    platform: str | None = None,
+    insecure: bool = False,
+    progress: bool = True,
+    out: TextIO | None = None,
+) -> LocalImage:
+    reference = Reference.parse(ref)
+    wanted = Platform.parse(platform) if platform else Platform.host()
+    credentials = auth_config.get_credentials(store.root, reference.registry)
+    insecure = insecure or reference.registry in auth_config.insecure_registries(store.root)
+    previous = store.refs().get(str(reference), {}).get("manifest")
+    reporter = reporter_for(out or sys.stdout, progress)
+    store.ensure_dirs()
+    try:
+        with store.pulling():
+            async with RegistryClient(reference.endpoint, credentials, insecure) as client:
+                reporter.status(f"{reference.tag or reference.digest}: Pulling from {reference.repository}")
+                manifest_digest, index_digest = await _pull(
+                    client, store, reference, wanted, platform is not None, reporter
+                )
+    finally:
+        reporter.close()
+    reporter.status(f"Digest: {index_digest or manifest_digest}")
+    if previous == manifest_digest:
+        reporter.status(f"Status: Image is up to date for {reference}")
+    else:
+        reporter.status(f"Status: Downloaded newer image for {reference}")
+    return store.load(manifest_digest, str(reference))
+
+
+async def _pull(
+    client: RegistryClient,
+    store: ImageStore,
+    reference: Reference,
+    wanted: Platform,
+    explicit_platform: bool,
+    reporter: PullReporter,
+) -> tuple[str, str | None]:
+    repository = reference.repository
+    top = await client.get_manifest(repository, reference.reference)
+    index_digest = None
+    manifest = top
+    if top.media_type in mt.INDEXES:
+        index = _json(top.data, "index")
+        try:
+            entry = select_manifest(index.get("manifests", []), wanted)
+        except LookupError as exc:
+            raise PullError(f"{reference}: {exc}") from None
+        index_digest = top.digest
+        manifest = await client.get_manifest(repository, str(entry["digest"]))
+        if manifest.digest != entry["digest"]:
+            raise DigestMismatch(f"manifest {manifest.digest} is not the {entry['digest']} the index names")
+    if manifest.media_type not in mt.IMAGE_MANIFESTS:
+        raise PullError(f"{reference}: unsupported manifest type {manifest.media_type!r}")
+    doc = _json(manifest.data, "manifest")
+    config_desc, layers = doc.get("config"), doc.get("layers")
+    if not isinstance(config_desc, Mapping) or not isinstance(layers, list):
+        raise PullError(f"{reference}: manifest has no config or layers")
+
+    config_bytes = await client.get_blob(repository, str(config_desc["digest"]))
+    if "size" in config_desc and len(config_bytes) != config_desc["size"]:
+        raise DigestMismatch(f"config is {len(config_bytes)} bytes, its descriptor says {config_desc['size']}")
+    config = _json(config_bytes, "image config")
+    if explicit_platform and index_digest is None and not wanted.matches(Platform.of(config)):
+        raise PullError(f"{reference} is for {Platform.of(config)}, which does not match the requested {wanted}")
+    diff_ids = config.get("rootfs", {}).get("diff_ids")
+    if not isinstance(diff_ids, list) or len(diff_ids) != len(layers):
+        raise PullError(f"{reference}: config lists {len(diff_ids or [])} diff ids for {len(layers)} layers")
+
+    unique: dict[str, Mapping[str, Any]] = {}
+    for desc, diff_id in zip(layers, diff_ids, strict=True):
+        unique.setdefault(str(diff_id), desc)
+    for diff_id, desc in unique.items():
+        total = desc.get("size")
+        status = "Already exists" if store.has_layer(diff_id) else "Pulling fs layer"
+        reporter.layer(str(desc["digest"]), status, total if isinstance(total, int) else None)
+    limit = asyncio.Semaphore(MAX_CONCURRENT_DOWNLOADS)
+    try:
+        async with asyncio.TaskGroup() as group:
+            for diff_id, desc in unique.items():
+                if not store.has_layer(diff_id):
+                    group.create_task(_fetch_layer(client, store, repository, desc, diff_id, reporter, limit))
+    except ExceptionGroup as failed:
+        # The first failure is the story; the others are its siblings being cancelled or failing alike.
+        raise failed.exceptions[0] from None
+
+    store.put_blob(config_bytes, str(config_desc["digest"]))
+    store.put_blob(manifest.data, manifest.digest)
+    if index_digest is not None:
+        store.put_blob(top.data, index_digest)
+    store.tag(str(reference), manifest.digest, index_digest)
+    return manifest.digest, index_digest
+
+
+async def _fetch_layer(
+    client: RegistryClient,
+    store: ImageStore,
+    repository: str,
+    desc: Mapping[str, Any],
+    diff_id: str,
+    reporter: PullReporter,
+    limit: asyncio.Semaphore,
+) -> None:
+    digest = str(desc["digest"])
+    size = desc.get("size")
+    async with limit:
+        staged = store.tempdir()
+        try:
+            blob = staged / "layer.tar"
+            reporter.layer(digest, "Downloading", size if isinstance(size, int) else None)
+            with _open_write(blob) as handle:
+                await client.download_blob(
+                    repository,
+                    digest,
+                    handle,
+                    size=size if isinstance(size, int) else None,
+                    progress=lambda n: reporter.advance(digest, n),
+                )
+            reporter.layer(digest, "Download complete")
+            reporter.layer(digest, "Extracting")
+            (staged / "diff").mkdir()
+            result = await anyio.to_thread.run_sync(_unpack_file, blob, staged / "diff")
+            if result[0] != diff_id:
+                raise DigestMismatch(f"layer {digest} unpacks to {result[0]}, but the image config says {diff_id}")
+            blob.unlink()
+            store.commit_layer(staged, diff_id, result[1])
+        except BaseException:
+            shutil.rmtree(staged, ignore_errors=True)
+            raise
+    reporter.layer(digest, "Pull complete")
+
+
+def _open_write(path: Path) -> BinaryIO:
+    return open(path, "wb")
+
+
+def _unpack_file(blob: Path, dest: Path) -> tuple[str, int]:
+    with open(blob, "rb") as handle:
+        result = unpack(handle, dest)
+    return result.diff_id, result.size
+
+
+def _json(data: bytes, what: str) -> dict[str, Any]:
+    try:
+        doc = json.loads(data)
+    except ValueError:
+        raise ClientError(f"{what} is not valid JSON") from None
+    if not isinstance(doc, dict):
+        raise ClientError(f"{what} is not a JSON object")
+    return doc
