@@ -29,3 +29,14 @@ def require_tool(name: str) -> str:
 
 def require_root() -> None:
     require(os.geteuid() == 0, "needs root")
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]):  # type: ignore[no-untyped-def]
+    """Under DOCKYARD_E2E=required an end-to-end or privileged test may not be skipped."""
+    outcome = yield
+    report = outcome.get_result()
+    if E2E_REQUIRED and report.skipped and not hasattr(report, "wasxfail"):
+        if item.get_closest_marker("e2e") or item.get_closest_marker("privileged"):
+            report.outcome = "failed"
+            report.longrepr = f"end-to-end test skipped under DOCKYARD_E2E=required: {report.longrepr}"

@@ -37,7 +37,7 @@ class ListingHandlers:
         headers: dict[str, str] = {}
         if n is not None and len(tags) > n:
             tags = tags[:n]
-            headers = _next_link(f"/v2/{name}/tags/list", n, tags[-1])
+            headers = _next_link(f"/v2/{name}/tags/list", n, tags[-1]) if tags else {}
         return _json({"name": name, "tags": tags}, headers)
 
     async def catalog(self, request: Request, name: str) -> Response:
