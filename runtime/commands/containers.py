@@ -1,9 +1,371 @@
-"""Container commands: run, ps, stop, start, rm, container prune, logs, exec, inspect, attach."""
+"""Container commands: run, ps, stop, start, kill, rm, container prune, logs, exec, inspect, attach, volume."""
 
 from __future__ import annotations
 
 import argparse
+import json
+import os
+import signal
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from runtime import container as lifecycle
+from runtime.containers import Container, ContainerError, ContainerStore
+
+__all__ = ["register"]
+
+Handler = Callable[[argparse.Namespace], int]
+
+
+def _root() -> Path:
+    from runtime.images import default_root
+
+    return default_root()
+
+
+def _needs_root(handler: Handler) -> Handler:
+    def wrapped(args: argparse.Namespace) -> int:
+        if sys.platform != "linux" or os.geteuid() != 0:
+            print("dockyard: the container runtime needs root on Linux (namespaces, cgroups, mounts)", file=sys.stderr)
+            return 1
+        try:
+            return handler(args)
+        except (ContainerError, ValueError) as exc:
+            print(f"dockyard: {exc}", file=sys.stderr)
+            return 125 if args.command == "run" else 1
+
+    return wrapped
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    return None
+    from runtime.commands.run import add_run_arguments
+
+    run = subparsers.add_parser("run", help="Create and run a new container from an image", add_help=False)
+    run.add_argument("--help", action="help")
+    add_run_arguments(run)
+    run.set_defaults(func=_needs_root(cmd_run))
+
+    ps = subparsers.add_parser("ps", help="List containers")
+    _ps_arguments(ps)
+    ps.set_defaults(func=_needs_root(cmd_ps))
+
+    stop = subparsers.add_parser("stop", help="Stop one or more running containers")
+    stop.add_argument("-t", "--time", type=float, default=10.0)
+    stop.add_argument("containers", nargs="+")
+    stop.set_defaults(func=_needs_root(cmd_stop))
+
+    start = subparsers.add_parser("start", help="Start one or more stopped containers")
+    start.add_argument("-a", "--attach", action="store_true")
+    start.add_argument("-i", "--interactive", action="store_true")
+    start.add_argument("containers", nargs="+")
+    start.set_defaults(func=_needs_root(cmd_start))
+
+    kill = subparsers.add_parser("kill", help="Kill one or more running containers")
+    kill.add_argument("-s", "--signal", default="KILL")
+    kill.add_argument("containers", nargs="+")
+    kill.set_defaults(func=_needs_root(cmd_kill))
+
+    rm = subparsers.add_parser("rm", help="Remove one or more containers")
+    rm.add_argument("-f", "--force", action="store_true")
+    rm.add_argument("-v", "--volumes", action="store_true")
+    rm.add_argument("containers", nargs="+")
+    rm.set_defaults(func=_needs_root(cmd_rm))
+
+    container = subparsers.add_parser("container", help="Manage containers")
+    csub = container.add_subparsers(dest="container_command", metavar="COMMAND", required=True)
+    prune = csub.add_parser("prune", help="Remove all stopped containers")
+    prune.add_argument("-f", "--force", action="store_true")
+    prune.set_defaults(func=_needs_root(cmd_prune))
+    ls = csub.add_parser("ls", help="List containers")
+    _ps_arguments(ls)
+    ls.set_defaults(func=_needs_root(cmd_ps))
+
+    logs = subparsers.add_parser("logs", help="Fetch the logs of a container")
+    logs.add_argument("-f", "--follow", action="store_true")
+    logs.add_argument("-t", "--timestamps", action="store_true")
+    logs.add_argument("container")
+    logs.set_defaults(func=_needs_root(cmd_logs))
+
+    from runtime.commands.exec import add_exec_arguments, cmd_exec
+
+    exec_ = subparsers.add_parser("exec", help="Execute a command in a running container")
+    add_exec_arguments(exec_)
+    exec_.set_defaults(func=_needs_root(cmd_exec))
+
+    inspect = subparsers.add_parser("inspect", help="Return low-level information on containers or images")
+    inspect.add_argument("names", nargs="+")
+    inspect.set_defaults(func=_needs_root(cmd_inspect))
+
+    attach = subparsers.add_parser("attach", help="Attach to a running container's input and output")
+    attach.add_argument("--no-stdin", action="store_true")
+    attach.add_argument("container")
+    attach.set_defaults(func=_needs_root(cmd_attach))
+
+    from runtime.commands.volume import register as register_volume
+
+    register_volume(subparsers, _needs_root)
+
+
+def _ps_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("-a", "--all", action="store_true")
+    p.add_argument("-q", "--quiet", action="store_true")
+    p.add_argument("--no-trunc", action="store_true")
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from runtime.commands.run import build_spec, run_attached
+    from runtime.images import ImageError, ImageStore, ensure_image
+    from runtime.volumes import VolumeStore
+
+    root = _root()
+    try:
+        image = ensure_image(ImageStore(root), args.image, args.platform)
+    except ImageError as exc:
+        print(f"dockyard: {exc}", file=sys.stderr)
+        return 125
+    store = ContainerStore(root)
+    spec = build_spec(args, image, store, VolumeStore(root))
+    container = store.create(spec)
+    return run_attached(store, container, args.detach, args.interactive, args.tty)
+
+
+def _ago(timestamp: str) -> str:
+    if not timestamp:
+        return ""
+    seconds = max(0, int(time.time() - _parse_time(timestamp)))
+    for unit, size in (("days", 86400), ("hours", 3600), ("minutes", 60)):
+        if seconds >= size * 2:
+            return f"{seconds // size} {unit}"
+    if seconds >= 60:
+        return "About a minute"
+    return f"{seconds} seconds" if seconds > 1 else "Less than a second"
+
+
+def _parse_time(timestamp: str) -> float:
+    import calendar
+
+    base = timestamp.split(".")[0]
+    return calendar.timegm(time.strptime(base, "%Y-%m-%dT%H:%M:%S"))
+
+
+def _status(c: Container) -> str:
+    state = c.state()
+    if state.status == "running":
+        return f"Up {_ago(state.started)}"
+    if state.status == "exited":
+        return f"Exited ({state.exit_code}) {_ago(state.finished)} ago"
+    return "Created"
+
+
+def cmd_ps(args: argparse.Namespace) -> int:
+    containers = [c for c in ContainerStore(_root()).list() if args.all or c.state().status == "running"]
+    if args.quiet:
+        for c in containers:
+            print(c.id if args.no_trunc else c.id[:12])
+        return 0
+    rows = [("CONTAINER ID", "IMAGE", "COMMAND", "CREATED", "STATUS", "PORTS", "NAMES")]
+    for c in containers:
+        command = " ".join(c.spec.process.args)
+        if not args.no_trunc and len(command) > 20:
+            command = command[:19] + "…"
+        ports = ", ".join(f"{p.host_ip}:{p.host_port}->{p.container_port}/tcp" for p in c.spec.ports)
+        rows.append((c.id if args.no_trunc else c.id[:12], c.spec.image, f'"{command}"',
+                     f"{_ago(c.state().created)} ago", _status(c), ports, c.name))
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    for r in rows:
+        print("   ".join(v.ljust(w) for v, w in zip(r, widths, strict=True)).rstrip())
+    return 0
+
+
+def _each(names: list[str], action: Callable[[ContainerStore, Container], None]) -> int:
+    store = ContainerStore(_root())
+    failed = 0
+    for name in names:
+        try:
+            action(store, store.get(name))
+            print(name)
+        except ContainerError as exc:
+            print(f"Error response from daemon: {exc}", file=sys.stderr)
+            failed = 1
+    return failed
+
+
+def cmd_stop(args: argparse.Namespace) -> int:
+    return _each(args.containers, lambda _s, c: lifecycle.stop(c, args.time))
+
+
+def cmd_kill(args: argparse.Namespace) -> int:
+    name = args.signal.upper()
+    sig = int(name) if name.isdigit() else signal.Signals["SIG" + name.removeprefix("SIG")].value
+    return _each(args.containers, lambda _s, c: lifecycle.kill(c, sig))
+
+
+def cmd_rm(args: argparse.Namespace) -> int:
+    return _each(args.containers, lambda s, c: lifecycle.remove(s, c, args.force))
+
+
+def cmd_start(args: argparse.Namespace) -> int:
+    from runtime.commands.run import run_attached
+
+    store = ContainerStore(_root())
+    if args.attach:
+        c = store.get(args.containers[0])
+        return run_attached(store, c, False, args.interactive, c.spec.process.terminal)
+
+    def start(s: ContainerStore, c: Container) -> None:
+        if c.state().status == "running":
+            return
+        outcome, sock = lifecycle.start(s, c)
+        sock.close()
+        if not outcome.started:
+            raise ContainerError(f"failed to start container {c.name}: {outcome.error}")
+
+    return _each(args.containers, start)
+
+
+def cmd_prune(args: argparse.Namespace) -> int:
+    store = ContainerStore(_root())
+    print("Deleted Containers:")
+    for c in store.list():
+        if c.state().status != "running":
+            lifecycle.remove(store, c)
+            print(c.id)
+    return 0
+
+
+def _print_log_line(line: str, timestamps: bool) -> None:
+    try:
+        record = json.loads(line)
+    except ValueError:
+        return
+    stream = sys.stdout if record.get("stream") == "stdout" else sys.stderr
+    text = record.get("log", "")
+    if timestamps:
+        text = f"{record.get('time', '')} {text}"
+    stream.write(text)
+    stream.flush()
+
+
+def cmd_logs(args: argparse.Namespace) -> int:
+    c = ContainerStore(_root()).get(args.container)
+    try:
+        f = open(c.log_path)
+    except FileNotFoundError:
+        if not args.follow:
+            return 0
+        f = None
+    while f is None:
+        if c.state().status != "running":
+            return 0
+        time.sleep(0.1)
+        try:
+            f = open(c.log_path)
+        except FileNotFoundError:
+            continue
+    with f:
+        pending = ""
+        while True:
+            chunk = f.readline()
+            if chunk:
+                pending += chunk
+                if pending.endswith("\n"):
+                    _print_log_line(pending, args.timestamps)
+                    pending = ""
+                continue
+            if not args.follow or c.state().status != "running":
+                # One more read: the supervisor writes the last lines before recording the exit.
+                for line in f:
+                    _print_log_line(pending + line, args.timestamps)
+                    pending = ""
+                return 0
+            time.sleep(0.05)
+
+
+def _inspect_container(c: Container) -> dict[str, Any]:
+    state, spec = c.state(), c.spec
+    return {
+        "Id": c.id,
+        "Created": state.created,
+        "Path": spec.process.args[0],
+        "Args": list(spec.process.args[1:]),
+        "State": {
+            "Status": state.status,
+            "Running": state.status == "running",
+            "Pid": state.pid if state.status == "running" else 0,
+            "ExitCode": state.exit_code,
+            "OOMKilled": state.oom_killed,
+            "Error": state.error,
+            "StartedAt": state.started,
+            "FinishedAt": state.finished,
+        },
+        "Image": spec.image_id,
+        "Name": "/" + spec.name,
+        "LogPath": str(c.log_path),
+        "HostConfig": {
+            "Binds": [f"{m.volume or m.source}:{m.target}{':ro' if m.readonly else ''}" for m in spec.mounts],
+            "NetworkMode": spec.network,
+            "PortBindings": {f"{p.container_port}/tcp": [{"HostIp": p.host_ip, "HostPort": str(p.host_port)}]
+                             for p in spec.ports},
+            "AutoRemove": spec.auto_remove,
+            "ReadonlyRootfs": spec.readonly_rootfs,
+            "Init": spec.init,
+            "Memory": spec.resources.memory or 0,
+            "NanoCpus": (spec.resources.cpu_quota or 0) * 1_000_000_000 // spec.resources.cpu_period,
+            "PidsLimit": spec.resources.pids,
+        },
+        "GraphDriver": {"Name": "overlay2", "Data": {"LowerDir": ":".join(reversed(spec.layers)),
+                                                     "UpperDir": str(c.dir / "upper"),
+                                                     "WorkDir": str(c.dir / "work")}},
+        "Mounts": [{"Type": m.kind, "Name": m.volume, "Source": m.source, "Destination": m.target,
+                    "RW": not m.readonly} for m in spec.mounts],
+        "Config": {
+            "Hostname": spec.hostname,
+            "User": spec.user,
+            "Tty": spec.process.terminal,
+            "OpenStdin": spec.process.stdin,
+            "Env": list(spec.process.env),
+            "Cmd": list(spec.process.args),
+            "Image": spec.image,
+            "WorkingDir": spec.process.cwd,
+        },
+        "Cgroup": state.cgroup,
+    }
+
+
+def cmd_inspect(args: argparse.Namespace) -> int:
+    from runtime.images import ImageError, ImageStore
+
+    store = ContainerStore(_root())
+    results: list[dict[str, Any]] = []
+    code = 0
+    for name in args.names:
+        try:
+            results.append(_inspect_container(store.get(name)))
+            continue
+        except ContainerError:
+            pass
+        try:
+            results.append(ImageStore(_root()).inspect(name))
+        except (ImageError, KeyError, ValueError):
+            print(f"Error: No such object: {name}", file=sys.stderr)
+            code = 1
+    print(json.dumps(results, indent=4))
+    return code
+
+
+def cmd_attach(args: argparse.Namespace) -> int:
+    from runtime.attach import relay
+
+    c = ContainerStore(_root()).get(args.container)
+    sock = lifecycle.attach(c)
+    try:
+        code = relay(sock, stdin=c.spec.process.stdin and not args.no_stdin, terminal=c.spec.process.terminal)
+    finally:
+        sock.close()
+    if code is None:
+        lifecycle.wait_exited(c, 5)
+        code = c.state().exit_code
+    return code

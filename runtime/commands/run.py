@@ -1,0 +1,195 @@
+"""`dockyard run`: Docker's flags turned into a ContainerSpec, then create, start and attach."""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import random
+import signal
+import sys
+from pathlib import Path
+
+from runtime import container as lifecycle
+from runtime import imageconfig, validate
+from runtime.attach import relay
+from runtime.cgroups import Resources
+from runtime.containers import Container, ContainerError, ContainerStore
+from runtime.network import parse_publish
+from runtime.spec import ContainerSpec, Mount, NetworkMode, PortMapping, ProcessSpec
+from runtime.users import UserError, read_from_layers, resolve_user
+from runtime.volumes import VolumeStore
+
+__all__ = ["add_run_arguments", "build_spec", "parse_bytes", "parse_mount", "parse_volume", "run_attached"]
+
+_UNITS = {"": 1, "b": 1, "k": 1024, "m": 1024**2, "g": 1024**3, "t": 1024**4}
+_ADJECTIVES = ("brave", "calm", "eager", "fancy", "gentle", "happy", "jolly", "keen", "lucid", "merry", "nifty",
+               "quirky", "serene", "tender", "vibrant", "witty", "zealous", "bold", "clever", "dreamy")
+_NOUNS = ("hopper", "lovelace", "turing", "curie", "noether", "ritchie", "thompson", "torvalds", "knuth", "dijkstra",
+          "hamilton", "babbage", "shannon", "liskov", "perlman", "wozniak", "kare", "goldberg", "allen", "sammet")
+
+
+def parse_bytes(value: str) -> int:
+    text = value.strip().lower().removesuffix("b") if value.lower().endswith(("kb", "mb", "gb", "tb")) else value
+    text = text.strip().lower()
+    unit = text[-1] if text and text[-1] in _UNITS else ""
+    number = text[: -1] if unit else text
+    try:
+        return int(float(number) * _UNITS[unit])
+    except ValueError:
+        raise ValueError(f"invalid size: {value!r}") from None
+
+
+def parse_volume(value: str, volumes: VolumeStore) -> Mount:
+    """-v HOST:CTR[:ro|rw] or NAME:CTR[:ro|rw]; a missing host directory is created, as Docker does."""
+    parts = value.split(":")
+    if len(parts) not in (2, 3) or not parts[0] or not parts[1]:
+        raise ValueError(f"invalid volume specification: '{value}'")
+    mode = parts[2] if len(parts) == 3 else "rw"
+    if mode not in ("ro", "rw"):
+        raise ValueError(f"invalid mode: {mode}")
+    source, target = parts[0], parts[1]
+    if source.startswith(("/", ".")):
+        path = Path(source).resolve()
+        path.mkdir(parents=True, exist_ok=True)
+        return Mount(str(path), target, mode == "ro")
+    data = volumes.create(source)
+    return Mount(str(data), target, mode == "ro", kind="volume", volume=source)
+
+
+def parse_mount(value: str, volumes: VolumeStore) -> Mount:
+    """--mount type=bind|volume,source=...,target=...[,readonly]"""
+    fields: dict[str, str] = {}
+    for item in value.split(","):
+        key, sep, val = item.partition("=")
+        fields[key.strip()] = val if sep else "true"
+    kind = fields.get("type", "volume")
+    source = fields.get("source", fields.get("src", ""))
+    target = fields.get("target", fields.get("destination", fields.get("dst", "")))
+    readonly = fields.get("readonly", fields.get("ro", "false")).lower() in ("true", "1")
+    if not target:
+        raise ValueError("invalid argument for --mount: target is required")
+    if kind == "bind":
+        if not os.path.exists(source):
+            raise ValueError(f"invalid mount config for type \"bind\": bind source path does not exist: {source}")
+        return Mount(str(Path(source).resolve()), target, readonly)
+    if kind == "volume":
+        return Mount(str(volumes.create(source)), target, readonly, kind="volume", volume=source)
+    raise ValueError(f"unsupported mount type: {kind}")
+
+
+def add_run_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("-d", "--detach", action="store_true")
+    p.add_argument("--rm", action="store_true")
+    p.add_argument("-i", "--interactive", action="store_true")
+    p.add_argument("-t", "--tty", action="store_true")
+    p.add_argument("--name", default="")
+    p.add_argument("-e", "--env", action="append", default=[])
+    p.add_argument("--env-file", action="append", default=[])
+    p.add_argument("-v", "--volume", action="append", default=[])
+    p.add_argument("--mount", action="append", default=[])
+    p.add_argument("-w", "--workdir")
+    p.add_argument("-u", "--user")
+    p.add_argument("--entrypoint")
+    p.add_argument("-h", "--hostname")
+    p.add_argument("-m", "--memory")
+    p.add_argument("--cpus", type=float)
+    p.add_argument("--pids-limit", type=int)
+    p.add_argument("--network", "--net", choices=("none", "host", "private", "bridge", "default"), default="private")
+    p.add_argument("-p", "--publish", action="append", default=[])
+    p.add_argument("--read-only", action="store_true")
+    p.add_argument("--init", action="store_true")
+    p.add_argument("--platform")
+    p.add_argument("image")
+    p.add_argument("command", nargs=argparse.REMAINDER)
+
+
+def build_spec(args: argparse.Namespace, image: object, store: ContainerStore, volumes: VolumeStore) -> ContainerSpec:
+    """Raises ValueError with Docker's wording for any flag problem."""
+    config = dict(getattr(image, "config", {}).get("config") or {})
+    layers = [Path(p) for p in getattr(image, "layer_dirs", [])]
+    cid = store.new_id()
+    hostname = args.hostname or cid[:12]
+    user = args.user if args.user is not None else config.get("User") or ""
+    try:
+        info = resolve_user(user, read_from_layers(layers))
+    except UserError as exc:
+        raise ValueError(str(exc)) from None
+    overrides: list[str] = []
+    for path in args.env_file:
+        overrides += imageconfig.parse_env_file(Path(path).read_text())
+    overrides += args.env
+    try:
+        argv = imageconfig.command(config, args.command, args.entrypoint)
+        env = imageconfig.environment(config, overrides, hostname, info.home, args.tty)
+    except imageconfig.ConfigError as exc:
+        raise ValueError(str(exc)) from None
+    mounts = [parse_volume(v, volumes) for v in args.volume] + [parse_mount(m, volumes) for m in args.mount]
+    ports: list[PortMapping] = [parse_publish(p) for p in args.publish]
+    network: NetworkMode = "private" if args.network in ("bridge", "default") else args.network
+    spec = ContainerSpec(
+        id=cid,
+        name=args.name or _random_name(store),
+        image=args.image,
+        image_id=str(getattr(image, "id", "")),
+        layers=tuple(str(p) for p in layers),
+        process=ProcessSpec(
+            args=tuple(argv), env=tuple(env), cwd=args.workdir or config.get("WorkingDir") or "/",
+            uid=info.uid, gid=info.gid, groups=info.groups, terminal=args.tty, stdin=args.interactive,
+        ),
+        hostname=hostname,
+        user=user,
+        mounts=tuple(mounts),
+        readonly_rootfs=args.read_only,
+        network=network,
+        ports=tuple(ports),
+        resources=Resources.from_cpus(
+            args.cpus, memory=None if args.memory is None else parse_bytes(args.memory), pids=args.pids_limit
+        ),
+        init=args.init,
+        auto_remove=args.rm,
+    )
+    problems = validate.validate(spec)
+    if problems:
+        raise ValueError("; ".join(problems))
+    return spec
+
+
+def _random_name(store: ContainerStore) -> str:
+    taken = {c.name for c in store.list()}
+    while True:
+        name = f"{random.choice(_ADJECTIVES)}_{random.choice(_NOUNS)}"
+        if name not in taken:
+            return name
+
+
+def run_attached(store: ContainerStore, container: Container, detach: bool, stdin: bool, terminal: bool) -> int:
+    """Start `container`; print its id when detached, else relay stdio and return its exit code."""
+    outcome, sock = lifecycle.start(store, container)
+    if not outcome.started:
+        sock.close()
+        print(f"dockyard: Error response from daemon: failed to create task for container: {outcome.error}",
+              file=sys.stderr)
+        return outcome.exit_code if outcome.exit_code is not None else 125
+    if detach:
+        sock.close()
+        print(container.id)
+        return 0
+    pid = container.state().pid
+
+    def proxy(signum: int, _frame: object) -> None:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signum)
+
+    previous = {sig: signal.signal(sig, proxy) for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
+    try:
+        code = relay(sock, stdin=stdin, terminal=terminal)
+    finally:
+        sock.close()
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    if code is None:
+        with contextlib.suppress(ContainerError):
+            lifecycle.wait_exited(container, 5)
+            code = container.state().exit_code
+    return 125 if code is None else code

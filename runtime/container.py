@@ -1,0 +1,94 @@
+"""Container lifecycle: start (through a detached supervisor), stop, kill, remove."""
+
+from __future__ import annotations
+
+import contextlib
+import signal
+import socket
+import time
+
+from runtime import cgroups
+from runtime.attach import Outcome, wait_started
+from runtime.containers import Container, ContainerError, ContainerStore
+from runtime.supervisor import Supervisor, daemonize
+
+__all__ = ["kill", "remove", "start", "stop", "wait_exited"]
+
+
+def start(store: ContainerStore, container: Container) -> tuple[Outcome, socket.socket]:
+    """Start `container` under a new supervisor. The returned socket is already attached, so no
+    output is lost; close it to detach."""
+    state = container.state()
+    if state.status == "running":
+        raise ContainerError(f"container {container.name} is already running")
+    ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+
+    def run() -> None:
+        Supervisor(container, theirs, store.remove_files).run()
+
+    daemonize(run, keep=(theirs.fileno(),))
+    theirs.close()
+    return wait_started(ours), ours
+
+
+def attach(container: Container) -> socket.socket:
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        sock.connect(str(container.attach_socket))
+    except OSError:
+        sock.close()
+        raise ContainerError("You cannot attach to a stopped container, start it first") from None
+    return sock
+
+
+def kill(container: Container, sig: int = signal.SIGKILL) -> None:
+    state = container.state()
+    if state.status != "running":
+        raise ContainerError(f"Container {container.id} is not running")
+    with contextlib.suppress(ProcessLookupError):
+        import os
+
+        os.kill(state.pid, sig)
+
+
+def wait_exited(container: Container, timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if container.state().status != "running":
+            return True
+        time.sleep(0.02)
+    return container.state().status != "running"
+
+
+def stop(container: Container, timeout: float = 10.0) -> None:
+    """SIGTERM, then SIGKILL once `timeout` has passed (Docker's stop). A PID 1 without a SIGTERM
+    handler ignores it (pid_namespaces(7)), so such containers end with the SIGKILL: 137."""
+    if container.state().status != "running":
+        return
+    with contextlib.suppress(ContainerError):
+        kill(container, signal.SIGTERM)
+    if wait_exited(container, timeout):
+        return
+    with contextlib.suppress(ContainerError):
+        kill(container, signal.SIGKILL)
+    if not wait_exited(container, 10):
+        raise ContainerError(f"container {container.name} did not stop")
+
+
+def remove(store: ContainerStore, container: Container, force: bool = False) -> None:
+    state = container.state()
+    if state.status == "running":
+        if not force:
+            raise ContainerError(
+                f"You cannot remove a running container {container.id}. Stop the container before "
+                "attempting removal or force remove"
+            )
+        kill(container)
+        wait_exited(container, 10)
+    if state.cgroup:
+        # Normally gone with the supervisor; left behind only if it died.
+        with contextlib.suppress(OSError):
+            manager = cgroups.open_manager(state.cgroup)
+            manager.kill_all()
+            manager.destroy()
+    store.remove_files(container)

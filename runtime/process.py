@@ -1,0 +1,347 @@
+"""Starting the container's first process, and `exec` processes, in their namespaces.
+
+The parent forks; the child waits on a sync pipe until the parent has put it into its cgroup,
+builds its filesystem, drops privileges and execs. Anything that fails in the child before the
+exec is written to an error pipe that is close-on-exec, so EOF there means the exec happened
+(the pattern of runc's init pipe)."""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import fcntl
+import os
+import signal
+import socket
+import struct
+import sys
+import termios
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from runtime import rootfs, syscalls
+from runtime.namespaces import Namespace
+from runtime.spec import ContainerSpec, ProcessSpec
+
+__all__ = ["DEFAULT_CAPS", "ChildError", "Launched", "RootfsPaths", "exit_code", "spawn_container", "spawn_exec"]
+
+# Docker's default capability set (moby oci/caps/defaults.go), by number (capability.h).
+DEFAULT_CAPS = {
+    "CAP_CHOWN": 0,
+    "CAP_DAC_OVERRIDE": 1,
+    "CAP_FOWNER": 3,
+    "CAP_FSETID": 4,
+    "CAP_KILL": 5,
+    "CAP_SETGID": 6,
+    "CAP_SETUID": 7,
+    "CAP_SETPCAP": 8,
+    "CAP_NET_BIND_SERVICE": 10,
+    "CAP_NET_RAW": 13,
+    "CAP_SYS_CHROOT": 18,
+    "CAP_MKNOD": 27,
+    "CAP_AUDIT_WRITE": 29,
+    "CAP_SETFCAP": 31,
+}
+_FORWARDED = (
+    signal.SIGTERM,
+    signal.SIGINT,
+    signal.SIGHUP,
+    signal.SIGQUIT,
+    signal.SIGUSR1,
+    signal.SIGUSR2,
+    signal.SIGWINCH,
+    signal.SIGCONT,
+)
+
+
+class ChildError(Exception):
+    def __init__(self, message: str, code: int) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+@dataclass(frozen=True)
+class RootfsPaths:
+    target: Path  # where the root is assembled
+    upper: Path
+    work: Path
+    copy: Path  # the flattened private copy used when overlayfs is unavailable
+    files: dict[str, str] = field(default_factory=dict)  # /etc/hostname etc. -> host file
+
+
+@dataclass
+class Launched:
+    pid: int
+    pty: int | None = None  # the master side when the process has a terminal
+
+
+def exit_code(status: int) -> int:
+    """Docker's convention: the exit status, or 128 + the signal that killed the process."""
+    code = os.waitstatus_to_exitcode(status)
+    return 128 - code if code < 0 else code
+
+
+def spawn_container(
+    spec: ContainerSpec, paths: RootfsPaths, stdio: tuple[int, int, int] | None, join_cgroup: Callable[[int], None]
+) -> Launched:
+    """Fork the container's PID 1. `stdio` are fds to become its 0, 1, 2; None means a new pty,
+    whose master is returned."""
+    namespaces = [Namespace.MOUNT, Namespace.UTS, Namespace.IPC]
+    if spec.network != "host":
+        namespaces.append(Namespace.NET)
+
+    def child() -> None:
+        syscalls.unshare(sum(ns.flag for ns in namespaces))
+        # Mounts made below must not propagate back to the host (mount_namespaces(7)).
+        syscalls.mount(None, "/", None, syscalls.MS_REC | syscalls.MS_PRIVATE)
+        socket.sethostname(spec.hostname)
+        if spec.network != "host":
+            from runtime.network import loopback_up
+
+            loopback_up()
+        _mount_root(spec, paths)
+        files = {k: v for k, v in paths.files.items() if spec.network != "host" or k != "/etc/hosts"}
+        rootfs.apply_mounts(paths.target, rootfs.plan_mounts(spec, files))
+        workdir = rootfs._inside(paths.target, spec.process.cwd)
+        if not workdir.exists():
+            workdir.mkdir(parents=True)
+        rootfs.pivot_root(paths.target)
+        if spec.readonly_rootfs:
+            rootfs.readonly_root()
+
+    # A PID namespace applies to the children forked after unshare(CLONE_NEWPID); switching back
+    # to our own right after the fork keeps this process's later children on the host
+    # (pid_namespaces(7); setns(2) allows re-entering the caller's own namespace).
+    own_pidns = os.open(Namespace.PID.path(), os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        syscalls.unshare(Namespace.PID.flag)
+        try:
+            return _fork(spec.process, stdio, join_cgroup, child, init=spec.init)
+        finally:
+            syscalls.setns(own_pidns, Namespace.PID.flag)
+    finally:
+        os.close(own_pidns)
+
+
+def spawn_exec(
+    pid: int, process: ProcessSpec, stdio: tuple[int, int, int] | None, join_cgroup: Callable[[int], None]
+) -> Launched:
+    """Fork a process inside the namespaces of the running container whose PID 1 is `pid`."""
+    fds = {ns: os.open(ns.path(pid), os.O_RDONLY | os.O_CLOEXEC) for ns in Namespace if ns != Namespace.CGROUP}
+    root_fd = os.open(f"/proc/{pid}/root", os.O_RDONLY | os.O_CLOEXEC)
+    own_pidns = os.open(Namespace.PID.path(), os.O_RDONLY | os.O_CLOEXEC)
+
+    def child() -> None:
+        for ns, fd in fds.items():
+            if ns not in (Namespace.PID, Namespace.MOUNT) and os.readlink(ns.path(pid)) != os.readlink(ns.path()):
+                syscalls.setns(fd, ns.flag)
+        syscalls.setns(fds[Namespace.MOUNT], Namespace.MOUNT.flag)
+        # setns into a mount namespace leaves the cwd and root where they were (setns(2)).
+        os.fchdir(root_fd)
+        os.chroot(".")
+
+    try:
+        syscalls.setns(fds[Namespace.PID], Namespace.PID.flag)
+        try:
+            return _fork(process, stdio, join_cgroup, child, init=False)
+        finally:
+            syscalls.setns(own_pidns, Namespace.PID.flag)
+    finally:
+        for fd in (*fds.values(), root_fd, own_pidns):
+            os.close(fd)
+
+
+def _mount_root(spec: ContainerSpec, paths: RootfsPaths) -> None:
+    layers = list(spec.layers)
+    if not paths.copy.exists():
+        try:
+            rootfs.mount_rootfs(layers, paths.upper, paths.work, paths.target)
+            return
+        except OSError as exc:
+            if exc.errno not in (errno.EINVAL, errno.ENODEV, errno.EPERM, errno.ENOTSUP, errno.ENOENT):
+                raise
+            print(
+                f"dockyard: overlayfs unavailable ({exc.strerror}); using a private copy of the image", file=sys.stderr
+            )
+        from runtime.layers import flatten
+
+        staging = paths.copy.with_name(paths.copy.name + ".tmp")
+        flatten([Path(p) for p in layers], staging)
+        staging.rename(paths.copy)
+    syscalls.mount(paths.copy, paths.target, None, syscalls.MS_BIND | syscalls.MS_REC)
+
+
+def _fork(
+    process: ProcessSpec,
+    stdio: tuple[int, int, int] | None,
+    join_cgroup: Callable[[int], None],
+    setup: Callable[[], None],
+    init: bool,
+) -> Launched:
+    go_r, go_w = os.pipe()
+    err_r, err_w = os.pipe2(os.O_CLOEXEC)
+    tty_parent, tty_child = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM) if stdio is None else (None, None)
+    pid = os.fork()
+    if pid == 0:
+        os.close(go_w)
+        os.close(err_r)
+        if tty_parent is not None:
+            tty_parent.close()
+        _child(process, stdio, tty_child, go_r, err_w, setup, init)
+    os.close(go_r)
+    os.close(err_w)
+    if tty_child is not None:
+        tty_child.close()
+    try:
+        join_cgroup(pid)
+        os.write(go_w, b"1")
+    except BaseException:
+        os.kill(pid, signal.SIGKILL)
+        os.waitpid(pid, 0)
+        raise
+    finally:
+        os.close(go_w)
+    report = _read_all(err_r)
+    os.close(err_r)
+    if report:
+        _, status = os.waitpid(pid, 0)
+        code, _, message = report.decode(errors="replace").partition(" ")
+        raise ChildError(message, int(code) if code.isdigit() else exit_code(status))
+    master = None
+    if tty_parent is not None:
+        _, fds, _, _ = socket.recv_fds(tty_parent, 1, 1)
+        tty_parent.close()
+        master = fds[0]
+    return Launched(pid, master)
+
+
+def _read_all(fd: int) -> bytes:
+    chunks = []
+    while chunk := os.read(fd, 65536):
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _child(
+    process: ProcessSpec,
+    stdio: tuple[int, int, int] | None,
+    tty: socket.socket | None,
+    go: int,
+    err: int,
+    setup: Callable[[], None],
+    init: bool,
+) -> None:
+    code = 125
+    try:
+        os.setsid()
+        for sig in (signal.SIGPIPE, signal.SIGXFSZ, signal.SIGINT, signal.SIGTERM, signal.SIGCHLD):
+            signal.signal(sig, signal.SIG_DFL)  # Python ignores SIGPIPE; ignored signals survive exec
+        signal.pthread_sigmask(signal.SIG_SETMASK, set())
+        syscalls.prctl(syscalls.PR_SET_PDEATHSIG, signal.SIGKILL)
+        if os.read(go, 1) != b"1":
+            os._exit(125)
+        os.close(go)
+        setup()
+        _stdio(stdio, tty)
+        _drop_privileges(process)
+        os.chdir(process.cwd)
+        env = dict(e.partition("=")[::2] for e in process.env)
+        if init:
+            _run_init(process, env, err)
+        code = 127
+        _exec(process, env, err)
+    except BaseException as exc:
+        message = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        if not isinstance(exc, OSError):
+            message = "".join(traceback.format_exception_only(exc)).strip()
+        with contextlib.suppress(OSError):
+            os.write(err, f"{code} {message}".encode())
+    os._exit(code)
+
+
+def _stdio(stdio: tuple[int, int, int] | None, tty: socket.socket | None) -> None:
+    if stdio is not None:
+        for target, fd in enumerate(stdio):
+            os.dup2(fd, target)
+        return
+    assert tty is not None
+    # The pty comes from the container's own devpts instance, so `tty` inside names a real
+    # /dev/pts entry; the master goes to the supervisor (runc's console socket).
+    master, slave = os.openpty()
+    socket.send_fds(tty, [b"t"], [master])
+    os.close(master)
+    tty.close()
+    for target in (0, 1, 2):
+        os.dup2(slave, target)
+    if slave > 2:
+        os.close(slave)
+    fcntl.ioctl(0, termios.TIOCSCTTY, 1)
+
+
+def _drop_privileges(process: ProcessSpec) -> None:
+    last = (
+        int(Path("/proc/sys/kernel/cap_last_cap").read_text())
+        if os.path.exists("/proc/sys/kernel/cap_last_cap")
+        else 40
+    )
+    keep = set(DEFAULT_CAPS.values())
+    for cap in range(last + 1):
+        if cap not in keep:
+            syscalls.prctl(syscalls.PR_CAPBSET_DROP, cap)
+    syscalls.clear_ambient_caps()
+    syscalls.clear_inheritable_caps()
+    syscalls.prctl(syscalls.PR_SET_NO_NEW_PRIVS, 1)
+    os.setgroups(list(process.groups))
+    os.setgid(process.gid)
+    os.setuid(process.uid)
+    # Changing credentials clears the parent-death signal (prctl(2), PR_SET_PDEATHSIG).
+    syscalls.prctl(syscalls.PR_SET_PDEATHSIG, signal.SIGKILL)
+
+
+def _exec(process: ProcessSpec, env: dict[str, str], err: int) -> None:
+    try:
+        os.execvpe(process.args[0], list(process.args), env)
+    except FileNotFoundError:
+        raise OSError(errno.ENOENT, f'exec: "{process.args[0]}": executable file not found in $PATH') from None
+    except PermissionError:
+        os.write(err, f'126 exec: "{process.args[0]}": permission denied'.encode())
+        os._exit(126)
+
+
+def _run_init(process: ProcessSpec, env: dict[str, str], err: int) -> None:
+    """--init: stay as PID 1, forward signals to the command and reap every orphan (like tini)."""
+    pid = os.fork()
+    if pid == 0:
+        if process.terminal:
+            os.setsid()
+            fcntl.ioctl(0, termios.TIOCSCTTY, 1)
+        try:
+            _exec(process, env, err)
+        except OSError as exc:
+            os.write(err, f"127 {exc.strerror}".encode())
+        os._exit(127)
+    os.close(err)
+
+    def forward(signum: int, _frame: object) -> None:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signum)
+
+    for sig in _FORWARDED:
+        signal.signal(sig, forward)
+    while True:
+        try:
+            reaped, status = os.wait()
+        except ChildProcessError:
+            os._exit(1)
+        if reaped == pid:
+            os._exit(exit_code(status))
+
+
+def winsize(fd: int) -> bytes:
+    return fcntl.ioctl(fd, termios.TIOCGWINSZ, struct.pack("HHHH", 0, 0, 0, 0))
+
+
+def set_winsize(fd: int, size: bytes) -> None:
+    fcntl.ioctl(fd, termios.TIOCSWINSZ, size)

@@ -1,0 +1,212 @@
+"""The container's filesystem: the overlay of its layers, then /proc, /dev, /sys, binds and masks.
+
+`plan_mounts()` is pure: it turns a spec into an ordered list of steps, relative to the new root.
+`mount_rootfs()`, `apply_mounts()` and `pivot_root()` perform them inside the container's own
+mount namespace, so every mount vanishes with the namespace and nothing leaks onto the host."""
+
+from __future__ import annotations
+
+import os
+import stat
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+from runtime import syscalls
+from runtime.spec import ContainerSpec
+from runtime.syscalls import MS_BIND, MS_NODEV, MS_NOEXEC, MS_NOSUID, MS_RDONLY, MS_REC, MS_REMOUNT
+
+__all__ = [
+    "MASKED_PATHS",
+    "READONLY_PATHS",
+    "Step",
+    "apply_mounts",
+    "escape_overlay_path",
+    "mount_rootfs",
+    "overlay_options",
+    "pivot_root",
+    "plan_mounts",
+]
+
+# Docker's defaults (moby oci/defaults.go): paths hidden behind /dev/null or an empty read-only
+# tmpfs, and /proc entries that stay visible but read-only.
+MASKED_PATHS = (
+    "/proc/asound",
+    "/proc/acpi",
+    "/proc/kcore",
+    "/proc/keys",
+    "/proc/latency_stats",
+    "/proc/timer_list",
+    "/proc/timer_stats",
+    "/proc/sched_debug",
+    "/proc/scsi",
+    "/sys/firmware",
+    "/sys/devices/virtual/powercap",
+)
+READONLY_PATHS = ("/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger")
+
+_DEVICES = (("null", 1, 3), ("zero", 1, 5), ("full", 1, 7), ("random", 1, 8), ("urandom", 1, 9), ("tty", 5, 0))
+_DEV_LINKS = (
+    ("fd", "/proc/self/fd"),
+    ("stdin", "/proc/self/fd/0"),
+    ("stdout", "/proc/self/fd/1"),
+    ("stderr", "/proc/self/fd/2"),
+    ("ptmx", "pts/ptmx"),
+    ("core", "/proc/kcore"),
+)
+_SAFE = MS_NOSUID | MS_NODEV | MS_NOEXEC
+
+
+@dataclass(frozen=True)
+class Step:
+    """One filesystem operation; `target` is a path inside the container."""
+
+    op: Literal["mount", "bind", "mknod", "symlink", "mask", "readonly"]
+    target: str
+    source: str = ""
+    fstype: str = ""
+    flags: int = 0
+    data: str = ""
+    readonly: bool = False
+    is_file: bool = False
+    device: tuple[int, int] = (0, 0)
+
+
+def plan_mounts(spec: ContainerSpec, files: dict[str, str] | None = None) -> list[Step]:
+    """The ordered steps that turn a mounted root into the container's filesystem. `files` maps
+    container paths (/etc/hostname, ...) to host files bind-mounted over them."""
+    steps = [
+        Step("mount", "/proc", "proc", "proc", _SAFE),
+        Step("mount", "/dev", "tmpfs", "tmpfs", MS_NOSUID, "mode=755,size=65536k"),
+    ]
+    steps += [Step("mknod", f"/dev/{name}", device=(major, minor)) for name, major, minor in _DEVICES]
+    steps += [Step("symlink", f"/dev/{name}", target_of) for name, target_of in _DEV_LINKS]
+    steps += [
+        Step("mount", "/dev/pts", "devpts", "devpts", MS_NOSUID | MS_NOEXEC, "newinstance,ptmxmode=0666,mode=0620"),
+        Step("mount", "/dev/shm", "shm", "tmpfs", _SAFE, "mode=1777,size=65536k"),
+        Step("mount", "/dev/mqueue", "mqueue", "mqueue", _SAFE),
+        Step("mount", "/sys", "sysfs", "sysfs", _SAFE | MS_RDONLY),
+    ]
+    for container_path, host_path in sorted((files or {}).items()):
+        steps.append(Step("bind", container_path, host_path, is_file=True))
+    for m in sorted(spec.mounts, key=lambda m: len(Path(m.target).parts)):
+        steps.append(Step("bind", m.target, m.source, readonly=m.readonly, is_file=os.path.isfile(m.source)))
+    steps += [Step("mask", p) for p in MASKED_PATHS]
+    steps += [Step("readonly", p) for p in READONLY_PATHS]
+    return steps
+
+
+def escape_overlay_path(path: str) -> str:
+    # overlayfs splits its options at "," and lowerdir at ":"; a backslash escapes both
+    # (Documentation/filesystems/overlayfs.rst, "Multiple lower layers").
+    return path.replace("\\", "\\\\").replace(",", "\\,").replace(":", "\\:")
+
+
+def overlay_options(lower: list[str], upper: str, work: str) -> str:
+    """lowerdir lists the top layer first, the reverse of the image's bottom-to-top order."""
+    lowerdir = ":".join(escape_overlay_path(p) for p in reversed(lower))
+    return f"lowerdir={lowerdir},upperdir={escape_overlay_path(upper)},workdir={escape_overlay_path(work)}"
+
+
+# mount(2) copies at most one page of option data.
+_PAGE = os.sysconf("SC_PAGE_SIZE")
+
+
+def mount_rootfs(layers: list[str], upper: Path, work: Path, target: Path) -> None:
+    """Mount the overlay of `layers` (bottom to top) with the private `upper` at `target`."""
+    options = overlay_options(layers, str(upper), str(work))
+    if len(options) >= _PAGE:
+        # Too long for one page: name the directories relative to their common parent, as
+        # Docker's overlay2 driver does with its short "l/" links.
+        base = os.path.commonpath([*layers, str(upper), str(work)])
+        os.chdir(base)
+        options = overlay_options([os.path.relpath(p, base) for p in layers], os.path.relpath(upper, base),
+                                  os.path.relpath(work, base))
+    syscalls.mount("overlay", target, "overlay", 0, options)
+
+
+def _inside(root: Path, path: str) -> Path:
+    """`path` resolved under `root` without following symlinks out of it (a bind target given as
+    /etc/x where the image links /etc to / must not land on the host)."""
+    current = root
+    for part in Path(path).parts[1:]:
+        candidate = current / part
+        hops = 0
+        while candidate.is_symlink() and hops < 40:
+            link = os.readlink(candidate)
+            candidate = _inside(root, link) if link.startswith("/") else _inside(root, os.path.join(
+                "/", os.path.relpath(current, root), link))
+            hops += 1
+        current = candidate
+    resolved = Path(os.path.normpath(current))
+    if resolved != root and root not in resolved.parents:
+        return root
+    return resolved
+
+
+def _ensure(target: Path, is_file: bool) -> None:
+    if target.exists():
+        return
+    target.parent.mkdir(parents=True, exist_ok=True)
+    if is_file:
+        target.touch()
+    else:
+        target.mkdir()
+
+
+def apply_mounts(root: Path, steps: list[Step]) -> None:
+    for step in steps:
+        target = _inside(root, step.target)
+        if step.op == "mount":
+            _ensure(target, False)
+            syscalls.mount(step.source, target, step.fstype, step.flags, step.data or None)
+        elif step.op == "mknod":
+            os.mknod(target, 0o666 | stat.S_IFCHR, os.makedev(*step.device))
+            os.chmod(target, 0o666)  # mknod honours the umask
+        elif step.op == "symlink":
+            os.symlink(step.source, target)
+        elif step.op == "bind":
+            _ensure(target, step.is_file)
+            syscalls.mount(step.source, target, None, MS_BIND | MS_REC)
+            if step.readonly:
+                _remount_readonly(target)
+        elif step.op == "mask":
+            _mask(root, target)
+        elif step.op == "readonly" and target.exists():
+            syscalls.mount(target, target, None, MS_BIND | MS_REC)
+            _remount_readonly(target)
+
+
+def _remount_readonly(target: Path) -> None:
+    # A bind mount is created with its source's flags; MS_RDONLY only takes effect on a second,
+    # remounting call (mount(2), "Creating a bind mount"). Keep nosuid/nodev/noexec as they were.
+    flags = MS_BIND | MS_REMOUNT | MS_RDONLY
+    st = os.statvfs(target)
+    for flag, mount_flag in ((os.ST_NOSUID, MS_NOSUID), (os.ST_NODEV, MS_NODEV), (os.ST_NOEXEC, MS_NOEXEC)):
+        if st.f_flag & flag:
+            flags |= mount_flag
+    syscalls.mount(None, target, None, flags)
+
+
+def _mask(root: Path, target: Path) -> None:
+    if not os.path.lexists(target):
+        return
+    if target.is_dir():
+        syscalls.mount("tmpfs", target, "tmpfs", MS_RDONLY, "size=0")
+    else:
+        syscalls.mount(root / "dev/null", target, None, MS_BIND)
+
+
+def pivot_root(new_root: Path) -> None:
+    """Make `new_root` the root. pivot_root(".", ".") stacks the old root on top of the new one,
+    so it can be unmounted at once without a put_old directory (pivot_root(2), NOTES; runc's pivotRoot)."""
+    os.chdir(new_root)
+    syscalls.pivot_root(".", ".")
+    # The old root must not propagate our unmount back to the host (it is shared on most systems).
+    syscalls.mount(None, ".", None, MS_REC | syscalls.MS_SLAVE)
+    syscalls.umount2(".", syscalls.MNT_DETACH)
+    os.chdir("/")
+
+
+def readonly_root() -> None:
+    syscalls.mount(None, "/", None, MS_BIND | MS_REMOUNT | MS_RDONLY)
