@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -24,6 +25,8 @@ from registry.handlers.blobs import BlobHandlers
 from registry.handlers.listing import ListingHandlers
 from registry.handlers.manifests import ManifestHandlers
 from registry.handlers.uploads import UploadHandlers
+from registry.health import Health
+from registry.metrics import InstrumentedBackend, Metrics, mark_worker_dead, metrics_route
 from registry.middleware import RequestContextMiddleware
 from registry.store import Store
 from storage_backends import BackendError, InvalidPath, PathNotFound, StorageBackend, StorageError, open_backend
@@ -98,6 +101,8 @@ def create_app(
         backend = open_backend(config.storage.driver, config.storage.driver_options)
     if controller is None:
         controller = _controller_for(config)
+    metrics = Metrics()
+    backend = InstrumentedBackend(backend, metrics)
     store = Store(backend, delete_enabled=config.storage.delete.enabled)
     handlers: dict[str, Any] = {
         "base": _Base(),
@@ -108,6 +113,10 @@ def create_app(
     }
     router = RegistryRouter(handlers, controller)
     routes: list[BaseRoute] = list(getattr(controller, "routes", []))
+    # Probes and metrics live outside /v2/: no registry auth, and never confused with a repository.
+    routes.extend(Health(backend).routes())
+    if config.metrics.enabled:
+        routes.append(metrics_route(config.metrics, metrics))
     routes.append(Route("/v2/{rest:path}", endpoint=router))
 
     @contextlib.asynccontextmanager
@@ -116,12 +125,23 @@ def create_app(
         task = None
         if purge.enabled and not purge.dryrun:
             task = asyncio.create_task(_purge_loop(store, parse_duration(purge.age), parse_duration(purge.interval)))
+        gc_task = None
+        if config.gc.interval and parse_duration(config.gc.interval) > 0:
+            from registry.gc import gc_loop
+
+            def record(report: Any) -> None:
+                ok = report is not None
+                metrics.observe_gc(ok, len(report.blobs) if ok else 0, report.freed_bytes if ok else 0)
+
+            gc_task = asyncio.create_task(gc_loop(backend, config, record))
         try:
             yield
         finally:
-            if task is not None:
-                task.cancel()
+            for running in (task, gc_task):
+                if running is not None:
+                    running.cancel()
             await backend.close()
+            mark_worker_dead(os.getpid())
 
     app = Starlette(
         routes=routes,
@@ -140,11 +160,8 @@ def create_app(
     app.state.store = store
     app.state.backend = backend
     app.state.controller = controller
-    app.add_middleware(
-        RequestContextMiddleware,
-        json_logs=config.log.formatter in ("json", "logstash"),
-        enabled=not config.log.accesslog.disabled,
-    )
+    app.state.metrics = metrics
+    app.add_middleware(RequestContextMiddleware, enabled=not config.log.accesslog.disabled, metrics=metrics)
     return app
 
 
