@@ -54,8 +54,9 @@ def check_password(password: str) -> None:
 class HtpasswdFile:
     """The user file, re-read whenever it changes on disk (so `dockyard user add` needs no restart)."""
 
-    def __init__(self, path: str | os.PathLike[str]) -> None:
+    def __init__(self, path: str | os.PathLike[str], rounds: int = 12) -> None:
         self.path = Path(path)
+        self._hasher = _HASHER.using(rounds=rounds)
         self._entries: dict[str, str] = {}
         self._stamp: tuple[int, int, int] | None = None
 
@@ -93,7 +94,7 @@ class HtpasswdFile:
         """Add the user or change their password; True if the user is new."""
         check_user_name(user)
         check_password(password)
-        hashed = _HASHER.hash(password)
+        hashed = self._hasher.hash(password)
         with self._locked():
             entries = _parse(self.path.read_text(), str(self.path)) if self.path.exists() else {}
             new = user not in entries

@@ -21,8 +21,19 @@ def test_catalog_and_empty_actions():
     assert parse_scope("repository:a:") == Scope("repository", "a", ())
 
 
-@pytest.mark.parametrize("text", ["", "repository", "repository:a", ":a:pull", "Repo:a:pull", "repository:a b:pull",
-                                  "repository:a:PULL", "repository::pull"])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "",
+        "repository",
+        "repository:a",
+        ":a:pull",
+        "Repo:a:pull",
+        "repository:a b:pull",
+        "repository:a:PULL",
+        "repository::pull",
+    ],
+)
 def test_malformed(text):
     with pytest.raises(ScopeError):
         parse_scope(text)
