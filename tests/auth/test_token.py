@@ -149,7 +149,7 @@ def test_rejects_wrong_signature_and_unknown_keys(key, ks):
     check_rejected(raw(good_claims(), key.private), ks, "names no signing key")
     # A valid signature, then one altered byte of the payload.
     token = raw(good_claims(), key.private, headers={"kid": key.kid})
-    head, body, sig = token.split(".")
+    head, _body, sig = token.split(".")
     tampered = b64(json.dumps(good_claims(sub="root")).encode())
     check_rejected(f"{head}.{tampered}.{sig}", ks, "bad token signature")
     # An RSA-signed token under the EC key's kid.
@@ -263,7 +263,7 @@ def test_x5c_chain_to_a_bundle_root():
     # A rogue CA with the same name as the trusted one.
     fake_key, fake_ca = _ca("Test CA")
     fake_leaf_key, fake_leaf = _leaf(fake_key, fake_ca)
-    with pytest.raises(InvalidToken, match="trusted certificate|does not verify"):
+    with pytest.raises(InvalidToken, match=r"trusted certificate|does not verify"):
         verifier.verify(raw(claims, fake_leaf_key, headers={"x5c": _x5c(fake_leaf)}))
     with pytest.raises(InvalidToken, match="malformed x5c"):
         verifier.verify(raw(claims, leaf_key, headers={"x5c": ["!!notbase64"]}))
