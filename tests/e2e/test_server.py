@@ -16,7 +16,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.servers import RegistryProcess, start_registry
+from tests.servers import RegistryProcess, start_registry, wait_for
 
 pytestmark = pytest.mark.e2e
 
@@ -226,3 +226,19 @@ def test_memory_stays_flat_for_a_2_gib_layer(registry: RegistryProcess) -> None:
     # The server holds a few MiB of a 2 GiB layer at most, whatever the interpreter itself weighs.
     assert after_push - baseline < 64 * 1024, (baseline, after_push)
     assert after_pull - baseline < 64 * 1024, (baseline, after_pull)
+
+
+def test_truncated_chunk_is_rolled_back(registry: RegistryProcess) -> None:
+    location = httpx.post(f"{registry.url}/v2/trunc/blobs/uploads/").headers["location"]
+    assert _upload_chunk(registry.url, location, b"0123456789", 0).status_code == 202
+    with socket.create_connection(("127.0.0.1", registry.port), timeout=5) as sock:
+        sock.sendall(
+            f"PATCH {location} HTTP/1.1\r\nHost: x\r\nContent-Range: 10-1009\r\nContent-Length: 1000\r\n\r\n".encode()
+            + b"only a part"
+        )
+        time.sleep(0.3)
+    # the server notices the disconnect and rolls the partial chunk back
+    wait_for(lambda: httpx.get(f"{registry.url}{location}").headers["range"] == "0-9", 10, "rollback")
+    assert _upload_chunk(registry.url, location, b"abc", 10).status_code == 202
+    digest = "sha256:" + hashlib.sha256(b"0123456789abc").hexdigest()
+    assert httpx.put(f"{registry.url}{location}", params={"digest": digest}).status_code == 201
