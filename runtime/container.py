@@ -26,7 +26,7 @@ def start(store: ContainerStore, container: Container) -> tuple[Outcome, socket.
     def run() -> None:
         Supervisor(container, theirs, store.remove_files).run()
 
-    daemonize(run, keep=(theirs.fileno(),))
+    daemonize(run, keep=(theirs.fileno(),), log=container.dir / "supervisor.log")
     theirs.close()
     return wait_started(ours), ours
 
@@ -34,7 +34,8 @@ def start(store: ContainerStore, container: Container) -> tuple[Outcome, socket.
 def attach(container: Container) -> socket.socket:
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     try:
-        sock.connect(str(container.attach_socket))
+        with container.attach_address() as address:
+            sock.connect(address)
     except OSError:
         sock.close()
         raise ContainerError("You cannot attach to a stopped container, start it first") from None

@@ -23,6 +23,7 @@ import secrets
 import shutil
 import tempfile
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -112,6 +113,16 @@ class Container:
     @property
     def attach_socket(self) -> Path:
         return self.dir / "attach.sock"
+
+    @contextlib.contextmanager
+    def attach_address(self) -> Iterator[str]:
+        """A short name for the attach socket: sun_path holds only 108 bytes (unix(7)), less than
+        a deep runtime root may need, so it is reached through an open directory descriptor."""
+        fd = os.open(self.dir, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        try:
+            yield f"/proc/self/fd/{fd}/attach.sock"
+        finally:
+            os.close(fd)
 
 
 class ContainerStore:

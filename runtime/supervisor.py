@@ -24,7 +24,7 @@ from runtime.process import ChildError, Launched, RootfsPaths, exit_code, set_wi
 __all__ = ["Supervisor", "daemonize"]
 
 
-def daemonize(run: Callable[[], object], keep: tuple[int, ...]) -> int:
+def daemonize(run: Callable[[], object], keep: tuple[int, ...], log: Path) -> int:
     """Double-fork so that `run` executes in a process of its own session, re-parented to init;
     returns the pid of the intermediate child (already reaped) to the caller."""
     pid = os.fork()
@@ -36,8 +36,10 @@ def daemonize(run: Callable[[], object], keep: tuple[int, ...]) -> int:
         if os.fork():
             os._exit(0)
         devnull = os.open(os.devnull, os.O_RDWR)
-        for fd in (0, 1, 2):
-            os.dup2(devnull, fd)
+        os.dup2(devnull, 0)
+        errors = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        os.dup2(errors, 1)
+        os.dup2(errors, 2)
         for name in os.listdir("/proc/self/fd"):
             if int(name) > 2 and int(name) not in keep:
                 with contextlib.suppress(OSError):
@@ -238,7 +240,8 @@ class Supervisor:
         with contextlib.suppress(OSError):
             path.unlink()
         server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        server.bind(str(path))
+        with self.container.attach_address() as address:
+            server.bind(address)
         server.listen(16)
         threading.Thread(target=self._serve_attach, args=(server,), daemon=True).start()
         return server

@@ -101,7 +101,7 @@ def add_run_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--init", action="store_true")
     p.add_argument("--platform")
     p.add_argument("image")
-    p.add_argument("command", nargs=argparse.REMAINDER)
+    p.add_argument("cmd", metavar="COMMAND", nargs=argparse.REMAINDER)
 
 
 def build_spec(args: argparse.Namespace, image: object, store: ContainerStore, volumes: VolumeStore) -> ContainerSpec:
@@ -120,7 +120,7 @@ def build_spec(args: argparse.Namespace, image: object, store: ContainerStore, v
         overrides += imageconfig.parse_env_file(Path(path).read_text())
     overrides += args.env
     try:
-        argv = imageconfig.command(config, args.command, args.entrypoint)
+        argv = imageconfig.command(config, args.cmd, args.entrypoint)
         env = imageconfig.environment(config, overrides, hostname, info.home, args.tty)
     except imageconfig.ConfigError as exc:
         raise ValueError(str(exc)) from None
