@@ -17,7 +17,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from auth.base import AccessController, AnonymousController, AuthError
+from auth import open_controller
+from auth.base import AccessController, AuthError
 from registry.config import Config, parse_duration
 from registry.dispatch import RegistryRouter
 from registry.errors import ErrorCode, RegistryError
@@ -84,15 +85,6 @@ async def _unexpected(request: Request, exc: Exception) -> Response:
     return _error_response(RegistryError(ErrorCode.UNKNOWN, detail={"request_id": request_id}))
 
 
-def _controller_for(config: Config) -> AccessController:
-    try:
-        from auth import open_controller  # type: ignore[attr-defined]
-    except ImportError:
-        return AnonymousController()
-    controller: AccessController = open_controller(config)
-    return controller
-
-
 def create_app(
     config: Config, backend: StorageBackend | None = None, controller: AccessController | None = None
 ) -> Starlette:
@@ -100,7 +92,7 @@ def create_app(
     if backend is None:
         backend = open_backend(config.storage.driver, config.storage.driver_options)
     if controller is None:
-        controller = _controller_for(config)
+        controller = open_controller(config)
     metrics = Metrics()
     backend = InstrumentedBackend(backend, metrics)
     store = Store(backend, delete_enabled=config.storage.delete.enabled)

@@ -13,14 +13,6 @@ from registry.config import Config, ConfigError, load_config, parse_duration
 
 log = logging.getLogger("dockyard")
 
-_LOG_LEVELS = {
-    "debug": logging.DEBUG,
-    "info": logging.INFO,
-    "warn": logging.WARNING,
-    "warning": logging.WARNING,
-    "error": logging.ERROR,
-}
-
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     serve = subparsers.add_parser("serve", help="run the registry server")
@@ -62,11 +54,9 @@ def load_or_exit(args: argparse.Namespace, overrides: dict[str, str] | None = No
 
 
 def setup_logging(config: Config) -> None:
-    logging.basicConfig(
-        level=_LOG_LEVELS.get(config.log.level, logging.INFO),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s" if config.log.formatter == "text" else "%(message)s",
-        stream=sys.stderr,
-    )
+    from registry.logformat import configure_logging
+
+    configure_logging(config)
 
 
 def _overrides(args: argparse.Namespace, config: Config) -> dict[str, str]:
@@ -105,14 +95,20 @@ def default_workers() -> int:
 def run_server(config: Config) -> int:
     import uvicorn
 
+    from registry.metrics import prepare_multiprocess
+
     host, port = config.host_port
     workers = config.http.workers or default_workers()
+    # Before the workers start: prometheus-client picks its storage when first imported.
+    prepare_multiprocess(workers if config.metrics.enabled else 1)
     options: dict[str, Any] = {
         "host": host,
         "port": port,
         "loop": "uvloop",
         "http": "httptools",
         "access_log": False,
+        # uvicorn's own records go through the root handler, in the configured format.
+        "log_config": None,
         "log_level": "warning" if config.log.level in ("warn", "warning", "error") else "info",
         "timeout_keep_alive": 30,
         "timeout_graceful_shutdown": int(parse_duration(config.http.draintimeout)) or None,
@@ -126,10 +122,15 @@ def run_server(config: Config) -> int:
     log.warning(
         "dockyard serving on %s://%s:%d (storage: %s, workers: %d)", scheme, host, port, config.storage.driver, workers
     )
-    if workers == 1:
-        from registry.app import create_app
+    from registry.app import create_app
 
-        uvicorn.run(create_app(config), **options)
+    try:
+        app = create_app(config)  # also validates what only the app can check (auth keys, rules)
+    except ConfigError as exc:
+        print(f"dockyard: config error: {exc}", file=sys.stderr)
+        return 2
+    if workers == 1:
+        uvicorn.run(app, **options)
     else:
         uvicorn.run("registry.asgi:app_factory", factory=True, workers=workers, **options)
     return 0
