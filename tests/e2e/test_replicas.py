@@ -7,6 +7,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import subprocess
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,6 +17,8 @@ import httpx
 import pytest
 import yaml
 
+from tests.conftest import require_tool
+from tests.imagebuild import ImageSpec, busybox_entries, file, layer, write_layout
 from tests.s3server import S3Endpoint, free_port, s3_endpoint
 from tests.servers import RegistryProcess, start_registry
 
@@ -215,9 +218,6 @@ def test_unreachable_s3_is_a_clean_5xx(tmp_path: Path) -> None:
 
 
 def test_skopeo_through_s3_replicas(s3: S3Endpoint, tmp_path: Path) -> None:
-    from tests.conftest import require_tool
-    from tests.imagebuild import ImageSpec, busybox_entries, file, layer, write_layout
-
     skopeo = require_tool("skopeo")
     config = write_config(tmp_path / "config.yml", storage_section("s3", tmp_path, s3))
     a = start_registry(tmp_path / "data", config=config)
@@ -226,8 +226,8 @@ def test_skopeo_through_s3_replicas(s3: S3Endpoint, tmp_path: Path) -> None:
         spec = ImageSpec([layer(busybox_entries(["sh"])), layer([file("etc/motd", b"replicated\n")])])
         image = write_layout(tmp_path / "in", spec, tag="v1")
         run = [skopeo, "--insecure-policy", "copy", "--src-tls-verify=false", "--dest-tls-verify=false"]
-        _check(run + [f"oci:{tmp_path / 'in'}:v1", f"docker://{a.address}/rep/skopeo:v1"])
-        _check(run + [f"docker://{b.address}/rep/skopeo:v1", f"oci:{tmp_path / 'out'}:v1"])
+        _check([*run, f"oci:{tmp_path / 'in'}:v1", f"docker://{a.address}/rep/skopeo:v1"])
+        _check([*run, f"docker://{b.address}/rep/skopeo:v1", f"oci:{tmp_path / 'out'}:v1"])
         index = json.loads((tmp_path / "out" / "index.json").read_text())
         assert index["manifests"][0]["digest"] == image.manifest_digest
     finally:
@@ -236,7 +236,5 @@ def test_skopeo_through_s3_replicas(s3: S3Endpoint, tmp_path: Path) -> None:
 
 
 def _check(command: list[str]) -> None:
-    import subprocess
-
     result = subprocess.run(command, capture_output=True, text=True, timeout=180, env=os.environ.copy())
     assert result.returncode == 0, result.stderr
