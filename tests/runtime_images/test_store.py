@@ -146,7 +146,8 @@ def test_remove_refuses_image_in_use(store: ImageStore, monkeypatch: pytest.Monk
 
 
 def _manifests(store: ImageStore) -> list[str]:
-    return [f"sha256:{p.name}" for p in (store.base / "blobs" / "sha256").iterdir() if b'"schemaVersion"' in p.read_bytes()]
+    blobs = (store.base / "blobs" / "sha256").iterdir()
+    return [f"sha256:{p.name}" for p in blobs if b'"schemaVersion"' in p.read_bytes()]
 
 
 def test_prune_removes_dangling_and_leftovers(store: ImageStore) -> None:
