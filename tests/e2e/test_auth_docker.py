@@ -9,6 +9,7 @@ does not resolve, through a CONNECT proxy (tests/auth/connect_proxy.py): a name 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -100,6 +101,7 @@ def setup(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Setup]:
     registry = start_registry(base / "data", config=config, port=port, scheme="https", verify=str(certs / "ca.crt"))
     address = f"{HOST}:{port}"
     cert_dir = CERTS_D / address
+    made_certs_d = not CERTS_D.exists()
     try:
         routes = {address: ("127.0.0.1", port), f"{UNTRUSTED}:{port}": ("127.0.0.1", port)}
         with connect_proxy(routes) as proxy:
@@ -122,6 +124,9 @@ def setup(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Setup]:
                 engine.stop()
     finally:
         shutil.rmtree(cert_dir, ignore_errors=True)
+        if made_certs_d:
+            with contextlib.suppress(OSError):
+                CERTS_D.rmdir()
         registry.stop()
         logs = registry.logs()
         for password in PASSWORDS.values():
