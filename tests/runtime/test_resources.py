@@ -1,0 +1,75 @@
+"""cgroup limits (issue 5, point 4): OOM kill under --memory, fork refused past --pids-limit, CFS
+throttling under --cpus, and the cgroup gone with the container."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import pytest
+
+from runtime.cgroups import open_manager
+from tests.runtime.conftest import IMAGE, Dockyard
+
+pytestmark = pytest.mark.privileged
+
+
+def _cgroup(dy: Dockyard, name: str) -> dict[str, object]:
+    info = json.loads(dy("inspect", name, check=True).stdout)[0]
+    cgroup: dict[str, object] = info["Cgroup"]
+    return cgroup
+
+
+def test_memory_limit_oom_kills(dy: Dockyard) -> None:
+    # tail keeps the whole "line" of /dev/zero in memory, so it grows until the limit.
+    r = dy("run", "--name", "oom", "--memory", "32m", IMAGE, "sh", "-c", "exec tail /dev/zero", timeout=120)
+    assert r.returncode == 137
+    state = json.loads(dy("inspect", "oom").stdout)[0]["State"]
+    assert state["OOMKilled"] is True
+    assert state["ExitCode"] == 137
+
+
+def test_pids_limit_stops_fork_bomb(dy: Dockyard) -> None:
+    bomb = "f() { f | f & }; f; sleep 1; echo alive"
+    r = dy.run("--pids-limit", "20", IMAGE, "sh", "-c", bomb, timeout=120)
+    assert "alive" in r.stdout
+    assert "can't fork" in r.stderr or "Resource temporarily unavailable" in r.stderr
+
+
+def test_cpu_quota_throttles(dy: Dockyard) -> None:
+    cid = dy("run", "-d", "--name", "busy", "--cpus", "0.2", IMAGE, "sh", "-c", "while :; do :; done",
+             check=True).stdout.strip()
+    try:
+        cgroup = _cgroup(dy, cid)
+        manager = open_manager(cgroup)
+        first = manager.stats()
+        time.sleep(1.0)
+        stats = manager.stats()
+        assert stats.nr_throttled > first.nr_throttled > 0
+        # At most 20 ms of CPU time per 100 ms period (plus a little slack for the period boundaries).
+        periods = stats.nr_periods - first.nr_periods
+        used = stats.cpu_usage_ns - first.cpu_usage_ns
+        assert periods > 0
+        assert used <= periods * 20_000_000 * 1.25 + 10_000_000
+    finally:
+        dy("rm", "-f", cid, check=True)
+    for path in _cgroup_dirs(cgroup):
+        assert not path.exists(), f"{path} left behind"
+
+
+def _cgroup_dirs(cgroup: dict[str, object]) -> list[Path]:
+    root = Path(str(cgroup["root"]))
+    if cgroup["version"] == "v2":
+        return [root / str(cgroup["path"]).lstrip("/")]
+    paths = cgroup["paths"]
+    assert isinstance(paths, dict)
+    return [root / c / p.lstrip("/") for c, p in paths.items() if (root / c).is_dir()]
+
+
+def test_cgroup_removed_with_foreground_container(dy: Dockyard) -> None:
+    dy("run", "--name", "short", "--memory", "64m", "--pids-limit", "50", IMAGE, "true", check=True)
+    cgroup = _cgroup(dy, "short")
+    assert cgroup
+    for path in _cgroup_dirs(cgroup):
+        assert not path.exists()
