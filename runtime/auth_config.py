@@ -11,10 +11,12 @@ import json
 import os
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from registry.client import Credentials
 from registry.reference import DEFAULT_REGISTRY
+
+if TYPE_CHECKING:
+    from registry.client import Credentials
 
 CONFIG_NAME = "config.json"
 # Docker files Docker Hub's credentials under its v1 index URL.
@@ -51,6 +53,8 @@ def get_credentials(root: Path, registry: str) -> Credentials | None:
         if _host_of(key) != wanted or not isinstance(entry, dict):
             continue
         if entry.get("username") and entry.get("password"):
+            from registry.client import Credentials
+
             return Credentials(str(entry["username"]), str(entry["password"]))
         if entry.get("auth"):
             return decode_auth(str(entry["auth"]))
@@ -82,6 +86,9 @@ def encode_auth(credentials: Credentials) -> str:
 
 
 def decode_auth(auth: str) -> Credentials:
+    # The HTTP client is imported only when credentials are used: it is slow to import for every command.
+    from registry.client import Credentials
+
     try:
         user, sep, password = base64.b64decode(auth, validate=True).decode().partition(":")
     except (binascii.Error, UnicodeDecodeError):

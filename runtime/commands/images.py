@@ -15,7 +15,6 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from registry.client import ClientError, Credentials, RegistryClient
 from registry.digest import InvalidDigest
 from registry.platform import InvalidPlatform
 from registry.reference import DEFAULT_REGISTRY, InvalidReference, Reference, familiar_name
@@ -27,16 +26,22 @@ from runtime.layers import LayerError
 Handler = Callable[[argparse.Namespace], int]
 if TYPE_CHECKING:
     Subparsers = argparse._SubParsersAction[argparse.ArgumentParser]
-_EXPECTED_ERRORS = (
-    ClientError,
-    ImageError,
-    LayerError,
-    InvalidReference,
-    InvalidPlatform,
-    InvalidDigest,
-    AuthConfigError,
-    OSError,
-)
+
+
+def _expected_errors() -> tuple[type[Exception], ...]:
+    # registry.client pulls in httpx, which is slow to import; only commands that talk to a registry need it.
+    from registry.client import ClientError
+
+    return (
+        ClientError,
+        ImageError,
+        LayerError,
+        InvalidReference,
+        InvalidPlatform,
+        InvalidDigest,
+        AuthConfigError,
+        OSError,
+    )
 
 
 class _Refusal(Exception):
@@ -117,11 +122,13 @@ def _handled(func: Handler) -> Handler:
         except _Refusal as exc:
             print(str(exc), file=sys.stderr)
             return 1
-        except _EXPECTED_ERRORS as exc:
-            print(f"Error: {exc}", file=sys.stderr)
-            return 1
         except KeyboardInterrupt:
             return 130
+        except Exception as exc:
+            if not isinstance(exc, _expected_errors()):
+                raise
+            print(f"Error: {exc}", file=sys.stderr)
+            return 1
 
     return wrapper
 
@@ -167,6 +174,8 @@ def login_command(args: argparse.Namespace) -> int:
         password = getpass.getpass("Password: ")
     if not username or not password:
         raise _Refusal("Error: username and password are required")
+    from registry.client import Credentials, RegistryClient
+
     credentials = Credentials(username, password)
     endpoint = Reference(server, "x").endpoint
     root = default_root()
