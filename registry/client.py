@@ -115,11 +115,13 @@ class RegistryClient:
         insecure: bool = False,
         timeout: float = 60.0,
         user_agent: str = "dockyard",
+        transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
         self.host = host
         self.credentials = credentials
         self.plain_http_allowed = insecure or is_loopback(host)
         self._http = httpx.AsyncClient(
+            transport=transport,
             verify=not self.plain_http_allowed,
             timeout=httpx.Timeout(timeout, connect=10.0),
             headers={"User-Agent": user_agent},

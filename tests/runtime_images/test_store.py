@@ -22,7 +22,7 @@ def _add(store: ImageStore, refs: list[str], layers: list[Layer], created_by: st
             continue
         staged = store.tempdir()
         (staged / "diff").mkdir()
-        result = unpack(io.BytesIO(la.blob), staged / "diff")  # type: ignore[arg-type]
+        result = unpack(io.BytesIO(la.blob), staged / "diff")
         store.commit_layer(staged, la.diff_id, result.size)
     store.put_blob(image.config, image.id)
     store.put_blob(image.manifest, image.manifest_digest)
