@@ -5,7 +5,9 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from pathlib import Path
+from urllib.parse import urlsplit
 
+import jwt
 from starlette.requests import Request
 
 from auth import challenge
@@ -59,7 +61,7 @@ def open_controller(config: Config) -> AccessController:
     own = _signing_key(config, server_cfg, issuer) if server_cfg is not None else None
     try:
         keys = KeySet.load(token.rootcertbundle, token.jwks, [own] if own else [])
-    except (OSError, ValueError) as exc:
+    except (OSError, ValueError, jwt.PyJWTError) as exc:
         raise ConfigError(f"auth.token: cannot load rootcertbundle/jwks: {exc}") from None
     if not keys.keys and not keys.roots:
         raise ConfigError("auth.token: no key to verify tokens with (configure tokenserver, rootcertbundle or jwks)")
@@ -71,7 +73,7 @@ def open_controller(config: Config) -> AccessController:
     if server_cfg is None:
         if not token.realm:
             raise ConfigError("auth.token.realm is required when the built-in token server is off")
-        return TokenController(verifier, _fixed(token.realm), service)
+        return TokenController(verifier, _realm(token, config.http.host, trust, ""), service)
     assert own is not None
     issuer_obj = TokenIssuer(
         own,
@@ -80,7 +82,7 @@ def open_controller(config: Config) -> AccessController:
         int(_duration(server_cfg.refreshexpiration, "auth.tokenserver.refreshexpiration")),
     )
     server = TokenServer(issuer_obj, service, checker, rules, limiter, server_cfg.path, server_cfg.jwkspath, trust)
-    realm = _fixed(token.realm) if token.realm else _derived(config.http.host, trust, server_cfg.path)
+    realm = _realm(token, config.http.host, trust, server_cfg.path)
     return TokenController(verifier, realm, service, rules, server.routes)
 
 
@@ -108,9 +110,13 @@ def _duration(text: str, where: str) -> float:
         raise ConfigError(f"{where}: {exc}") from None
 
 
-def _fixed(realm: str) -> Callable[[Request], str]:
-    return lambda request: realm
-
-
-def _derived(host: str, trust: bool, path: str) -> Callable[[Request], str]:
+def _realm(token: TokenConfig, host: str, trust: bool, path: str) -> Callable[[Request], str]:
+    """The challenge's realm: `auth.token.realm` as written; with `autoredirect` (as distribution
+    2.8.3+), its path on whatever scheme and host the client used; without a realm, the built-in
+    token server's path there."""
+    if token.realm and not token.autoredirect:
+        realm = token.realm
+        return lambda request: realm
+    if token.realm:
+        path = urlsplit(token.realm).path or path
     return lambda request: challenge.public_base(request, host, trust) + path
