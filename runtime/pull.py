@@ -19,8 +19,9 @@ from registry.client import ClientError, DigestMismatch, RegistryClient
 from registry.platform import Platform, select_manifest
 from registry.reference import Reference
 from runtime import auth_config
+from runtime.auth_config import AuthConfigError
 from runtime.images import ImageError, ImageStore, LocalImage
-from runtime.layers import unpack
+from runtime.layers import LayerError, unpack
 from runtime.progress import PullReporter, reporter_for
 
 MAX_CONCURRENT_DOWNLOADS = 3
@@ -37,6 +38,26 @@ async def pull_image(
     insecure: bool = False,
     progress: bool = True,
     out: TextIO | None = None,
+) -> LocalImage:
+    """Pull `ref` into `store`. Every failure is a `PullError` (an `ImageError`) carrying a one-line reason."""
+    try:
+        return await _pull_image(store, ref, platform, insecure, progress, out)
+    except PullError:
+        raise
+    except (ClientError, LayerError, AuthConfigError, OSError, ValueError) as exc:
+        # ValueError covers malformed references, platforms and digests, and JSON that is not a manifest.
+        raise PullError(str(exc)) from exc
+    except (KeyError, TypeError) as exc:
+        raise PullError(f"{ref}: malformed manifest or image config ({exc!r})") from exc
+
+
+async def _pull_image(
+    store: ImageStore,
+    ref: str,
+    platform: str | None,
+    insecure: bool,
+    progress: bool,
+    out: TextIO | None,
 ) -> LocalImage:
     reference = Reference.parse(ref)
     wanted = Platform.parse(platform) if platform else Platform.host()

@@ -296,3 +296,20 @@ def test_progress_bars_on_a_terminal(tmp_path: Path, registry: Registry, dockyar
     assert "━" in output  # rich's bar
     assert _short(BASE.digest) in output and "Pull complete" in output
     assert f"Status: Downloaded newer image for {ref}" in output
+
+
+def test_ensure_image_pulls_once_and_wraps_failures(
+    tmp_path: Path, registry: Registry, dockyard: Cli, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from runtime.images import ImageError, ensure_image
+
+    image, ref = _publish(tmp_path, registry, SPEC_B, "demo/b:v1")
+    store = ImageStore(dockyard.root)
+    first = ensure_image(store, ref)
+    assert first.id == image.id
+    assert "Unable to find image" in capsys.readouterr().err
+    registry.stop()  # the second call must not need the registry
+    assert ensure_image(store, ref).id == image.id
+    for bad in (ref.replace("demo/b", "demo/missing"), "UPPER/Case:v1", f"{registry.address}/demo/b:v1@sha256:xyz"):
+        with pytest.raises(ImageError):
+            ensure_image(store, bad)
