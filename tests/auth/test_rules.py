@@ -138,3 +138,43 @@ def test_rules_file_errors(tmp_path):
         load_rules_file(bad)
     with pytest.raises(ConfigError, match="either path or inline"):
         RuleSource.from_config(AccessConfig(path=str(bad), admins=["user:x"]))
+
+
+README_EXAMPLE = """
+groups:
+  web: [alice, bob]
+  data: [carol]
+  ops: [erin]
+admins: [group:ops]
+rules:
+  - repositories: ["web/*"]
+    who: [group:web]
+    actions: [push]
+  - repositories: ["data/*"]
+    who: [group:data]
+    actions: ["*"]
+  - repositories: ["web/*", "data/*"]
+    who: [authenticated]
+    actions: [pull]
+  - repositories: ["public/*"]
+    who: [anonymous]
+    actions: [pull]
+  - repositories: ["{user}/*"]
+    who: [authenticated]
+    actions: ["*"]
+"""
+
+
+def test_the_readme_example_does_what_the_readme_says(tmp_path):
+    path = tmp_path / "access.yaml"
+    path.write_text(README_EXAMPLE)
+    rules = load_rules_file(path)
+    alice, bob, carol, erin = (rules.identity(u) for u in ("alice", "bob", "carol", "erin"))
+    assert rules.actions(alice, "repository", "web/site") == {"pull", "push"}
+    assert rules.actions(alice, "repository", "data/etl") == {"pull"}
+    assert rules.actions(carol, "repository", "data/etl") == {"pull", "push", "delete"}
+    assert rules.actions(ANONYMOUS, "repository", "public/base") == {"pull"}
+    assert rules.actions(ANONYMOUS, "repository", "web/site") == frozenset()
+    assert rules.actions(bob, "repository", "bob/tool") == {"pull", "push", "delete"}
+    assert rules.actions(bob, "repository", "alice/tool") == frozenset()
+    assert rules.actions(erin, "repository", "anything/at/all") == {"pull", "push", "delete"}
