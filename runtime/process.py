@@ -11,10 +11,10 @@ import contextlib
 import errno
 import fcntl
 import os
+import shutil
 import signal
 import socket
 import struct
-import sys
 import termios
 import traceback
 from collections.abc import Callable
@@ -92,7 +92,7 @@ def spawn_container(
     if spec.network != "host":
         namespaces.append(Namespace.NET)
 
-    def child() -> None:
+    def child() -> list[str]:
         syscalls.unshare(sum(ns.flag for ns in namespaces))
         # Mounts made below must not propagate back to the host (mount_namespaces(7)).
         syscalls.mount(None, "/", None, syscalls.MS_REC | syscalls.MS_PRIVATE)
@@ -101,7 +101,7 @@ def spawn_container(
             from runtime.network import loopback_up
 
             loopback_up()
-        _mount_root(spec, paths)
+        notes = _mount_root(spec, paths)
         files = {k: v for k, v in paths.files.items() if spec.network != "host" or k != "/etc/hosts"}
         rootfs.apply_mounts(paths.target, rootfs.plan_mounts(spec, files))
         workdir = rootfs._inside(paths.target, spec.process.cwd)
@@ -110,6 +110,7 @@ def spawn_container(
         rootfs.pivot_root(paths.target)
         if spec.readonly_rootfs:
             rootfs.readonly_root()
+        return notes
 
     # A PID namespace applies to the children forked after unshare(CLONE_NEWPID); switching back
     # to our own right after the fork keeps this process's later children on the host
@@ -133,7 +134,7 @@ def spawn_exec(
     root_fd = os.open(f"/proc/{pid}/root", os.O_RDONLY | os.O_CLOEXEC)
     own_pidns = os.open(Namespace.PID.path(), os.O_RDONLY | os.O_CLOEXEC)
 
-    def child() -> None:
+    def child() -> list[str]:
         for ns, fd in fds.items():
             if ns not in (Namespace.PID, Namespace.MOUNT) and os.readlink(ns.path(pid)) != os.readlink(ns.path()):
                 syscalls.setns(fd, ns.flag)
@@ -141,6 +142,7 @@ def spawn_exec(
         # setns into a mount namespace leaves the cwd and root where they were (setns(2)).
         os.fchdir(root_fd)
         os.chroot(".")
+        return []
 
     try:
         syscalls.setns(fds[Namespace.PID], Namespace.PID.flag)
@@ -153,31 +155,34 @@ def spawn_exec(
             os.close(fd)
 
 
-def _mount_root(spec: ContainerSpec, paths: RootfsPaths) -> None:
+def _mount_root(spec: ContainerSpec, paths: RootfsPaths) -> list[str]:
     layers = list(spec.layers)
+    notes: list[str] = []
     if not paths.copy.exists():
         try:
             rootfs.mount_rootfs(layers, paths.upper, paths.work, paths.target)
-            return
+            return notes
         except OSError as exc:
-            if exc.errno not in (errno.EINVAL, errno.ENODEV, errno.EPERM, errno.ENOTSUP, errno.ENOENT):
+            if exc.errno not in (errno.EINVAL, errno.ENODEV, errno.EPERM, errno.ENOTSUP):
                 raise
-            print(
-                f"dockyard: overlayfs unavailable ({exc.strerror}); using a private copy of the image", file=sys.stderr
-            )
+            notes.append(f"dockyard: overlayfs unavailable ({exc.strerror}); using a private copy of the image\n")
         from runtime.layers import flatten
 
         staging = paths.copy.with_name(paths.copy.name + ".tmp")
+        if staging.exists():
+            shutil.rmtree(staging)
+        staging.mkdir()
         flatten([Path(p) for p in layers], staging)
         staging.rename(paths.copy)
     syscalls.mount(paths.copy, paths.target, None, syscalls.MS_BIND | syscalls.MS_REC)
+    return notes
 
 
 def _fork(
     process: ProcessSpec,
     stdio: tuple[int, int, int] | None,
     join_cgroup: Callable[[int], None],
-    setup: Callable[[], None],
+    setup: Callable[[], list[str]],
     init: bool,
 ) -> Launched:
     go_r, go_w = os.pipe()
@@ -230,7 +235,7 @@ def _child(
     tty: socket.socket | None,
     go: int,
     err: int,
-    setup: Callable[[], None],
+    setup: Callable[[], list[str]],
     init: bool,
 ) -> None:
     code = 125
@@ -243,8 +248,10 @@ def _child(
         if os.read(go, 1) != b"1":
             os._exit(125)
         os.close(go)
-        setup()
+        notes = setup()
         _stdio(stdio, tty)
+        for note in notes:
+            os.write(2, note.encode())
         _drop_privileges(process)
         os.chdir(process.cwd)
         env = dict(e.partition("=")[::2] for e in process.env)
@@ -254,7 +261,9 @@ def _child(
         _exec(process, env, err)
     except BaseException as exc:
         message = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
-        if not isinstance(exc, OSError):
+        if isinstance(exc, OSError) and exc.filename:
+            message = f"{message}: {exc.filename}"
+        elif not isinstance(exc, OSError):
             message = "".join(traceback.format_exception_only(exc)).strip()
         with contextlib.suppress(OSError):
             os.write(err, f"{code} {message}".encode())

@@ -30,14 +30,17 @@ def test_hostname_defaults_to_short_id_and_follows_flag(dy: Dockyard) -> None:
     assert re.search(r'"Id": "' + r.stdout.strip(), cid)
 
 
-@pytest.mark.parametrize(("flags", "script", "code"), [
-    ((), "exit 0", 0),
-    ((), "exit 3", 3),
-    # PID 1 cannot be killed from inside its own namespace, not even by SIGKILL; under --init the
-    # command is PID 2 and the init reports its death by signal as 128 + 9.
-    ((), "kill -KILL $$; exit 4", 4),
-    (("--init",), "kill -KILL $$", 137),
-])
+@pytest.mark.parametrize(
+    ("flags", "script", "code"),
+    [
+        ((), "exit 0", 0),
+        ((), "exit 3", 3),
+        # PID 1 cannot be killed from inside its own namespace, not even by SIGKILL; under --init the
+        # command is PID 2 and the init reports its death by signal as 128 + 9.
+        ((), "kill -KILL $$; exit 4", 4),
+        (("--init",), "kill -KILL $$", 137),
+    ],
+)
 def test_exit_codes(dy: Dockyard, flags: tuple[str, ...], script: str, code: int) -> None:
     assert dy.run(*flags, IMAGE, "sh", "-c", script).returncode == code
 
@@ -82,7 +85,9 @@ def test_proc_sys_and_masks(dy: Dockyard) -> None:
 
 
 def test_dev_is_minimal(dy: Dockyard) -> None:
-    r = dy.run(IMAGE, "sh", "-c", "ls /dev | sort | tr '\\n' ' '; echo; echo hi > /dev/null; head -c 4 /dev/urandom | wc -c")
+    r = dy.run(
+        IMAGE, "sh", "-c", "ls /dev | sort | tr '\\n' ' '; echo; echo hi > /dev/null; head -c 4 /dev/urandom | wc -c"
+    )
     names = set(r.stdout.split("\n")[0].split())
     assert {"null", "zero", "full", "random", "urandom", "tty", "pts", "shm", "ptmx"} <= names
     assert not any(n.startswith(("sd", "vd", "nvme", "mem", "kmsg")) for n in names)
@@ -98,7 +103,9 @@ def test_network_namespaces(dy: Dockyard) -> None:
 
 
 def test_user_and_workdir(dy: Dockyard) -> None:
-    r = dy.run("-u", "nobody", "-w", "/tmp/work", IMAGE, "sh", "-c", "id; pwd; echo $HOME; grep CapEff /proc/self/status")
+    r = dy.run(
+        "-u", "nobody", "-w", "/tmp/work", IMAGE, "sh", "-c", "id; pwd; echo $HOME; grep CapEff /proc/self/status"
+    )
     lines = r.stdout.splitlines()
     assert lines[0].startswith("uid=65534(nobody) gid=65534(nogroup)")
     assert lines[1:3] == ["/tmp/work", "/nonexistent"]

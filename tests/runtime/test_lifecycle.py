@@ -71,8 +71,17 @@ def test_stop_kills_after_timeout_and_start_again(dy: Dockyard) -> None:
 
 
 def test_logs_follow(dy: Dockyard) -> None:
-    dy("run", "-d", "--name", "ticker", IMAGE, "sh", "-c", "for i in 1 2 3; do echo tick$i; sleep 0.3; done",
-       check=True)
+    dy(
+        "run",
+        "-d",
+        "--name",
+        "ticker",
+        IMAGE,
+        "sh",
+        "-c",
+        "for i in 1 2 3; do echo tick$i; sleep 0.3; done",
+        check=True,
+    )
     r = dy("logs", "-f", "ticker", timeout=30)
     assert r.stdout.split() == ["tick1", "tick2", "tick3"]
 
@@ -167,7 +176,13 @@ def test_interactive_stdin_without_tty(dy: Dockyard) -> None:
 def test_attach_to_detached_container(dy: Dockyard) -> None:
     dy("run", "-d", "-i", "--name", "echoer", IMAGE, "sh", "-c", "read line; echo got:$line; exit 3", check=True)
     env = dy.env
-    proc = subprocess.run([sys.executable, "-m", "dockyard", "attach", "echoer"], input="ping\n", env=env,
-                          capture_output=True, text=True, timeout=30)
+    proc = subprocess.run(
+        [sys.executable, "-m", "dockyard", "attach", "echoer"],
+        input="ping\n",
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
     assert proc.stdout == "got:ping\n"
     assert proc.returncode == 3

@@ -38,8 +38,9 @@ def test_pids_limit_stops_fork_bomb(dy: Dockyard) -> None:
 
 
 def test_cpu_quota_throttles(dy: Dockyard) -> None:
-    cid = dy("run", "-d", "--name", "busy", "--cpus", "0.2", IMAGE, "sh", "-c", "while :; do :; done",
-             check=True).stdout.strip()
+    cid = dy(
+        "run", "-d", "--name", "busy", "--cpus", "0.2", IMAGE, "sh", "-c", "while :; do :; done", check=True
+    ).stdout.strip()
     try:
         cgroup = _cgroup(dy, cid)
         manager = open_manager(cgroup)
