@@ -22,6 +22,10 @@ class Namespace(enum.Enum):
         self.proc_name = proc_name
 
     def path(self, pid: int | str = "self") -> str:
+        """/proc/<pid>/ns/<name>; pid "thread-self" names the calling thread's, which is what
+        unshare(2) and setns(2) change for the network namespace."""
+        if pid == "thread-self":
+            return f"/proc/thread-self/ns/{self.proc_name}"
         return f"/proc/{pid}/ns/{self.proc_name}"
 
 

@@ -64,19 +64,31 @@ class PortForwarder:
     """Listens on each mapping's host address and pipes every connection to the container's
     loopback. Threads only: the process that owns it may already sit in a new PID namespace."""
 
-    def __init__(self, pid: int, mappings: tuple[PortMapping, ...]) -> None:
-        self._netns = os.open(Namespace.NET.path(pid), os.O_RDONLY | os.O_CLOEXEC)
-        self._hostns = os.open(Namespace.NET.path(), os.O_RDONLY | os.O_CLOEXEC)
+    def __init__(self, mappings: tuple[PortMapping, ...]) -> None:
+        """Bind every host address now, so that a port in use fails before the container starts."""
+        self._mappings = mappings
+        self._netns = -1
+        self._hostns = -1
         self._lock = threading.Lock()
         self._listeners: list[socket.socket] = []
         self._closed = False
-        for m in mappings:
-            family = socket.AF_INET6 if ":" in m.host_ip else socket.AF_INET
-            listener = socket.socket(family, socket.SOCK_STREAM)
-            listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            listener.bind((m.host_ip, m.host_port))
-            listener.listen(128)
-            self._listeners.append(listener)
+        try:
+            for m in mappings:
+                family = socket.AF_INET6 if ":" in m.host_ip else socket.AF_INET
+                listener = socket.socket(family, socket.SOCK_STREAM)
+                self._listeners.append(listener)
+                listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+                listener.bind((m.host_ip, m.host_port))
+                listener.listen(128)
+        except OSError as exc:
+            self.close()
+            raise OSError(exc.errno, f"cannot publish {m.host_ip}:{m.host_port}: {exc.strerror}") from None
+
+    def start(self, netns: int) -> None:
+        """Serve connections into the network namespace open as `netns` (the fd is duplicated)."""
+        self._netns = os.dup(netns)
+        self._hostns = os.open(Namespace.NET.path("thread-self"), os.O_RDONLY | os.O_CLOEXEC)
+        for listener, m in zip(self._listeners, self._mappings, strict=True):
             self._spawn(self._accept_loop, listener, m.container_port)
 
     @staticmethod
@@ -127,8 +139,9 @@ class PortForwarder:
                 listener.shutdown(socket.SHUT_RDWR)
             listener.close()
         for fd in (self._netns, self._hostns):
-            with contextlib.suppress(OSError):
-                os.close(fd)
+            if fd >= 0:
+                with contextlib.suppress(OSError):
+                    os.close(fd)
 
 
 def _pipe(src: socket.socket, dst: socket.socket) -> None:

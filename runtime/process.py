@@ -75,6 +75,7 @@ class RootfsPaths:
 class Launched:
     pid: int
     pty: int | None = None  # the master side when the process has a terminal
+    netns: int | None = None
 
 
 def exit_code(status: int) -> int:
@@ -87,20 +88,15 @@ def spawn_container(
     spec: ContainerSpec, paths: RootfsPaths, stdio: tuple[int, int, int] | None, join_cgroup: Callable[[int], None]
 ) -> Launched:
     """Fork the container's PID 1. `stdio` are fds to become its 0, 1, 2; None means a new pty,
-    whose master is returned."""
+    whose master is returned. Unless the network is the host's, the returned `netns` is an open
+    descriptor of the container's network namespace, valid even after the container exits."""
     namespaces = [Namespace.MOUNT, Namespace.UTS, Namespace.IPC]
-    if spec.network != "host":
-        namespaces.append(Namespace.NET)
 
     def child() -> list[str]:
         syscalls.unshare(sum(ns.flag for ns in namespaces))
         # Mounts made below must not propagate back to the host (mount_namespaces(7)).
         syscalls.mount(None, "/", None, syscalls.MS_REC | syscalls.MS_PRIVATE)
         socket.sethostname(spec.hostname)
-        if spec.network != "host":
-            from runtime.network import loopback_up
-
-            loopback_up()
         notes = _mount_root(spec, paths)
         files = {k: v for k, v in paths.files.items() if spec.network != "host" or k != "/etc/hosts"}
         rootfs.apply_mounts(paths.target, rootfs.plan_mounts(spec, files))
@@ -112,18 +108,35 @@ def spawn_container(
             rootfs.readonly_root()
         return notes
 
-    # A PID namespace applies to the children forked after unshare(CLONE_NEWPID); switching back
-    # to our own right after the fork keeps this process's later children on the host
-    # (pid_namespaces(7); setns(2) allows re-entering the caller's own namespace).
-    own_pidns = os.open(Namespace.PID.path(), os.O_RDONLY | os.O_CLOEXEC)
+    # PID and network namespaces are created here, in the parent, and entered by the child at
+    # fork: a new PID namespace applies only to children forked after unshare(CLONE_NEWPID), and
+    # holding the network namespace from the start lets the port forwarder use it however short
+    # the container's life. setns(2) back into our own namespaces right after the fork keeps this
+    # process where it was (pid_namespaces(7), network_namespaces(7)).
+    new = [Namespace.PID] if spec.network == "host" else [Namespace.PID, Namespace.NET]
+    own = {ns: os.open(ns.path("thread-self"), os.O_RDONLY | os.O_CLOEXEC) for ns in new}
+    netns = None
     try:
-        syscalls.unshare(Namespace.PID.flag)
+        syscalls.unshare(sum(ns.flag for ns in new))
         try:
-            return _fork(spec.process, stdio, join_cgroup, child, init=spec.init)
+            if Namespace.NET in new:
+                netns = os.open(Namespace.NET.path("thread-self"), os.O_RDONLY | os.O_CLOEXEC)
+                from runtime.network import loopback_up
+
+                loopback_up()
+            launched = _fork(spec.process, stdio, join_cgroup, child, init=spec.init)
         finally:
-            syscalls.setns(own_pidns, Namespace.PID.flag)
+            for ns, fd in own.items():
+                syscalls.setns(fd, ns.flag)
+    except BaseException:
+        if netns is not None:
+            os.close(netns)
+        raise
     finally:
-        os.close(own_pidns)
+        for fd in own.values():
+            os.close(fd)
+    launched.netns = netns
+    return launched
 
 
 def spawn_exec(

@@ -19,6 +19,7 @@ from pathlib import Path
 from runtime import cgroups
 from runtime.attach import Kind, read_frame, send_frame
 from runtime.containers import Container, now, process_start_time
+from runtime.network import PortForwarder
 from runtime.process import ChildError, Launched, RootfsPaths, exit_code, set_winsize, spawn_container
 
 __all__ = ["Supervisor", "daemonize"]
@@ -147,6 +148,7 @@ class Supervisor:
         container, spec = self.container, self.spec
         manager = cgroups.new_manager(f"dockyard/{spec.id}")
         stdio: tuple[int, int, int] | None = None
+        forwarder: PortForwarder | None = None
         try:
             manager.create()
             manager.set(spec.resources)
@@ -158,11 +160,15 @@ class Supervisor:
                 container.dir / "copy",
                 self._write_files(),
             )
+            if spec.ports:
+                forwarder = PortForwarder(spec.ports)
             stdio, parent_ends = self._stdio()
             launched = spawn_container(spec, paths, stdio, manager.add)
-        except ChildError as exc:
-            return self._failed(manager, exc.code, str(exc))
         except Exception as exc:
+            if forwarder is not None:
+                forwarder.close()
+            if isinstance(exc, ChildError):
+                return self._failed(manager, exc.code, str(exc))
             print(traceback.format_exc(), file=sys.stderr)
             return self._failed(manager, 125, str(exc))
         for fd in stdio or ():
@@ -177,16 +183,8 @@ class Supervisor:
             exit_code=0,
             oom_killed=False,
         )
-        forwarder = None
-        if spec.ports:
-            from runtime.network import PortForwarder
-
-            try:
-                forwarder = PortForwarder(launched.pid, spec.ports)
-            except OSError as exc:
-                os.kill(launched.pid, signal.SIGKILL)
-                os.waitpid(launched.pid, 0)
-                return self._failed(manager, 125, f"cannot publish ports: {exc}")
+        if forwarder is not None and launched.netns is not None:
+            forwarder.start(launched.netns)
         server = self._listen()
         # STARTED goes out before any output, so that clients see output frames only after it.
         self._broadcast(Kind.STARTED, spec.id.encode())
@@ -200,6 +198,8 @@ class Supervisor:
         self._cleanup_cgroup(manager)
         if forwarder is not None:
             forwarder.close()
+        if launched.netns is not None:
+            os.close(launched.netns)
         server.close()
         with contextlib.suppress(OSError):
             container.attach_socket.unlink()
