@@ -20,6 +20,11 @@ class _Handler(socketserver.BaseRequestHandler):
     server: _Server
 
     def handle(self) -> None:
+        # A client or server hanging up mid-tunnel is normal (Docker closes idle connections).
+        with contextlib.suppress(OSError):
+            self._tunnel()
+
+    def _tunnel(self) -> None:
         client: socket.socket = self.request
         client.settimeout(30)
         head = b""
