@@ -1,0 +1,274 @@
+"""Pure parts of the runtime, no root needed: mount planning, overlay options, Docker's rules for
+command, environment and user, flag parsing, validation and the spec's round trip."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import pytest
+
+from runtime import rootfs, syscalls
+from runtime.cgroups import Resources
+from runtime.commands.run import add_run_arguments, parse_bytes, parse_mount, parse_volume
+from runtime.imageconfig import DEFAULT_PATH, ConfigError, command, environment, parse_env_file
+from runtime.network import parse_publish
+from runtime.spec import ContainerSpec, Mount, PortMapping, ProcessSpec
+from runtime.users import UserError, read_from_layers, resolve_user
+from runtime.validate import validate
+from runtime.volumes import VolumeError, VolumeStore
+
+
+def _spec(**changes: object) -> ContainerSpec:
+    base: dict[str, object] = {
+        "id": "a" * 64,
+        "name": "c1",
+        "image": "img",
+        "image_id": "sha256:" + "b" * 64,
+        "layers": ("/l1", "/l2"),
+        "process": ProcessSpec(("sh",)),
+        "hostname": "aaaaaaaaaaaa",
+    }
+    base.update(changes)
+    return ContainerSpec(**base)  # type: ignore[arg-type]
+
+
+# --- mounts -----------------------------------------------------------------------------------------------
+
+
+def test_plan_mounts_order_and_contents() -> None:
+    spec = _spec(mounts=(Mount("/host/deep", "/a/b/c"), Mount("/host/top", "/a", readonly=True)))
+    steps = rootfs.plan_mounts(spec, {"/etc/hostname": "/state/hostname"})
+    targets = [s.target for s in steps]
+    assert targets[:2] == ["/proc", "/dev"]
+    assert targets.index("/dev") < targets.index("/dev/null") < targets.index("/dev/pts")
+    sysfs = next(s for s in steps if s.target == "/sys")
+    assert sysfs.flags & syscalls.MS_RDONLY
+    # Parents are mounted before their children, whatever the flag order.
+    assert targets.index("/a") < targets.index("/a/b/c")
+    assert next(s for s in steps if s.target == "/a").readonly
+    assert next(s for s in steps if s.target == "/etc/hostname").source == "/state/hostname"
+    # Masks and read-only /proc entries come last, over everything else.
+    assert [s.target for s in steps if s.op == "mask"] == list(rootfs.MASKED_PATHS)
+    assert [s.target for s in steps if s.op == "readonly"] == list(rootfs.READONLY_PATHS)
+    assert max(i for i, s in enumerate(steps) if s.op == "bind") < min(i for i, s in enumerate(steps) if s.op == "mask")
+    ptmx = next(s for s in steps if s.target == "/dev/ptmx")
+    assert (ptmx.op, ptmx.source) == ("symlink", "pts/ptmx")
+
+
+def test_masked_paths_match_docker() -> None:
+    for path in ("/proc/kcore", "/proc/keys", "/proc/timer_list", "/proc/sched_debug", "/sys/firmware"):
+        assert path in rootfs.MASKED_PATHS
+    assert set(rootfs.READONLY_PATHS) == {"/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"}
+
+
+def test_overlay_options_top_layer_first_and_escaped() -> None:
+    options = rootfs.overlay_options(["/l/bottom", "/l/mid,x", "/l/top:y"], "/c/upper", "/c/work")
+    assert options == r"lowerdir=/l/top\:y:/l/mid\,x:/l/bottom,upperdir=/c/upper,workdir=/c/work"
+
+
+def test_inside_keeps_symlinks_in_the_root(tmp_path: Path) -> None:
+    root = tmp_path / "root"
+    (root / "real").mkdir(parents=True)
+    (root / "etc").symlink_to("/real")
+    (root / "escape").symlink_to("../../../..")
+    assert rootfs._inside(root, "/etc/x") == root / "real" / "x"
+    assert root in rootfs._inside(root, "/escape/etc/passwd").parents or rootfs._inside(root, "/escape") == root
+
+
+# --- image config rules -------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("config", "args", "entrypoint", "expected"),
+    [
+        ({"Cmd": ["sh"]}, [], None, ["sh"]),
+        ({"Cmd": ["sh"]}, ["echo", "hi"], None, ["echo", "hi"]),
+        ({"Entrypoint": ["/bin/echo"], "Cmd": ["default"]}, [], None, ["/bin/echo", "default"]),
+        ({"Entrypoint": ["/bin/echo"], "Cmd": ["default"]}, ["given"], None, ["/bin/echo", "given"]),
+        # --entrypoint drops the image's Cmd too, as Docker does.
+        ({"Entrypoint": ["/bin/echo"], "Cmd": ["default"]}, [], "ls", ["ls"]),
+        ({"Entrypoint": ["/bin/echo"], "Cmd": ["default"]}, ["-l"], "ls", ["ls", "-l"]),
+        ({"Entrypoint": ["/bin/sh", "-c", "echo $0"], "Cmd": None}, ["x"], None, ["/bin/sh", "-c", "echo $0", "x"]),
+        ({"Entrypoint": ["/bin/echo"]}, ["a"], "", ["a"]),
+    ],
+)
+def test_command(config: dict[str, object], args: list[str], entrypoint: str | None, expected: list[str]) -> None:
+    assert command(config, args, entrypoint) == expected
+
+
+def test_command_missing() -> None:
+    with pytest.raises(ConfigError):
+        command({}, [], None)
+
+
+def test_environment_order_and_overrides() -> None:
+    env = environment(
+        {"Env": ["PATH=/custom", "A=image", "B=image"]},
+        ["B=flag", "C", "D", "E="],
+        "h",
+        "/root",
+        True,
+        host_env={"C": "from-host"},
+    )
+    assert env == ["PATH=/custom", "HOSTNAME=h", "TERM=xterm", "A=image", "B=flag", "C=from-host", "E=", "HOME=/root"]
+    assert environment({}, [], "h", "/", False, host_env={})[0] == f"PATH={DEFAULT_PATH}"
+    assert "HOME=/x" in environment({"Env": ["HOME=/x"]}, [], "h", "/root", False, host_env={})
+
+
+def test_env_file() -> None:
+    assert parse_env_file("# c\n\nA=1\n  B=2 \nC\n") == ["A=1", "B=2", "C"]
+
+
+# --- users --------------------------------------------------------------------------------------------------
+
+PASSWD = "root:x:0:0:root:/root:/bin/sh\napp:x:1000:1000::/home/app:/bin/sh\n"
+GROUP = "root:x:0:\nwheel:x:10:root,app\napp:x:1000:\nstaff:x:50:\n"
+
+
+def _files(path: str) -> str | None:
+    return {"/etc/passwd": PASSWD, "/etc/group": GROUP}.get(path)
+
+
+@pytest.mark.parametrize(
+    ("user", "uid", "gid", "groups", "home"),
+    [
+        ("", 0, 0, (0, 10), "/root"),
+        ("app", 1000, 1000, (1000, 10), "/home/app"),
+        ("1000", 1000, 1000, (1000, 10), "/home/app"),
+        ("4242", 4242, 0, (0,), "/"),
+        ("app:staff", 1000, 50, (50,), "/home/app"),
+        ("app:77", 1000, 77, (77,), "/home/app"),
+        ("5:6", 5, 6, (6,), "/"),
+    ],
+)
+def test_resolve_user(user: str, uid: int, gid: int, groups: tuple[int, ...], home: str) -> None:
+    info = resolve_user(user, _files)
+    assert (info.uid, info.gid, info.groups, info.home) == (uid, gid, groups, home)
+
+
+def test_resolve_user_unknown() -> None:
+    with pytest.raises(UserError, match="unable to find user nobody"):
+        resolve_user("nobody", _files)
+    with pytest.raises(UserError, match="unable to find group nogroup"):
+        resolve_user("app:nogroup", _files)
+
+
+def test_read_from_layers_honours_whiteouts(tmp_path: Path) -> None:
+    lower, upper = tmp_path / "lower", tmp_path / "upper"
+    (lower / "etc").mkdir(parents=True)
+    (upper / "etc").mkdir(parents=True)
+    (lower / "etc/passwd").write_text("lower")
+    (lower / "etc/group").write_text("lower")
+    (upper / "etc/group").write_text("upper")
+    read = read_from_layers([lower, upper])
+    assert read("/etc/passwd") == "lower"
+    assert read("/etc/group") == "upper"
+    assert read("/etc/shadow") is None
+
+
+# --- flags --------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("8080:80", PortMapping("127.0.0.1", 8080, 80)),
+        ("0.0.0.0:8080:80", PortMapping("0.0.0.0", 8080, 80)),
+        ("127.0.0.2:81:80/tcp", PortMapping("127.0.0.2", 81, 80)),
+        ("[::1]:8080:80", PortMapping("::1", 8080, 80)),
+        (":8080:80", PortMapping("127.0.0.1", 8080, 80)),
+    ],
+)
+def test_parse_publish(value: str, expected: PortMapping) -> None:
+    assert parse_publish(value) == expected
+
+
+@pytest.mark.parametrize("value", ["80", "a:b", "1:2:3:4", "70000:80", "8080:80/udp"])
+def test_parse_publish_rejects(value: str) -> None:
+    with pytest.raises(ValueError):
+        parse_publish(value)
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("100m", 100 << 20),
+        ("32M", 32 << 20),
+        ("1g", 1 << 30),
+        ("512k", 512 << 10),
+        ("4096", 4096),
+        ("1.5g", 3 << 29),
+        ("64mb", 64 << 20),
+    ],
+)
+def test_parse_bytes(value: str, expected: int) -> None:
+    assert parse_bytes(value) == expected
+
+
+def test_parse_volume_and_mount(tmp_path: Path) -> None:
+    volumes = VolumeStore(tmp_path / "root")
+    host = tmp_path / "h"
+    bind = parse_volume(f"{host}:/data:ro", volumes)
+    assert (bind.source, bind.target, bind.readonly, bind.kind) == (str(host), "/data", True, "bind")
+    assert host.is_dir()  # created, as Docker does for -v
+    named = parse_volume("cache:/var/cache", volumes)
+    assert named.kind == "volume" and named.volume == "cache" and Path(named.source).is_dir()
+    assert named.source == str(tmp_path / "root/volumes/cache/_data")
+    m = parse_mount(f"type=bind,source={host},target=/x,readonly", volumes)
+    assert m.readonly and m.target == "/x"
+    with pytest.raises(ValueError, match="does not exist"):
+        parse_mount(f"type=bind,source={tmp_path}/missing,target=/x", volumes)
+    with pytest.raises(ValueError):
+        parse_volume("/only-one-part", volumes)
+    with pytest.raises(VolumeError):
+        volumes.create("../evil")
+
+
+def test_run_flags_parse_like_docker() -> None:
+    p = argparse.ArgumentParser(add_help=False)
+    add_run_arguments(p)
+    args = p.parse_args(["-it", "--rm", "-e", "A=1", "-p", "8080:80", "-h", "host", "img", "sh", "-c", "ls -l"])
+    assert (args.interactive, args.tty, args.rm, args.hostname, args.image) == (True, True, True, "host", "img")
+    assert args.cmd == ["sh", "-c", "ls -l"]
+    # Flags after the image belong to the command.
+    assert p.parse_args(["img", "ls", "-d"]).cmd == ["ls", "-d"]
+
+
+# --- validation and the spec --------------------------------------------------------------------------------
+
+
+def test_validate() -> None:
+    assert validate(_spec()) == []
+    problems = validate(
+        _spec(
+            name="bad name",
+            mounts=(Mount("/h", "relative"), Mount("/h", "/d"), Mount("/h", "/d/")),
+            resources=Resources(memory=1024),
+            process=ProcessSpec(("sh",), cwd="rel"),
+            ports=(PortMapping("127.0.0.1", 1, 1), PortMapping("127.0.0.1", 1, 2)),
+        )
+    )
+    text = "\n".join(problems)
+    for expected in (
+        "Invalid container name",
+        "invalid mount target",
+        "Duplicate mount point: /d",
+        "Minimum memory limit",
+        "absolute path",
+        "port is already allocated",
+    ):
+        assert expected in text
+    assert validate(_spec(network="none", ports=(PortMapping("127.0.0.1", 1, 1),)))
+
+
+def test_spec_round_trip() -> None:
+    spec = _spec(
+        mounts=(Mount("/h", "/d", True),),
+        ports=(PortMapping("0.0.0.0", 8080, 80),),
+        resources=Resources.from_cpus(0.5, memory=1 << 30, pids=10),
+        init=True,
+        process=ProcessSpec(("a", "b"), ("X=1",), "/w", 1, 2, (2, 3), True, True),
+    )
+    assert ContainerSpec.from_dict(spec.to_dict()) == spec
+    assert Resources.from_cpus(0.2).cpu_quota == 20000
