@@ -219,16 +219,33 @@ class TokenVerifier:
         algorithms: Sequence[str] = ASYMMETRIC_ALGORITHMS,
         leeway: float = 60.0,
         clock: Callable[[], float] = time.time,
+        max_cached: int = 10_000,
     ) -> None:
         self.keys, self.issuer, self.audience, self.leeway = keys, issuer, audience, leeway
         self.algorithms = [a for a in algorithms if a in ASYMMETRIC_ALGORITHMS]
         self._clock = clock
+        # Clients send the same token with every request of a push or pull: a signature check costs
+        # ~170 us, a lookup well under one. Entries are dropped once expired, and the cache is bounded.
+        self._verified: dict[str, tuple[float, TokenClaims]] = {}
+        self._max_cached = max_cached
 
     def verify(self, token: str) -> TokenClaims:
+        cached = self._verified.get(token)
+        if cached is not None:
+            if self._clock() <= cached[0] + self.leeway:
+                return cached[1]
+            del self._verified[token]
         payload = self.payload(token)
         if _REFRESH_CLAIM in payload:
             raise InvalidToken("a refresh token is not an access token")
-        return TokenClaims(self.issuer, _subject(payload), _access(payload.get("access", [])))
+        claims = TokenClaims(self.issuer, _subject(payload), _access(payload.get("access", [])))
+        if len(self._verified) >= self._max_cached:
+            now = self._clock()
+            self._verified = {t: v for t, v in self._verified.items() if now <= v[0] + self.leeway}
+            if len(self._verified) >= self._max_cached:
+                self._verified.clear()
+        self._verified[token] = (float(payload["exp"]), claims)
+        return claims
 
     def payload(self, token: str) -> dict[str, Any]:
         if len(token) > MAX_TOKEN_BYTES:

@@ -298,3 +298,22 @@ def test_jwk_header_and_jwks_file(tmp_path, key):
     from_bundle = KeySet.load(rootcertbundle=str(bundle))
     token = raw(good_claims(), key.private, headers={"kid": key.kid})
     assert verifier_for(from_bundle).verify(token).subject == "alice"
+
+
+def test_verified_tokens_are_cached_until_they_expire(key):
+    clock = [float(NOW)]
+    verifier = TokenVerifier(
+        KeySet({key.kid: key.public}), "dockyard", "registry.test", leeway=10, clock=lambda: clock[0], max_cached=3
+    )
+    token = issuer_for(key).access_token("a", "registry.test", []).token
+    assert verifier.verify(token).subject == "a"
+    verifier.keys = KeySet()  # a second check would now fail: the answer comes from the cache
+    assert verifier.verify(token).subject == "a"
+    clock[0] += 300 + 11
+    with pytest.raises(InvalidToken):
+        verifier.verify(token)
+    verifier.keys = KeySet({key.kid: key.public})
+    clock[0] = float(NOW)
+    for i in range(10):
+        verifier.verify(issuer_for(key).access_token(f"u{i}", "registry.test", []).token)
+    assert len(verifier._verified) <= 3
