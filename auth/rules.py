@@ -83,12 +83,12 @@ class RuleSet:
         return cls(rules=(Rule(("*",), frozenset({"authenticated"}), REPOSITORY_ACTIONS),))
 
     @classmethod
-    def from_config(cls, cfg: AccessConfig) -> RuleSet:
-        groups = {name: frozenset(_names(members, f"groups.{name}")) for name, members in cfg.groups.items()}
-        admins = frozenset(_who(w, groups, "admins") for w in cfg.admins)
+    def from_config(cls, cfg: AccessConfig, origin: str = "auth.access") -> RuleSet:
+        groups = {name: frozenset(_names(members, f"{origin}.groups.{name}")) for name, members in cfg.groups.items()}
+        admins = frozenset(_who(w, groups, f"{origin}.admins") for w in cfg.admins)
         rules = []
         for i, rc in enumerate(cfg.rules):
-            where = f"rules[{i}]"
+            where = f"{origin}.rules[{i}]"
             if not rc.repositories or not rc.who or not rc.actions:
                 raise ConfigError(f"{where}: a rule needs repositories, who and actions")
             actions: set[str] = set()
@@ -164,7 +164,7 @@ def load_rules_file(path: str | os.PathLike[str]) -> RuleSet:
     if isinstance(data, dict) and "path" in data:
         raise ConfigError(f"{path}: a rules file cannot name another (path)")
     cfg: AccessConfig = build(AccessConfig, data, str(path))
-    return RuleSet.from_config(cfg)
+    return RuleSet.from_config(cfg, str(path))
 
 
 class RuleSource:
