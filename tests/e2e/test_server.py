@@ -242,3 +242,27 @@ def test_truncated_chunk_is_rolled_back(registry: RegistryProcess) -> None:
     assert _upload_chunk(registry.url, location, b"abc", 10).status_code == 202
     digest = "sha256:" + hashlib.sha256(b"0123456789abc").hexdigest()
     assert httpx.put(f"{registry.url}{location}", params={"digest": digest}).status_code == 201
+
+
+def test_flags_win_over_config_file_and_registry_env_is_honoured(tmp_path: Path) -> None:
+    from tests.servers import free_port
+
+    file_port = free_port()
+    config = tmp_path / "config.yml"
+    config.write_text(
+        f"version: 0.1\nstorage:\n  filesystem:\n    rootdirectory: {tmp_path / 'ignored'}\n"
+        f"http:\n  addr: 127.0.0.1:{file_port}\n"
+    )
+    server = start_registry(tmp_path / "data", config=config)  # --port given by the helper wins
+    try:
+        assert server.port != file_port
+        digest = "sha256:" + hashlib.sha256(b"env root").hexdigest()
+        assert (
+            httpx.post(f"{server.url}/v2/f/blobs/uploads/", params={"digest": digest}, content=b"env root").status_code
+            == 201
+        )
+        # REGISTRY_STORAGE_FILESYSTEM_ROOTDIRECTORY (set by the helper) won over the file's rootdirectory
+        assert (tmp_path / "data" / "docker/registry/v2/blobs/sha256").exists()
+        assert not (tmp_path / "ignored").exists()
+    finally:
+        server.stop()
