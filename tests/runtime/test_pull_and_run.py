@@ -32,10 +32,14 @@ def registry(tmp_path: Path) -> Iterator[RegistryProcess]:
 def _push_web_image(registry: RegistryProcess, tmp_path: Path) -> str:
     require_tool("skopeo")
     base = imagebuild.layer(imagebuild.busybox_entries())
-    site = imagebuild.layer([imagebuild.directory("www"), imagebuild.file("www/index.html", PAGE),
-                             imagebuild.whiteout("bin/vi")])
-    config = {"Cmd": ["httpd", "-f", "-v", "-p", "80", "-h", "/www"], "ExposedPorts": {"80/tcp": {}},
-              "WorkingDir": "/www"}
+    site = imagebuild.layer(
+        [imagebuild.directory("www"), imagebuild.file("www/index.html", PAGE), imagebuild.whiteout("bin/vi")]
+    )
+    config = {
+        "Cmd": ["httpd", "-f", "-v", "-p", "80", "-h", "/www"],
+        "ExposedPorts": {"80/tcp": {}},
+        "WorkingDir": "/www",
+    }
     imagebuild.write_layout(tmp_path / "layout", imagebuild.ImageSpec([base, site], config), tag="latest")
     ref = f"{registry.address}/demo/web:latest"
     imagebuild.push(tmp_path / "layout", "latest", ref)
@@ -46,8 +50,12 @@ def test_pull_and_run_demo(dy: Dockyard, registry: RegistryProcess, tmp_path: Pa
     ref = _push_web_image(registry, tmp_path)
     port = free_port()
     # Foreground, as in the README: the CLI stays attached while the server runs.
-    proc = subprocess.Popen([sys.executable, "-m", "dockyard", "run", "--rm", "--name", "demo", "-p", f"{port}:80",
-                             ref], env=dy.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "dockyard", "run", "--rm", "--name", "demo", "-p", f"{port}:80", ref],
+        env=dy.env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
     try:
         body = b""
         deadline = time.monotonic() + 60
