@@ -17,7 +17,10 @@ from tests.servers import DockerEngine, RegistryProcess, start_dockerd, start_re
 
 pytestmark = [pytest.mark.privileged, pytest.mark.e2e]
 
-PASSWD = "root:x:0:0:root:/root:/bin/sh\napp:x:1000:1000:app:/home/app:/bin/sh\nnobody:x:65534:65534::/nonexistent:/bin/false\n"
+PASSWD = (
+    "root:x:0:0:root:/root:/bin/sh\napp:x:1000:1000:app:/home/app:/bin/sh\n"
+    "nobody:x:65534:65534::/nonexistent:/bin/false\n"
+)
 GROUP = "root:x:0:\nwheel:x:10:root\nstaff:x:50:app\napp:x:1000:\nnogroup:x:65534:\n"
 SHOW = 'echo "args:$*"; pwd; id; echo "$FOO|$BAR|$HOME|$PATH"; env | grep -v ^HOSTNAME= | sort'
 
