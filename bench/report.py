@@ -144,16 +144,16 @@ def write_chart(results: dict[str, Any], path: Path) -> None:
     for row in rows(results):
         if "error" in row or row["ratio"] is None or row["kind"] not in ("throughput", "latency"):
             continue
-        labels.append(f"{row['workload']}: {row['metric']}")
+        labels.append(f"{row['name']}: {row['metric']}")
         advantages.append(row["ratio"] if row["kind"] == "throughput" else 1 / row["ratio"])
-    figure, axes = plt.subplots(figsize=(10, 0.38 * len(labels) + 1.6))
+    figure, axes = plt.subplots(figsize=(9, 0.36 * len(labels) + 1.6))
     colours = ["#2e7d32" if value >= 1.0 else "#c62828" for value in advantages]
     positions = list(range(len(labels)))[::-1]
     axes.barh(positions, advantages, color=colours)
     axes.set_yticks(positions, labels, fontsize=8)
     axes.axvline(1.0, color="black", linewidth=1)
     axes.set_xscale("log")
-    axes.set_xlabel("Dockyard / distribution (throughput), distribution / Dockyard (latency): > 1 means Dockyard wins")
+    axes.set_xlabel("Dockyard's advantage (throughput ratio, inverse latency ratio); > 1: Dockyard faster")
     for position, value in zip(positions, advantages, strict=True):
         axes.text(value, position, f" {value:.2f}x", va="center", fontsize=8)
     axes.set_title(f"Dockyard vs CNCF distribution, {results['date'][:10]}, {results['machine']['cores']} cores")

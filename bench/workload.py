@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-import random
+import os
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Literal, Protocol
@@ -93,8 +93,8 @@ class Blob:
     digest: str
 
     @classmethod
-    def random(cls, size: int, seed: int) -> Blob:
-        data = random.Random(seed).randbytes(size)
+    def random(cls, size: int) -> Blob:
+        data = os.urandom(size)
         return cls(data, sha256_digest(data))
 
 
@@ -104,8 +104,8 @@ class Context:
     def __init__(self, sizes: Sizes, workdir: Path) -> None:
         self.sizes = sizes
         self.workdir = workdir
-        self.pull_blob = Blob.random(sizes.blob, 1)
-        self.many_blob = Blob.random(sizes.many_pull_blob, 2)
+        self.pull_blob = Blob.random(sizes.blob)
+        self.many_blob = Blob.random(sizes.many_pull_blob)
         self._push = bytearray(self.pull_blob.data)
         self._pushes = 0
         self._fixtures: dict[str, Fixtures] = {}
