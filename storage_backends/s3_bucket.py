@@ -4,6 +4,7 @@ copies and concatenation, batched deletes. Knows nothing of the backend's key la
 from __future__ import annotations
 
 import functools
+import io
 import itertools
 import logging
 import random
@@ -136,7 +137,9 @@ class Bucket:
                 body.close()
             response = None
 
-    async def put(self, key: str, data: bytes | bytearray, metadata: dict[str, str] | None = None) -> None:
+    async def put(
+        self, key: str, data: bytes | bytearray | io.RawIOBase, metadata: dict[str, str] | None = None
+    ) -> None:
         await self.call("put_object", Key=key, Body=data, Metadata=metadata or {}, **self.write_args)
 
     async def copy(self, source: str, target: str, size: int) -> None:

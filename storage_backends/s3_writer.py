@@ -14,6 +14,9 @@ manifest, one atomic PutObject. `move` turns a segmented object into a plain one
 
 from __future__ import annotations
 
+import bisect
+import io
+import itertools
 import json
 import uuid
 from dataclasses import dataclass
@@ -69,52 +72,113 @@ def is_segmented(response: dict[str, Any]) -> bool:
     return MARK in response.get("Metadata", {})
 
 
+class PartBody(io.RawIOBase):
+    """A part as a file over the written chunks, so that it reaches botocore without being joined:
+    the writer holds one reference to each chunk and no copy. Seekable, for botocore's retries."""
+
+    def __init__(self, chunks: list[memoryview]) -> None:
+        super().__init__()
+        self._chunks = chunks
+        self._starts = list(itertools.accumulate((len(c) for c in chunks), initial=0))
+        self._size = self._starts[-1]
+        self._pos = 0
+
+    def __len__(self) -> int:
+        return self._size
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def tell(self) -> int:
+        return self._pos
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        base = {io.SEEK_SET: 0, io.SEEK_CUR: self._pos, io.SEEK_END: self._size}[whence]
+        self._pos = min(max(0, base + offset), self._size)
+        return self._pos
+
+    def readinto(self, buffer: Any) -> int:
+        target = memoryview(buffer).cast("B")
+        done = 0
+        index = bisect.bisect_right(self._starts, self._pos) - 1
+        while done < len(target) and self._pos < self._size:
+            chunk = self._chunks[index][self._pos - self._starts[index] :]
+            count = min(len(chunk), len(target) - done)
+            target[done : done + count] = chunk[:count]
+            done += count
+            self._pos += count
+            index += 1
+        return done
+
+
 class MultipartWriter:
-    """Buffers writes into parts of `part_size` and uploads them as one multipart upload to `key`;
-    with less than one part in total, `finish` writes a single object instead."""
+    """Gathers writes into parts of `part_size` and uploads them as one multipart upload to `key`
+    (one part in memory at a time); with less than one part in total, `finish` writes a single
+    object instead."""
 
     def __init__(self, bucket: Bucket, key: str, part_size: int, initial: bytes = b"") -> None:
         self._bucket = bucket
         self.key = key
         self._part_size = max(part_size, MIN_PART)
-        self._buffer = bytearray(initial)
+        self._chunks: list[memoryview] = []
+        self._filled = 0
         self._upload_id: str | None = None
         self._etags: list[str] = []
-        self.written = len(initial)
+        self.written = 0
+        self._add(initial)
+
+    def _add(self, data: bytes) -> list[list[memoryview]]:
+        """Take `data` into the current part; returns the parts it completed."""
+        full: list[list[memoryview]] = []
+        view = memoryview(data)
+        self.written += len(view)
+        while view:
+            take = view[: self._part_size - self._filled]
+            self._chunks.append(take)
+            self._filled += len(take)
+            view = view[len(take) :]
+            if self._filled == self._part_size:
+                full.append(self._chunks)
+                self._chunks, self._filled = [], 0
+        return full
 
     async def write(self, data: bytes) -> None:
-        self._buffer += data
-        self.written += len(data)
-        while len(self._buffer) >= self._part_size:
-            # Hand the buffer itself to the upload and keep only the overflow: one copy of the
-            # overflow instead of one of the whole part.
-            part, self._buffer = self._buffer, self._buffer[self._part_size :]
-            del part[self._part_size :]
+        # Chunks are kept by reference: copy anything that the caller might change afterwards.
+        for part in self._add(data if isinstance(data, bytes) else bytes(data)):
+            if self._upload_id is None:
+                created = await self._bucket.call("create_multipart_upload", Key=self.key, **self._bucket.write_args)
+                self._upload_id = created["UploadId"]
             await self._upload(part)
 
-    async def _upload(self, part: bytearray) -> None:
-        if self._upload_id is None:
-            created = await self._bucket.call("create_multipart_upload", Key=self.key, **self._bucket.write_args)
-            self._upload_id = created["UploadId"]
+    async def _upload(self, chunks: list[memoryview]) -> None:
+        # One part at a time: a second part in flight would speed up a push by a little (the store
+        # is the bottleneck) and add a part's worth of memory per upload.
         if len(self._etags) >= MAX_PARTS:
             raise BackendError(f"write to {self.key} exceeds {MAX_PARTS} parts; raise storage.s3.chunksize")
         result = await self._bucket.call(
-            "upload_part", Key=self.key, UploadId=self._upload_id, PartNumber=len(self._etags) + 1, Body=part
+            "upload_part",
+            Key=self.key,
+            UploadId=self._upload_id,
+            PartNumber=len(self._etags) + 1,
+            Body=PartBody(chunks),
         )
         self._etags.append(result["ETag"])
 
     async def finish(self, metadata: dict[str, str] | None = None) -> None:
+        chunks, self._chunks, self._filled = self._chunks, [], 0
         if self._upload_id is None:
-            await self._bucket.put(self.key, self._buffer, metadata)
-        else:
-            if self._buffer:
-                await self._upload(self._buffer)
-            await self._bucket.complete(self.key, self._upload_id, self._etags)
-        self._buffer = bytearray()
-        self._upload_id = None
+            await self._bucket.put(self.key, PartBody(chunks), metadata)
+            return
+        if chunks:
+            await self._upload(chunks)
+        upload_id, self._upload_id = self._upload_id, None
+        await self._bucket.complete(self.key, upload_id, self._etags)
 
     async def abort(self) -> None:
-        self._buffer = bytearray()
+        self._chunks, self._filled = [], 0
         if self._upload_id is not None:
             upload_id, self._upload_id = self._upload_id, None
             await self._bucket.abort(self.key, upload_id)
