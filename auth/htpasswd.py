@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import functools
 import hashlib
 import hmac
 import logging
@@ -21,6 +22,7 @@ import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import anyio
 import anyio.to_thread
@@ -30,9 +32,19 @@ log = logging.getLogger("dockyard.auth")
 
 USER_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._@-]{0,63}")
 MAX_PASSWORD_BYTES = 72  # bcrypt only reads 72 bytes; bcrypt 5 refuses longer passwords outright
-_HASHER = bcrypt.using(ident="2y")
-# Checked when the user does not exist, so a wrong user name costs as much time as a wrong password.
-_DUMMY_HASH = _HASHER.hash(secrets.token_urlsafe(16))
+
+
+@functools.cache
+def _hasher() -> Any:
+    # Built on first use: passlib picks and self-tests its bcrypt backend here, which costs
+    # most of a second that commands never hashing a password should not pay.
+    return bcrypt.using(ident="2y")
+
+
+@functools.cache
+def _dummy_hash() -> str:
+    """Checked against when the user is unknown, so that both cases take as long."""
+    return str(_hasher().hash(secrets.token_urlsafe(16)))
 
 
 class UserError(ValueError):
@@ -56,7 +68,7 @@ class HtpasswdFile:
 
     def __init__(self, path: str | os.PathLike[str], rounds: int = 12) -> None:
         self.path = Path(path)
-        self._hasher = _HASHER.using(rounds=rounds)
+        self._hasher = _hasher().using(rounds=rounds)
         self._entries: dict[str, str] = {}
         self._stamp: tuple[int, int, int] | None = None
 
@@ -84,7 +96,7 @@ class HtpasswdFile:
         if len(password.encode()) > MAX_PASSWORD_BYTES:
             return False
         try:
-            ok = bool(_HASHER.verify(password, hashed or _DUMMY_HASH))
+            ok = bool(_hasher().verify(password, hashed or _dummy_hash()))
         except ValueError:
             log.warning("htpasswd entry for %s in %s is not a valid bcrypt hash", user, self.path)
             return False
