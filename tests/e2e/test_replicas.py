@@ -18,9 +18,10 @@ import pytest
 import yaml
 
 from tests.conftest import require_tool
+from tests.e2e.test_docker import build_busybox_image
 from tests.imagebuild import ImageSpec, busybox_entries, file, layer, write_layout
 from tests.s3server import S3Endpoint, free_port, s3_endpoint
-from tests.servers import RegistryProcess, start_registry
+from tests.servers import DockerEngine, RegistryProcess, start_registry
 
 pytestmark = pytest.mark.e2e
 
@@ -238,3 +239,25 @@ def test_skopeo_through_s3_replicas(s3: S3Endpoint, tmp_path: Path) -> None:
 def _check(command: list[str]) -> None:
     result = subprocess.run(command, capture_output=True, text=True, timeout=180, env=os.environ.copy())
     assert result.returncode == 0, result.stderr
+
+
+def test_docker_through_s3_replicas(docker_engine: DockerEngine, s3: S3Endpoint, tmp_path: Path) -> None:
+    """Docker pushes through one replica (one streamed PATCH per layer) and pulls through the
+    other, following the 307 redirects to presigned S3 URLs."""
+    config = write_config(tmp_path / "config.yml", storage_section("s3", tmp_path, s3))
+    a = start_registry(tmp_path / "data", config=config)
+    b = start_registry(tmp_path / "data", config=config)
+    try:
+        pushed_ref = f"{a.address}/rep/docker:v1"
+        build_busybox_image(docker_engine, tmp_path / "ctx", pushed_ref)
+        push = docker_engine.docker("push", pushed_ref)
+        digest = push.stdout.split("digest: ")[1].split()[0]
+        pulled_ref = f"{b.address}/rep/docker:v1"
+        pulled = docker_engine.docker("pull", pulled_ref)
+        assert digest in pulled.stdout
+        run = docker_engine.docker("run", "--rm", "--network", "none", pulled_ref)
+        assert run.stdout.strip() == "hello from dockyard"
+        docker_engine.docker("rmi", pushed_ref, pulled_ref)
+    finally:
+        a.stop()
+        b.stop()
