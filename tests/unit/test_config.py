@@ -122,3 +122,27 @@ def test_durations() -> None:
 def test_example_config_loads() -> None:
     config = load_config(ROOT / "config.example.yaml", {})
     assert config.storage.driver == "filesystem"
+
+
+def _keys(cls: object, prefix: str = "") -> list[str]:
+    import dataclasses
+    from typing import get_type_hints
+
+    from registry.config import _dataclass_of
+
+    found = []
+    for name, hint in get_type_hints(cls).items():
+        dotted = f"{prefix}{name}"
+        found.append(dotted)
+        inner = _dataclass_of(hint)
+        if inner is not None and dataclasses.is_dataclass(inner):
+            found += _keys(inner, dotted + ".")
+    return found
+
+
+def test_every_key_is_documented_in_the_example() -> None:
+    from registry.config import Config
+
+    text = (ROOT / "config.example.yaml").read_text()
+    missing = [key for key in _keys(Config) if f"{key.rsplit('.', 1)[-1]}:" not in text]
+    assert missing == []
