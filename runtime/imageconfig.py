@@ -38,7 +38,11 @@ def parse_env_file(text: str) -> list[str]:
 
 
 def environment(
-    config: Mapping[str, Any], overrides: Sequence[str], hostname: str, home: str, terminal: bool,
+    config: Mapping[str, Any],
+    overrides: Sequence[str],
+    hostname: str,
+    home: str,
+    terminal: bool,
     host_env: Mapping[str, str] | None = None,
 ) -> list[str]:
     """PATH and HOSTNAME first, TERM on a terminal, then the image's Env and the -e values

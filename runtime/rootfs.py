@@ -120,8 +120,9 @@ def mount_rootfs(layers: list[str], upper: Path, work: Path, target: Path) -> No
         # Docker's overlay2 driver does with its short "l/" links.
         base = os.path.commonpath([*layers, str(upper), str(work)])
         os.chdir(base)
-        options = overlay_options([os.path.relpath(p, base) for p in layers], os.path.relpath(upper, base),
-                                  os.path.relpath(work, base))
+        options = overlay_options(
+            [os.path.relpath(p, base) for p in layers], os.path.relpath(upper, base), os.path.relpath(work, base)
+        )
     syscalls.mount("overlay", target, "overlay", 0, options)
 
 
@@ -134,8 +135,11 @@ def _inside(root: Path, path: str) -> Path:
         hops = 0
         while candidate.is_symlink() and hops < 40:
             link = os.readlink(candidate)
-            candidate = _inside(root, link) if link.startswith("/") else _inside(root, os.path.join(
-                "/", os.path.relpath(current, root), link))
+            candidate = (
+                _inside(root, link)
+                if link.startswith("/")
+                else _inside(root, os.path.join("/", os.path.relpath(current, root), link))
+            )
             hops += 1
         current = candidate
     resolved = Path(os.path.normpath(current))

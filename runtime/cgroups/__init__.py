@@ -107,7 +107,7 @@ def new_manager(name: str, root: Path = DEFAULT_ROOT, proc_cgroup: str | None = 
     version, base = detect(root)
     if version == "v2":
         return CgroupV2Manager(base, _join(own.get("", "/"), name))
-    paths = {c: _join(own.get(c, "/"), name) for c in (*CONTROLLERS, "cpuacct")}
+    paths = {c: _join(own.get(c, "/"), name) for c in (*CONTROLLERS, "cpuacct", "devices")}
     return CgroupV1Manager(base, paths)
 
 

@@ -10,6 +10,20 @@ from typing import Any
 from runtime.cgroups import Resources, Stats, kill_until_empty, read_int, read_keyed, read_pids, remove_dir
 
 _UNLIMITED = "-1"
+DEFAULT_DEVICES = (
+    "c *:* m",
+    "b *:* m",
+    "c 1:3 rwm",  # null
+    "c 1:5 rwm",  # zero
+    "c 1:7 rwm",  # full
+    "c 1:8 rwm",  # random
+    "c 1:9 rwm",  # urandom
+    "c 5:0 rwm",  # tty
+    "c 5:1 rwm",  # console
+    "c 5:2 rwm",  # ptmx
+    "c 136:* rwm",  # pts
+    "c 10:200 rwm",  # tun
+)
 
 
 class CgroupV1Manager:
@@ -43,6 +57,18 @@ class CgroupV1Manager:
         self._set_memory(resources.memory)
         self._set_cpu(resources.cpu_quota, resources.cpu_period)
         self._set_pids(resources.pids)
+        self._set_devices()
+
+    def _set_devices(self) -> None:
+        # Deny every device, then allow Docker's defaults: mknod of anything (useless without
+        # read/write), the nodes /dev holds, and ptys (cgroup-v1/devices.rst; moby's
+        # DefaultLinuxSpec). Without this, CAP_MKNOD would open the host's disks.
+        d = self._dir("devices")
+        if d is None:
+            return
+        (d / "devices.deny").write_text("a")
+        for rule in DEFAULT_DEVICES:
+            (d / "devices.allow").write_text(rule)
 
     def _set_memory(self, limit: int | None) -> None:
         d = self._dir("memory")

@@ -172,8 +172,17 @@ def cmd_ps(args: argparse.Namespace) -> int:
         if not args.no_trunc and len(command) > 20:
             command = command[:19] + "…"
         ports = ", ".join(f"{p.host_ip}:{p.host_port}->{p.container_port}/tcp" for p in c.spec.ports)
-        rows.append((c.id if args.no_trunc else c.id[:12], c.spec.image, f'"{command}"',
-                     f"{_ago(c.state().created)} ago", _status(c), ports, c.name))
+        rows.append(
+            (
+                c.id if args.no_trunc else c.id[:12],
+                c.spec.image,
+                f'"{command}"',
+                f"{_ago(c.state().created)} ago",
+                _status(c),
+                ports,
+                c.name,
+            )
+        )
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     for r in rows:
         print("   ".join(v.ljust(w) for v, w in zip(r, widths, strict=True)).rstrip())
@@ -307,8 +316,9 @@ def _inspect_container(c: Container) -> dict[str, Any]:
         "HostConfig": {
             "Binds": [f"{m.volume or m.source}:{m.target}{':ro' if m.readonly else ''}" for m in spec.mounts],
             "NetworkMode": spec.network,
-            "PortBindings": {f"{p.container_port}/tcp": [{"HostIp": p.host_ip, "HostPort": str(p.host_port)}]
-                             for p in spec.ports},
+            "PortBindings": {
+                f"{p.container_port}/tcp": [{"HostIp": p.host_ip, "HostPort": str(p.host_port)}] for p in spec.ports
+            },
             "AutoRemove": spec.auto_remove,
             "ReadonlyRootfs": spec.readonly_rootfs,
             "Init": spec.init,
@@ -316,11 +326,18 @@ def _inspect_container(c: Container) -> dict[str, Any]:
             "NanoCpus": (spec.resources.cpu_quota or 0) * 1_000_000_000 // spec.resources.cpu_period,
             "PidsLimit": spec.resources.pids,
         },
-        "GraphDriver": {"Name": "overlay2", "Data": {"LowerDir": ":".join(reversed(spec.layers)),
-                                                     "UpperDir": str(c.dir / "upper"),
-                                                     "WorkDir": str(c.dir / "work")}},
-        "Mounts": [{"Type": m.kind, "Name": m.volume, "Source": m.source, "Destination": m.target,
-                    "RW": not m.readonly} for m in spec.mounts],
+        "GraphDriver": {
+            "Name": "overlay2",
+            "Data": {
+                "LowerDir": ":".join(reversed(spec.layers)),
+                "UpperDir": str(c.dir / "upper"),
+                "WorkDir": str(c.dir / "work"),
+            },
+        },
+        "Mounts": [
+            {"Type": m.kind, "Name": m.volume, "Source": m.source, "Destination": m.target, "RW": not m.readonly}
+            for m in spec.mounts
+        ],
         "Config": {
             "Hostname": spec.hostname,
             "User": spec.user,

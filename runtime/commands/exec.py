@@ -47,8 +47,16 @@ def cmd_exec(args: argparse.Namespace) -> int:
         raise ContainerError(str(exc)) from None
     base = [e for e in c.spec.process.env if not e.startswith("HOME=")]
     env = imageconfig.environment({"Env": base}, args.env, c.spec.hostname, info.home, args.tty)
-    process = ProcessSpec(tuple(args.cmd), tuple(env), args.workdir or c.spec.process.cwd, info.uid, info.gid,
-                          info.groups, args.tty, args.interactive)
+    process = ProcessSpec(
+        tuple(args.cmd),
+        tuple(env),
+        args.workdir or c.spec.process.cwd,
+        info.uid,
+        info.gid,
+        info.groups,
+        args.tty,
+        args.interactive,
+    )
     manager = cgroups.open_manager(state.cgroup) if state.cgroup else None
 
     def join(pid: int) -> None:

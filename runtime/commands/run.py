@@ -23,17 +23,57 @@ from runtime.volumes import VolumeStore
 __all__ = ["add_run_arguments", "build_spec", "parse_bytes", "parse_mount", "parse_volume", "run_attached"]
 
 _UNITS = {"": 1, "b": 1, "k": 1024, "m": 1024**2, "g": 1024**3, "t": 1024**4}
-_ADJECTIVES = ("brave", "calm", "eager", "fancy", "gentle", "happy", "jolly", "keen", "lucid", "merry", "nifty",
-               "quirky", "serene", "tender", "vibrant", "witty", "zealous", "bold", "clever", "dreamy")
-_NOUNS = ("hopper", "lovelace", "turing", "curie", "noether", "ritchie", "thompson", "torvalds", "knuth", "dijkstra",
-          "hamilton", "babbage", "shannon", "liskov", "perlman", "wozniak", "kare", "goldberg", "allen", "sammet")
+_ADJECTIVES = (
+    "brave",
+    "calm",
+    "eager",
+    "fancy",
+    "gentle",
+    "happy",
+    "jolly",
+    "keen",
+    "lucid",
+    "merry",
+    "nifty",
+    "quirky",
+    "serene",
+    "tender",
+    "vibrant",
+    "witty",
+    "zealous",
+    "bold",
+    "clever",
+    "dreamy",
+)
+_NOUNS = (
+    "hopper",
+    "lovelace",
+    "turing",
+    "curie",
+    "noether",
+    "ritchie",
+    "thompson",
+    "torvalds",
+    "knuth",
+    "dijkstra",
+    "hamilton",
+    "babbage",
+    "shannon",
+    "liskov",
+    "perlman",
+    "wozniak",
+    "kare",
+    "goldberg",
+    "allen",
+    "sammet",
+)
 
 
 def parse_bytes(value: str) -> int:
     text = value.strip().lower().removesuffix("b") if value.lower().endswith(("kb", "mb", "gb", "tb")) else value
     text = text.strip().lower()
     unit = text[-1] if text and text[-1] in _UNITS else ""
-    number = text[: -1] if unit else text
+    number = text[:-1] if unit else text
     try:
         return int(float(number) * _UNITS[unit])
     except ValueError:
@@ -71,7 +111,7 @@ def parse_mount(value: str, volumes: VolumeStore) -> Mount:
         raise ValueError("invalid argument for --mount: target is required")
     if kind == "bind":
         if not os.path.exists(source):
-            raise ValueError(f"invalid mount config for type \"bind\": bind source path does not exist: {source}")
+            raise ValueError(f'invalid mount config for type "bind": bind source path does not exist: {source}')
         return Mount(str(Path(source).resolve()), target, readonly)
     if kind == "volume":
         return Mount(str(volumes.create(source)), target, readonly, kind="volume", volume=source)
@@ -134,8 +174,14 @@ def build_spec(args: argparse.Namespace, image: object, store: ContainerStore, v
         image_id=str(getattr(image, "id", "")),
         layers=tuple(str(p) for p in layers),
         process=ProcessSpec(
-            args=tuple(argv), env=tuple(env), cwd=args.workdir or config.get("WorkingDir") or "/",
-            uid=info.uid, gid=info.gid, groups=info.groups, terminal=args.tty, stdin=args.interactive,
+            args=tuple(argv),
+            env=tuple(env),
+            cwd=args.workdir or config.get("WorkingDir") or "/",
+            uid=info.uid,
+            gid=info.gid,
+            groups=info.groups,
+            terminal=args.tty,
+            stdin=args.interactive,
         ),
         hostname=hostname,
         user=user,
@@ -168,8 +214,10 @@ def run_attached(store: ContainerStore, container: Container, detach: bool, stdi
     outcome, sock = lifecycle.start(store, container)
     if not outcome.started:
         sock.close()
-        print(f"dockyard: Error response from daemon: failed to create task for container: {outcome.error}",
-              file=sys.stderr)
+        print(
+            f"dockyard: Error response from daemon: failed to create task for container: {outcome.error}",
+            file=sys.stderr,
+        )
         return outcome.exit_code if outcome.exit_code is not None else 125
     if detach:
         sock.close()

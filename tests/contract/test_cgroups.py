@@ -25,6 +25,7 @@ V1_FILES = {
     },
     "cpuacct": {"cpuacct.usage": "123456"},
     "pids": {"pids.max": "max", "pids.current": "3"},
+    "devices": {"devices.allow": "", "devices.deny": ""},
 }
 V2_FILES = {
     "memory.max": "max",
@@ -146,6 +147,17 @@ def test_set_limits(fake: tuple[CgroupManager, Path, Callable[[], None]]) -> Non
         assert _read(manager, root, ("cpu", "cpu.cfs_quota_us"), "") == "50000"
         assert _read(manager, root, ("cpu", "cpu.cfs_period_us"), "") == "100000"
     assert _read(manager, root, ("pids", "pids.max"), "pids.max") == "20"
+
+
+def test_v1_denies_devices_but_docker_defaults(tmp_path: Path) -> None:
+    _fake_v1(tmp_path)
+    manager = new_manager("dockyard/c1", tmp_path, PROC_CGROUP_V1)
+    manager.create()
+    _populate(manager, tmp_path)
+    manager.set(Resources())
+    d = tmp_path / "devices/dockyard/c1"
+    assert (d / "devices.deny").read_text() == "a"
+    assert (d / "devices.allow").read_text() == "c 10:200 rwm"  # the last rule; the kernel appends each write
 
 
 def test_unset_limits_mean_unlimited(fake: tuple[CgroupManager, Path, Callable[[], None]]) -> None:

@@ -128,3 +128,11 @@ def test_environment(dy: Dockyard, tmp_path: os.PathLike[str]) -> None:
     assert env["HOSTNAME"] == "h"
     assert env["HOME"] == "/root"
     assert env["PATH"].startswith("/usr/local/sbin")
+
+
+def test_device_nodes_beyond_the_defaults_are_unusable(dy: Dockyard) -> None:
+    # CAP_MKNOD is in Docker's default set; the devices cgroup is what keeps the host's disks shut.
+    r = dy.run(
+        IMAGE, "sh", "-c", "mknod /tmp/disk b 8 0 && head -c 1 /tmp/disk; mknod /tmp/mem c 1 1 && head -c 1 /tmp/mem"
+    )
+    assert r.stderr.count("Operation not permitted") == 2, r.stderr
