@@ -272,3 +272,13 @@ def test_spec_round_trip() -> None:
     )
     assert ContainerSpec.from_dict(spec.to_dict()) == spec
     assert Resources.from_cpus(0.2).cpu_quota == 20000
+
+
+def test_without_root_one_clear_line(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    from dockyard.__main__ import main
+
+    monkeypatch.setattr("os.geteuid", lambda: 1000)
+    for argv in (["run", "img"], ["ps"], ["exec", "c", "ls"], ["volume", "ls"]):
+        assert main(argv) == 1
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and "needs root on Linux" in err
