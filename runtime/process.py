@@ -100,7 +100,7 @@ def spawn_container(
         notes = _mount_root(spec, paths)
         files = {k: v for k, v in paths.files.items() if spec.network != "host" or k != "/etc/hosts"}
         rootfs.apply_mounts(paths.target, rootfs.plan_mounts(spec, files))
-        workdir = rootfs._inside(paths.target, spec.process.cwd)
+        workdir = rootfs.resolve_in_root(paths.target, spec.process.cwd)
         if not workdir.exists():
             workdir.mkdir(parents=True)
         rootfs.pivot_root(paths.target)

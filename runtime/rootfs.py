@@ -26,6 +26,8 @@ __all__ = [
     "overlay_options",
     "pivot_root",
     "plan_mounts",
+    "readonly_root",
+    "resolve_in_root",
 ]
 
 # Docker's defaults (moby oci/defaults.go): paths hidden behind /dev/null or an empty read-only
@@ -126,7 +128,7 @@ def mount_rootfs(layers: list[str], upper: Path, work: Path, target: Path) -> No
     syscalls.mount("overlay", target, "overlay", 0, options)
 
 
-def _inside(root: Path, path: str) -> Path:
+def resolve_in_root(root: Path, path: str) -> Path:
     """`path` resolved under `root` without following symlinks out of it (a bind target given as
     /etc/x where the image links /etc to / must not land on the host)."""
     current = root
@@ -136,9 +138,9 @@ def _inside(root: Path, path: str) -> Path:
         while candidate.is_symlink() and hops < 40:
             link = os.readlink(candidate)
             candidate = (
-                _inside(root, link)
+                resolve_in_root(root, link)
                 if link.startswith("/")
-                else _inside(root, os.path.join("/", os.path.relpath(current, root), link))
+                else resolve_in_root(root, os.path.join("/", os.path.relpath(current, root), link))
             )
             hops += 1
         current = candidate
@@ -160,7 +162,7 @@ def _ensure(target: Path, is_file: bool) -> None:
 
 def apply_mounts(root: Path, steps: list[Step]) -> None:
     for step in steps:
-        target = _inside(root, step.target)
+        target = resolve_in_root(root, step.target)
         if step.op == "mount":
             _ensure(target, False)
             syscalls.mount(step.source, target, step.fstype, step.flags, step.data or None)

@@ -67,13 +67,15 @@ def test_overlay_options_top_layer_first_and_escaped() -> None:
     assert options == r"lowerdir=/l/top\:y:/l/mid\,x:/l/bottom,upperdir=/c/upper,workdir=/c/work"
 
 
-def test_inside_keeps_symlinks_in_the_root(tmp_path: Path) -> None:
+def test_resolve_in_root_keeps_symlinks_inside(tmp_path: Path) -> None:
     root = tmp_path / "root"
     (root / "real").mkdir(parents=True)
     (root / "etc").symlink_to("/real")
     (root / "escape").symlink_to("../../../..")
-    assert rootfs._inside(root, "/etc/x") == root / "real" / "x"
-    assert root in rootfs._inside(root, "/escape/etc/passwd").parents or rootfs._inside(root, "/escape") == root
+    assert rootfs.resolve_in_root(root, "/etc/x") == root / "real" / "x"
+    # A link climbing out of the root stops at the root, as it would after chroot.
+    assert rootfs.resolve_in_root(root, "/escape") == root
+    assert rootfs.resolve_in_root(root, "/escape/etc/passwd") == root / "real" / "passwd"
 
 
 # --- image config rules -------------------------------------------------------------------------------------
