@@ -136,11 +136,30 @@ def _read_until(fd: int, needle: bytes, timeout: float = 15) -> bytes:
     return out
 
 
-def test_interactive_tty(dy: Dockyard) -> None:
+def _on_pty(dy: Dockyard, *args: str) -> tuple[int, int]:
     pid, fd = pty.fork()
     if pid == 0:
         os.environ.update(dy.env)
-        os.execv(sys.executable, [sys.executable, "-m", "dockyard", "run", "--rm", "-it", IMAGE, "sh"])
+        os.execv(sys.executable, [sys.executable, "-m", "dockyard", *args])
+    return pid, fd
+
+
+def test_exec_with_tty(dy: Dockyard) -> None:
+    dy("run", "-d", "--name", "shellhost", IMAGE, "sleep", "1000", check=True)
+    pid, fd = _on_pty(dy, "exec", "-it", "shellhost", "sh")
+    try:
+        assert b"# " in _read_until(fd, b"# ")
+        os.write(fd, b"tty; echo $$; exit 9\r")
+        out = _read_until(fd, b"exit 9\r\n", timeout=5) + _read_until(fd, b"\n", timeout=5)
+        assert b"/dev/pts/" in out
+        _, status = os.waitpid(pid, 0)
+        assert os.waitstatus_to_exitcode(status) == 9
+    finally:
+        os.close(fd)
+
+
+def test_interactive_tty(dy: Dockyard) -> None:
+    pid, fd = _on_pty(dy, "run", "--rm", "-it", IMAGE, "sh")
     try:
         import fcntl
 
