@@ -169,7 +169,7 @@ class S3Backend:
         if not is_segmented(response):
             response["Body"].close()
             return None
-        return Segments.decode(sidecar(self._root, key), await self._bucket.read_body(response))
+        return Segments.decode(sidecar(self._root, key), await self._bucket.read_all(full, response))
 
     async def writer(self, key: str, append: bool = False) -> ObjectWriter | AppendWriter:
         full = self._full(key)

@@ -91,15 +91,10 @@ class Bucket:
             params["IfMatch"] = if_match
         return await self.call("get_object", **params)
 
-    async def read_body(self, response: Any, limit: int | None = None) -> bytes:
-        body = response["Body"]
-        try:
-            data: bytes = await self.run(body.read) if limit is None else await self.run(body.read, limit)
-        except (BotoCoreError, Urllib3Error, OSError) as exc:
-            raise BackendError(f"S3 read failed: {exc}") from exc
-        finally:
-            body.close()
-        return data
+    async def read_all(self, key: str, response: Any = None) -> bytes:
+        """The whole (small) object, continuing the body of `response` if given, with the same
+        retries as `stream`."""
+        return b"".join([chunk async for chunk in self.stream(key, 0, None, MiB, response)])
 
     async def stream(
         self, key: str, start: int, end: int | None, chunk_size: int, response: Any = None

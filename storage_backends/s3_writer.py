@@ -225,12 +225,12 @@ class AppendWriter:
         except PathNotFound:
             response = None
         if response is not None and is_segmented(response):
-            self._kept = list(Segments.decode(self._prefix, await self._bucket.read_body(response)).items)
+            self._kept = list(Segments.decode(self._prefix, await self._bucket.read_all(self._key, response)).items)
         elif response is not None:
             # A plain object (such as the empty one an upload starts with) becomes the first segment.
             size = int(response.get("ContentLength", 0))
             if size < MIN_PART:
-                tail = await self._bucket.read_body(response)
+                tail = await self._bucket.read_all(self._key, response)
             else:
                 response["Body"].close()
                 self._adopted = _new_name()
@@ -238,7 +238,7 @@ class AppendWriter:
                 self._kept.append(Segment(self._adopted, size))
         if self._kept and self._kept[-1].size < MIN_PART:
             last = self._kept.pop()
-            tail = await self._bucket.read_body(await self._bucket.get(self._prefix + last.name))
+            tail = await self._bucket.read_all(self._prefix + last.name)
             self._merged = last.name
         self._size = sum(item.size for item in self._kept) + len(tail)
         self._parts = MultipartWriter(self._bucket, self._prefix + _new_name(), self._part_size, tail)
