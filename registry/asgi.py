@@ -9,9 +9,13 @@ from starlette.applications import Starlette
 
 from registry.app import create_app
 from registry.config import load_config
+from registry.logformat import configure_logging
 
 CONFIG_PATH_ENV = "DOCKYARD_CONFIG"
 
 
 def app_factory() -> Starlette:
-    return create_app(load_config(os.environ.get(CONFIG_PATH_ENV) or None))
+    config = load_config(os.environ.get(CONFIG_PATH_ENV) or None)
+    # A worker is a fresh process (spawned): it sets up its own logging from the same config.
+    configure_logging(config)
+    return create_app(config)

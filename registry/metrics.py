@@ -65,9 +65,7 @@ class Metrics:
         self.gc_freed_bytes = Counter("dockyard_gc_freed_bytes", "Bytes of blobs deleted by GC", registry=r)
         self.gc_freed_blobs = Counter("dockyard_gc_freed_blobs", "Blobs deleted by GC", registry=r)
 
-    def observe_request(
-        self, method: str, route: str, status: int, seconds: float, received: int, sent: int
-    ) -> None:
+    def observe_request(self, method: str, route: str, status: int, seconds: float, received: int, sent: int) -> None:
         self.requests.labels(method, route, str(status)).inc()
         self.latency.labels(method, route).observe(seconds)
         if received:
@@ -86,7 +84,7 @@ class Metrics:
         directory = os.environ.get(MULTIPROC_ENV)
         if directory:
             merged = CollectorRegistry()
-            prometheus_multiprocess.MultiProcessCollector(merged, path=directory)
+            prometheus_multiprocess.MultiProcessCollector(merged, path=directory)  # type: ignore[no-untyped-call]
             return generate_latest(merged)
         return generate_latest(self.registry)
 
@@ -114,7 +112,7 @@ def mark_worker_dead(pid: int) -> None:
     """Drop a finished worker's live gauges (uploads in progress) from the sums."""
     directory = os.environ.get(MULTIPROC_ENV)
     if directory:
-        prometheus_multiprocess.mark_process_dead(pid, directory)
+        prometheus_multiprocess.mark_process_dead(pid, directory)  # type: ignore[no-untyped-call]
 
 
 def metrics_route(config: MetricsConfig, metrics: Metrics) -> Route:

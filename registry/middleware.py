@@ -78,10 +78,11 @@ class RequestContextMiddleware:
                 self.uploads_in_progress -= 1
                 if self.metrics is not None:
                     self.metrics.uploads_in_progress.dec()
+            status = status or 500
             if self.metrics is not None:
-                self.metrics.observe_request(scope["method"], route_label(scope), status or 500, seconds, received, sent)
+                self.metrics.observe_request(scope["method"], route_label(scope), status, seconds, received, sent)
             if self.enabled:
-                self._log(scope, request_id, status or 500, received, sent, seconds)
+                self._log(scope, request_id, status, received, sent, seconds)
 
     def _log(self, scope: Scope, request_id: str, status: int, received: int, sent: int, seconds: float) -> None:
         if not access_log.isEnabledFor(logging.INFO):

@@ -12,6 +12,8 @@ data directory is served unchanged::
         ├── _uploads/<id>/startedat                                       RFC 3339 start time
         ├── _uploads/<id>/hashstates/<alg>/<offset>                       (distribution's; not written)
         └── _dockyard/referrers/<alg>/<hex>/<alg>/<hex>/link              subject -> referrer (ours)
+
+    dockyard/gc/doomed/<alg>/<hex>                                        GC is deleting this digest (ours)
 """
 
 from __future__ import annotations
@@ -85,6 +87,14 @@ def upload_data(name: str, upload_id: str) -> str:
 
 def upload_started(name: str, upload_id: str) -> str:
     return f"{REPOSITORIES}/{name}/_uploads/{upload_id}/startedat"
+
+
+# Outside distribution's tree: a `registry:2` reading the same storage never sees these.
+GC_DOOMED = "dockyard/gc/doomed"
+
+
+def gc_doomed(digest: Digest) -> str:
+    return f"{GC_DOOMED}/{digest.algorithm}/{digest.encoded}"
 
 
 def referrers(name: str, subject: Digest) -> str:

@@ -23,6 +23,13 @@ from registry.names import valid_tag
 from storage_backends import PathNotFound, StorageBackend
 
 UPLOAD_ID_LEN = 36
+# A GC run marks a digest "pending" just before its last re-check, then deletes it and marks it
+# "done" (or drops the mark if it keeps it). A mark older than this is from a run long over.
+GC_DOOMED_TTL = 600.0
+GC_PENDING = b"pending"
+GC_DONE = b"done"
+# A directory below repositories/ holding one of these is a repository.
+_REPOSITORY_MARKS = ("_manifests", "_layers", "_uploads")
 # Immutable manifest bodies are cached by digest; this bounds the cache's memory.
 _MANIFEST_CACHE_BYTES = 32 * 1024 * 1024
 
@@ -367,13 +374,53 @@ class Store:
             await self.backend.stat(blob_key)
         except PathNotFound:
             await self.backend.put(blob_key, body)
+        existed = await self._manifest_present(name, digest)
         await self.backend.put(paths.manifest_revision_link(name, digest), str(digest).encode())
         if parsed.subject is not None:
             await self.backend.put(paths.referrer_link(name, parsed.subject, digest), str(digest).encode())
+        if await self._doomed(name, digest, parsed):
+            # A concurrent GC run is deleting something this manifest needs. GC marks before its
+            # last look at the manifests and we look for marks after writing ours, so one of the two
+            # always sees the other (registry/gc.py): withdraw rather than leave a tag on a hole.
+            if not existed:
+                if parsed.subject is not None:
+                    await self.backend.delete(paths.referrer_link(name, parsed.subject, digest).rsplit("/", 1)[0])
+                await self.backend.delete(paths.manifest_revision_dir(name, digest))
+            raise RegistryError(
+                ErrorCode.MANIFEST_BLOB_UNKNOWN,
+                detail={"digest": str(digest)},
+                message="content this manifest references was being garbage collected; push it again",
+            )
         for tag in all_tags:
             await self._tag(name, tag, digest)
         self._manifests.put(Manifest(digest, parsed.media_type, body))
         return PutManifestResult(digest, parsed.subject)
+
+    async def _doomed(self, name: str, digest: Digest, parsed: ParsedManifest) -> bool:
+        """Whether GC is deleting, or has just deleted, something this manifest needs."""
+        if not await self.backend.list(paths.GC_DOOMED):
+            return False  # no collection running: one listing is the whole cost
+        manifests = (digest, *(d.digest for d in parsed.children))
+        for needed in (*manifests, *(d.digest for d in parsed.blobs)):
+            try:
+                info = await self.backend.stat(paths.gc_doomed(needed))
+                state = await self.backend.get(paths.gc_doomed(needed))
+            except PathNotFound:
+                continue
+            if time.time() - info.modified >= GC_DOOMED_TTL:
+                continue
+            if state.startswith(GC_PENDING):
+                return True
+            # "done": GC deleted it, so what exists now was written since, and stays.
+            keys = [paths.blob_data(needed)]
+            if needed in manifests:
+                keys.append(paths.manifest_revision_link(name, needed))
+            for key in keys:
+                try:
+                    await self.backend.stat(key)
+                except PathNotFound:
+                    return True
+        return False
 
     async def _check_references(self, name: str, parsed: ParsedManifest) -> None:
         missing: list[str] = []
@@ -448,10 +495,14 @@ class Store:
     async def repositories(self) -> list[str]:
         """Every repository name, sorted: directories below `repositories/` that hold `_` entries."""
         found: list[str] = []
+        whole_tree = getattr(self.backend, "walk", None)  # an optional backend extra: one call, not one per directory
+        if whole_tree is not None:
+            tree = await whole_tree(paths.REPOSITORIES, lambda entry: not entry.startswith("_"))
+            return sorted(name for name, entries in tree if any(e in _REPOSITORY_MARKS for e in entries))
 
         async def walk(prefix: str, name: str) -> None:
             entries = await self.backend.list(prefix)
-            if any(e in ("_manifests", "_layers", "_uploads") for e in entries):
+            if any(e in _REPOSITORY_MARKS for e in entries):
                 found.append(name)
             for entry in entries:
                 if not entry.startswith("_"):

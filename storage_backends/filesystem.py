@@ -7,10 +7,10 @@ import os
 import shutil
 import stat
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import anyio
 import anyio.to_thread
@@ -21,6 +21,23 @@ from storage_backends.errors import BackendError, PathNotFound
 # Small writes are gathered to this size before a thread hop writes them out.
 _WRITE_BUFFER = 1024 * 1024
 _TMP_MARK = ".tmp-"
+_CREATE_ATTEMPTS = 5
+
+_T = TypeVar("_T")
+
+
+def _create_in(directory: Path, create: Callable[[], _T]) -> _T:
+    """Make `directory`, then run `create`, which adds an entry to it. A concurrent delete prunes
+    empty parent directories (GC does so while the registry serves), and may remove the directory
+    between the two steps: then both are tried again."""
+    for attempt in range(_CREATE_ATTEMPTS):
+        try:
+            directory.mkdir(parents=True, exist_ok=True)
+            return create()
+        except (FileNotFoundError, FileExistsError):
+            if directory.is_dir() or attempt == _CREATE_ATTEMPTS - 1:
+                raise
+    raise AssertionError("unreachable")
 
 
 class _FsWriter:
@@ -39,10 +56,9 @@ class _FsWriter:
 
     async def open(self) -> None:
         def _open() -> tuple[int, int, bool]:
-            self._target.parent.mkdir(parents=True, exist_ok=True)
             created = not self._target.exists()
             flags = os.O_WRONLY | os.O_CREAT | (0 if self._append else os.O_TRUNC)
-            fd = os.open(self._target, flags, 0o644)
+            fd = _create_in(self._target.parent, lambda: os.open(self._target, flags, 0o644))
             size = os.lseek(fd, 0, os.SEEK_END)
             return fd, size, created
 
@@ -153,9 +169,8 @@ class FilesystemBackend:
         path = self._path(key)
 
         def _put() -> None:
-            path.parent.mkdir(parents=True, exist_ok=True)
             tmp = path.with_name(f"{path.name}{_TMP_MARK}{uuid.uuid4().hex}")
-            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+            fd = _create_in(path.parent, lambda: os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644))
             try:
                 os.write(fd, data)
                 os.fsync(fd)
@@ -225,12 +240,38 @@ class FilesystemBackend:
         result: list[str] = await self.run(_list)
         return result
 
+    async def walk(self, prefix: str, descend: Callable[[str], bool]) -> list[tuple[str, list[str]]]:
+        """Every directory below `prefix` reached through entries `descend` accepts, as (key relative
+        to `prefix`, its sorted entries), the prefix itself first as "". One thread hop for the whole
+        tree: a catalog walk visits thousands of small directories, and a hop costs ten listings."""
+        top = str(self._path(prefix) if prefix else self.root)
+
+        def _walk() -> list[tuple[str, list[str]]]:
+            found: list[tuple[str, list[str]]] = []
+            pending = [("", top)]
+            while pending:
+                relative, directory = pending.pop()
+                try:
+                    with os.scandir(directory) as scan:
+                        entries = sorted((e.name, e.is_dir()) for e in scan if _TMP_MARK not in e.name)
+                except (FileNotFoundError, NotADirectoryError):
+                    continue
+                found.append((relative, [name for name, _ in entries]))
+                for name, is_dir in reversed(entries):
+                    if is_dir and descend(name):
+                        pending.append((f"{relative}/{name}" if relative else name, f"{directory}/{name}"))
+            return found
+
+        result: list[tuple[str, list[str]]] = await self.run(_walk)
+        return result
+
     async def move(self, src: str, dst: str) -> None:
         source, target = self._path(src), self._path(dst)
 
         def _move() -> None:
-            target.parent.mkdir(parents=True, exist_ok=True)
-            os.replace(source, target)
+            if not source.exists():
+                raise FileNotFoundError(errno.ENOENT, "no such file", str(source))
+            _create_in(target.parent, lambda: os.replace(source, target))
 
         try:
             await self.run(_move)
