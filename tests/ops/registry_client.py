@@ -96,9 +96,7 @@ async def push_index(client: httpx.AsyncClient, name: str, tag: str, children: l
 
 async def pull(client: httpx.AsyncClient, name: str, reference: str) -> None:
     """Fetch a manifest and every blob it (or its children) references; assert each is served."""
-    r = await client.get(
-        f"/v2/{name}/manifests/{reference}", headers={"Accept": f"{OCI_MANIFEST}, {OCI_INDEX}"}
-    )
+    r = await client.get(f"/v2/{name}/manifests/{reference}", headers={"Accept": f"{OCI_MANIFEST}, {OCI_INDEX}"})
     assert r.status_code == 200, f"{name}:{reference}: {r.status_code} {r.text}"
     doc = r.json()
     for child in doc.get("manifests", []):
