@@ -22,7 +22,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from registry.config import MetricsConfig
+from registry.config import ConfigError, MetricsConfig
 from storage_backends import BlobWriter, FileInfo, StorageBackend
 from storage_backends.errors import InvalidOffset, InvalidPath, PathNotFound, StorageError
 
@@ -117,6 +117,8 @@ def mark_worker_dead(pid: int) -> None:
 
 def metrics_route(config: MetricsConfig, metrics: Metrics) -> Route:
     """`GET <metrics.path>`: the exposition text; a bearer token when `metrics.token` is set."""
+    if not config.path.startswith("/") or config.path == "/v2" or config.path.startswith("/v2/"):
+        raise ConfigError(f"metrics.path: {config.path!r} must start with / and lie outside /v2/")
     expected = f"Bearer {config.token}".encode() if config.token else None
 
     async def endpoint(request: Request) -> Response:
