@@ -200,7 +200,15 @@ class Bucket:
 
     async def complete(self, key: str, upload_id: str, etags: list[str]) -> None:
         parts = [{"ETag": etag, "PartNumber": number} for number, etag in enumerate(etags, start=1)]
-        await self.call("complete_multipart_upload", Key=key, UploadId=upload_id, MultipartUpload={"Parts": parts})
+        try:
+            await self.call("complete_multipart_upload", Key=key, UploadId=upload_id, MultipartUpload={"Parts": parts})
+        except PathNotFound:
+            # NoSuchUpload on a retry whose first attempt completed but lost its response: the
+            # object is there (AWS's advice for CompleteMultipartUpload retries).
+            try:
+                await self.call("head_object", Key=key)
+            except PathNotFound:
+                raise BackendError(f"multipart upload of {key} vanished before completion") from None
 
     async def abort(self, key: str, upload_id: str) -> None:
         try:
