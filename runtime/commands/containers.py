@@ -12,7 +12,6 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from runtime import container as lifecycle
 from runtime.containers import Container, ContainerError, ContainerStore
 
 __all__ = ["register"]
@@ -89,10 +88,14 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     logs.add_argument("container")
     logs.set_defaults(func=_needs_root(cmd_logs))
 
-    from runtime.commands.exec import add_exec_arguments, cmd_exec
-
     exec_ = subparsers.add_parser("exec", help="Execute a command in a running container")
-    add_exec_arguments(exec_)
+    exec_.add_argument("-i", "--interactive", action="store_true")
+    exec_.add_argument("-t", "--tty", action="store_true")
+    exec_.add_argument("-e", "--env", action="append", default=[])
+    exec_.add_argument("-u", "--user")
+    exec_.add_argument("-w", "--workdir")
+    exec_.add_argument("container")
+    exec_.add_argument("cmd", metavar="COMMAND", nargs=argparse.REMAINDER)
     exec_.set_defaults(func=_needs_root(cmd_exec))
 
     inspect = subparsers.add_parser("inspect", help="Return low-level information on containers or images")
@@ -107,6 +110,12 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     from runtime.commands.volume import register as register_volume
 
     register_volume(subparsers, _needs_root)
+
+
+def cmd_exec(args: argparse.Namespace) -> int:
+    from runtime.commands.exec import run_exec
+
+    return run_exec(args)
 
 
 def _ps_arguments(p: argparse.ArgumentParser) -> None:
@@ -203,20 +212,27 @@ def _each(names: list[str], action: Callable[[ContainerStore, Container], None])
 
 
 def cmd_stop(args: argparse.Namespace) -> int:
+    from runtime import container as lifecycle
+
     return _each(args.containers, lambda _s, c: lifecycle.stop(c, args.time))
 
 
 def cmd_kill(args: argparse.Namespace) -> int:
+    from runtime import container as lifecycle
+
     name = args.signal.upper()
     sig = int(name) if name.isdigit() else signal.Signals["SIG" + name.removeprefix("SIG")].value
     return _each(args.containers, lambda _s, c: lifecycle.kill(c, sig))
 
 
 def cmd_rm(args: argparse.Namespace) -> int:
+    from runtime import container as lifecycle
+
     return _each(args.containers, lambda s, c: lifecycle.remove(s, c, args.force))
 
 
 def cmd_start(args: argparse.Namespace) -> int:
+    from runtime import container as lifecycle
     from runtime.commands.run import run_attached
 
     store = ContainerStore(_root())
@@ -236,6 +252,8 @@ def cmd_start(args: argparse.Namespace) -> int:
 
 
 def cmd_prune(args: argparse.Namespace) -> int:
+    from runtime import container as lifecycle
+
     store = ContainerStore(_root())
     print("Deleted Containers:")
     for c in store.list():
@@ -374,6 +392,7 @@ def cmd_inspect(args: argparse.Namespace) -> int:
 
 
 def cmd_attach(args: argparse.Namespace) -> int:
+    from runtime import container as lifecycle
     from runtime.attach import relay
 
     c = ContainerStore(_root()).get(args.container)

@@ -8,31 +8,19 @@ import os
 import select
 import signal
 import sys
-import termios
 import threading
-import tty
 
 from runtime import cgroups, imageconfig
 from runtime.containers import ContainerError, ContainerStore
-from runtime.process import ChildError, exit_code, set_winsize, spawn_exec, winsize
 from runtime.spec import ProcessSpec
 from runtime.users import UserError, read_from_root, resolve_user
 
-__all__ = ["add_exec_arguments", "cmd_exec"]
+__all__ = ["run_exec"]
 
 
-def add_exec_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("-i", "--interactive", action="store_true")
-    p.add_argument("-t", "--tty", action="store_true")
-    p.add_argument("-e", "--env", action="append", default=[])
-    p.add_argument("-u", "--user")
-    p.add_argument("-w", "--workdir")
-    p.add_argument("container")
-    p.add_argument("cmd", nargs=argparse.REMAINDER)
-
-
-def cmd_exec(args: argparse.Namespace) -> int:
+def run_exec(args: argparse.Namespace) -> int:
     from runtime.images import default_root
+    from runtime.process import ChildError, spawn_exec
 
     c = ContainerStore(default_root()).get(args.container)
     state = c.state()
@@ -75,6 +63,8 @@ def cmd_exec(args: argparse.Namespace) -> int:
 
 
 def _wait(pid: int) -> int:
+    from runtime.process import exit_code
+
     def forward(signum: int, _frame: object) -> None:
         with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signum)
@@ -86,6 +76,11 @@ def _wait(pid: int) -> int:
 
 
 def _relay_pty(pid: int, master: int, interactive: bool) -> int:
+    import termios
+    import tty
+
+    from runtime.process import exit_code, set_winsize, winsize
+
     in_fd = sys.stdin.fileno()
     saved = None
     if os.isatty(in_fd):

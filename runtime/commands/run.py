@@ -10,12 +10,9 @@ import signal
 import sys
 from pathlib import Path
 
-from runtime import container as lifecycle
 from runtime import imageconfig, validate
-from runtime.attach import relay
 from runtime.cgroups import Resources
 from runtime.containers import Container, ContainerError, ContainerStore
-from runtime.network import parse_publish
 from runtime.spec import ContainerSpec, Mount, NetworkMode, PortMapping, ProcessSpec
 from runtime.users import UserError, read_from_layers, resolve_user
 from runtime.volumes import VolumeStore
@@ -146,6 +143,8 @@ def add_run_arguments(p: argparse.ArgumentParser) -> None:
 
 def build_spec(args: argparse.Namespace, image: object, store: ContainerStore, volumes: VolumeStore) -> ContainerSpec:
     """Raises ValueError with Docker's wording for any flag problem."""
+    from runtime.network import parse_publish
+
     config = dict(getattr(image, "config", {}).get("config") or {})
     layers = [Path(p) for p in getattr(image, "layer_dirs", [])]
     cid = store.new_id()
@@ -211,6 +210,9 @@ def _random_name(store: ContainerStore) -> str:
 
 def run_attached(store: ContainerStore, container: Container, detach: bool, stdin: bool, terminal: bool) -> int:
     """Start `container`; print its id when detached, else relay stdio and return its exit code."""
+    from runtime import container as lifecycle
+    from runtime.attach import relay
+
     outcome, sock = lifecycle.start(store, container)
     if not outcome.started:
         sock.close()
