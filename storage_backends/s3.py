@@ -143,21 +143,24 @@ class S3Backend:
             if response is not None:
                 response["Body"].close()
             segments = await self._segments(key)
-            if segments is None:
-                return
-            position = 0
-            for piece in segments.pieces():
-                start, stop = (
-                    max(offset, position),
-                    piece.size + position if end is None else min(end, piece.size + position),
-                )
-                if start < stop:
-                    async for chunk in self._bucket.stream(piece.key, start - position, stop - position, chunk_size):
-                        yield chunk
-                position += piece.size
+            if segments is not None:
+                async for chunk in self._read_segments(segments, offset, end, chunk_size):
+                    yield chunk
             return
         async for chunk in self._bucket.stream(full, offset, end, chunk_size, response):
             yield chunk
+
+    async def _read_segments(
+        self, segments: Segments, offset: int, end: int | None, chunk_size: int
+    ) -> AsyncIterator[bytes]:
+        position = 0  # where the current segment starts in the whole
+        for piece in segments.pieces():
+            start = max(offset, position) - position
+            stop = piece.size if end is None else min(end - position, piece.size)
+            if start < stop:
+                async for chunk in self._bucket.stream(piece.key, start, stop, chunk_size):
+                    yield chunk
+            position += piece.size
 
     async def _segments(self, key: str) -> Segments | None:
         """The manifest of a segmented object, or None for a plain one."""
@@ -244,7 +247,8 @@ class S3Backend:
         await self._bucket.delete_keys(keys)
 
     async def redirect_url(self, key: str, method: str = "GET") -> str | None:
-        """A presigned URL valid for `redirectexpiry` seconds. Range headers work on it as on S3."""
+        """A presigned URL valid for `redirectexpiry` seconds; Range headers work on it. For plain
+        objects (blobs), not for uploads still growing as segmented objects."""
         operation = {"GET": "get_object", "HEAD": "head_object"}.get(method)
         if operation is None:
             return None
