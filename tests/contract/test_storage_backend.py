@@ -365,6 +365,8 @@ async def test_move(backend: StorageBackend) -> None:
     await backend.put("mv/other", b"new")
     await backend.move("mv/other", "mv/deep/dst")  # replaces
     assert await backend.get("mv/deep/dst") == b"new"
+    await backend.move("mv/deep/dst", "mv/deep/dst")  # onto itself: nothing changes
+    assert await backend.get("mv/deep/dst") == b"new"
     assert await backend.list("mv") == ["deep"]
     await backend.delete("mv")
 
