@@ -7,6 +7,7 @@ mount namespace, so every mount vanishes with the namespace and nothing leaks on
 from __future__ import annotations
 
 import os
+import shutil
 import stat
 from dataclasses import dataclass
 from pathlib import Path
@@ -72,6 +73,7 @@ class Step:
     readonly: bool = False
     is_file: bool = False
     device: tuple[int, int] = (0, 0)
+    copy_up: bool = False  # an empty named volume first receives what the image has at its target
 
 
 def plan_mounts(spec: ContainerSpec, files: dict[str, str] | None = None) -> list[Step]:
@@ -89,10 +91,21 @@ def plan_mounts(spec: ContainerSpec, files: dict[str, str] | None = None) -> lis
         Step("mount", "/dev/mqueue", "mqueue", "mqueue", _SAFE),
         Step("mount", "/sys", "sysfs", "sysfs", _SAFE | MS_RDONLY),
     ]
-    for container_path, host_path in sorted((files or {}).items()):
-        steps.append(Step("bind", container_path, host_path, is_file=True))
-    for m in sorted(spec.mounts, key=lambda m: len(Path(m.target).parts)):
-        steps.append(Step("bind", m.target, m.source, readonly=m.readonly, is_file=os.path.isfile(m.source)))
+    binds = [Step("bind", path, host, is_file=True) for path, host in (files or {}).items()]
+    binds += [
+        Step(
+            "bind",
+            m.target,
+            m.source,
+            readonly=m.readonly,
+            is_file=os.path.isfile(m.source),
+            copy_up=m.kind == "volume",
+        )
+        for m in spec.mounts
+    ]
+    # Shallow targets first, so that a bind under another bind (a volume on /etc, then /etc/hostname)
+    # lands on top of it, as the OCI runtime spec orders mounts.
+    steps += sorted(binds, key=lambda b: (len(Path(b.target).parts), b.target))
     steps += [Step("mask", p) for p in MASKED_PATHS]
     steps += [Step("readonly", p) for p in READONLY_PATHS]
     return steps
@@ -172,6 +185,8 @@ def apply_mounts(root: Path, steps: list[Step]) -> None:
         elif step.op == "symlink":
             os.symlink(step.source, target)
         elif step.op == "bind":
+            if step.copy_up:
+                _copy_up(target, Path(step.source))
             _ensure(target, step.is_file)
             syscalls.mount(step.source, target, None, MS_BIND | MS_REC)
             if step.readonly:
@@ -181,6 +196,20 @@ def apply_mounts(root: Path, steps: list[Step]) -> None:
         elif step.op == "readonly" and target.exists():
             syscalls.mount(target, target, None, MS_BIND | MS_REC)
             _remount_readonly(target)
+
+
+def _copy_up(image_dir: Path, volume: Path) -> None:
+    """Docker fills a new, empty volume with the image's content at the mount point, owners and
+    modes included, so `-v data:/etc/app` starts from the image's configuration."""
+    if not image_dir.is_dir() or image_dir.is_symlink() or any(volume.iterdir()):
+        return
+    shutil.copytree(image_dir, volume, symlinks=True, dirs_exist_ok=True)
+    for path in [volume, *volume.rglob("*")]:
+        source = image_dir / path.relative_to(volume)
+        st = os.lstat(source)
+        os.lchown(path, st.st_uid, st.st_gid)
+        if not path.is_symlink():
+            os.chmod(path, stat.S_IMODE(st.st_mode))
 
 
 def _remount_readonly(target: Path) -> None:

@@ -74,6 +74,26 @@ def test_named_volume_survives_container(dy: Dockyard) -> None:
     assert "appdata" not in dy("volume", "ls").stdout
 
 
+def test_new_named_volume_starts_with_image_content(dy: Dockyard) -> None:
+    r = dy.run(
+        "-v",
+        "etcvol:/etc",
+        "-h",
+        "volhost",
+        IMAGE,
+        "sh",
+        "-c",
+        "cat /etc/passwd | head -1; cat /etc/hostname; echo added > /etc/added",
+    )
+    assert r.stdout.split("\n")[1] == "volhost"  # /etc/hostname is bound on top of the volume
+    assert r.stdout.startswith("root:x:0:0:")
+    # Only an empty volume is filled: later containers see the volume's own content.
+    r = dy.run("-v", "etcvol:/etc", IMAGE, "cat", "/etc/added")
+    assert r.stdout == "added\n"
+    r = dy.run("-v", "etcvol:/mnt", IMAGE, "ls", "/mnt")
+    assert "passwd" in r.stdout.split()
+
+
 def test_read_only_rootfs(dy: Dockyard) -> None:
     r = dy.run("--read-only", IMAGE, "sh", "-c", "touch /etc/x || echo refused; echo ok > /dev/shm/x && cat /dev/shm/x")
     assert r.stdout.split() == ["refused", "ok"]
