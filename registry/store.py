@@ -7,6 +7,7 @@ must reference and when something becomes visible lives here; the key layout is 
 from __future__ import annotations
 
 import asyncio
+import bisect
 import hashlib
 import time
 import uuid
@@ -30,6 +31,8 @@ GC_PENDING = b"pending"
 GC_DONE = b"done"
 # A directory below repositories/ holding one of these is a repository.
 _REPOSITORY_MARKS = ("_manifests", "_layers", "_uploads")
+# How long a catalog walk's later pages may reuse the repository list its first page read.
+_CATALOG_SNAPSHOT_SECONDS = 10.0
 # Immutable manifest bodies are cached by digest; this bounds the cache's memory.
 _MANIFEST_CACHE_BYTES = 32 * 1024 * 1024
 
@@ -108,6 +111,9 @@ class Store:
         self._hashes: dict[str, _LiveHash] = {}
         self._upload_locks: dict[str, asyncio.Lock] = {}
         self._manifests = _ManifestCache(_MANIFEST_CACHE_BYTES)
+        # Writes into repositories/ by this replica; a catalog snapshot holds only while it is unchanged.
+        self._writes = 0
+        self._catalog_snapshot: tuple[float, int, list[str]] | None = None
 
     # -- blobs -----------------------------------------------------------------------------
 
@@ -144,9 +150,11 @@ class Store:
         except PathNotFound:
             raise RegistryError(ErrorCode.BLOB_UNKNOWN, detail={"digest": str(digest)}) from None
         await self.backend.delete(str(key).rsplit("/", 1)[0])
+        self._writes += 1
 
     async def _link_blob(self, name: str, digest: Digest) -> None:
         await self.backend.put(paths.layer_link(name, digest), str(digest).encode())
+        self._writes += 1
 
     async def mount_blob(self, name: str, source: str, digest: Digest) -> bool:
         """Link a blob that `source` holds into `name`; False when `source` does not hold it."""
@@ -169,6 +177,7 @@ class Store:
         await self.backend.put(paths.upload_started(name, upload_id), started.encode())
         await self.backend.put(paths.upload_data(name, upload_id), b"")
         self._hashes[upload_id] = _LiveHash()
+        self._writes += 1
         return upload_id
 
     def _lock(self, upload_id: str) -> asyncio.Lock:
@@ -271,6 +280,7 @@ class Store:
             await self._link_blob(name, digest)
             await self.backend.delete(paths.upload_dir(name, upload_id))
         self._forget(upload_id)
+        self._writes += 1
         return digest
 
     async def _commit_blob(self, source_key: str, digest: Digest) -> None:
@@ -295,6 +305,7 @@ class Store:
         await self.upload_size(name, upload_id)
         await self.backend.delete(paths.upload_dir(name, upload_id))
         self._forget(upload_id)
+        self._writes += 1
 
     async def purge_uploads(self, older_than: float) -> int:
         """Delete upload sessions started more than `older_than` seconds ago; returns how many."""
@@ -386,6 +397,7 @@ class Store:
                 if parsed.subject is not None:
                     await self.backend.delete(paths.referrer_link(name, parsed.subject, digest).rsplit("/", 1)[0])
                 await self.backend.delete(paths.manifest_revision_dir(name, digest))
+                self._writes += 1
             raise RegistryError(
                 ErrorCode.MANIFEST_BLOB_UNKNOWN,
                 detail={"digest": str(digest)},
@@ -394,6 +406,7 @@ class Store:
         for tag in all_tags:
             await self._tag(name, tag, digest)
         self._manifests.put(Manifest(digest, parsed.media_type, body))
+        self._writes += 1
         return PutManifestResult(digest, parsed.subject)
 
     async def _doomed(self, name: str, digest: Digest, parsed: ParsedManifest) -> bool:
@@ -453,6 +466,12 @@ class Store:
         await self.backend.put(paths.tag_current_link(name, tag), str(digest).encode())
 
     async def delete_manifest(self, name: str, reference: str) -> None:
+        try:
+            await self._delete_manifest(name, reference)
+        finally:
+            self._writes += 1
+
+    async def _delete_manifest(self, name: str, reference: str) -> None:
         self._require_delete()
         if ":" not in reference:
             await self.resolve(name, reference)
@@ -512,7 +531,22 @@ class Store:
         return sorted(found)
 
     async def catalog(self, last: str | None = None, n: int | None = None) -> list[str]:
-        names = [r for r in await self.repositories() if last is None or r > last]
+        """Repositories after `last`. A walk's first page reads the tree; its next pages (`last` set)
+        reuse that list for a few seconds unless this replica wrote since: one tree walk per
+        client walk, not one per page."""
+        snapshot = self._catalog_snapshot
+        if (
+            last is not None
+            and snapshot is not None
+            and snapshot[1] == self._writes
+            and time.monotonic() - snapshot[0] < _CATALOG_SNAPSHOT_SECONDS
+        ):
+            repositories = snapshot[2]
+        else:
+            taken, writes = time.monotonic(), self._writes
+            repositories = await self.repositories()
+            self._catalog_snapshot = (taken, writes, repositories)
+        names = repositories[bisect.bisect_right(repositories, last) :] if last is not None else repositories
         return names if n is None else names[:n]
 
     async def referrers(self, name: str, subject: Digest, artifact_type: str | None = None) -> list[Referrer]:

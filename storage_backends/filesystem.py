@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import bisect
 import errno
 import os
 import shutil
 import stat
+import threading
+import time
 import uuid
+from collections import OrderedDict
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,6 +25,8 @@ from storage_backends.errors import BackendError, PathNotFound
 # Small writes are gathered to this size before a thread hop writes them out.
 _WRITE_BUFFER = 1024 * 1024
 _TMP_MARK = ".tmp-"
+# What `walk` returns: (directory key relative to the walk's prefix, its sorted entries).
+_Tree = list[tuple[str, list[str]]]
 _CREATE_ATTEMPTS = 5
 
 _T = TypeVar("_T")
@@ -126,6 +132,46 @@ class _FsWriter:
         await self._backend.run(_cancel)
 
 
+class _Listings:
+    """Sorted listings of big directories (a repository's tags), reused while the directory is unchanged.
+
+    Adding or removing an entry changes a directory's mtime, so every use stats the directory and
+    storage stays the truth, for every replica. Timestamps come from a coarse clock, so a listing is
+    kept only if the directory last changed over a second before it was stat'ed: any later change
+    then shows as a later mtime. Small directories are listed afresh; they cost less than the check.
+    """
+
+    MIN_ENTRIES = 512
+    MAX_NAMES = 100_000
+    SETTLED_NS = 1_000_000_000
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._items: OrderedDict[str, tuple[tuple[int, int, int], list[str]]] = OrderedDict()
+        self._names = 0
+
+    def names(self, path: str) -> list[str]:
+        """The sorted entries of directory `path` (without temporary files); do not modify."""
+        now = time.time_ns()
+        before = os.stat(path)
+        version = (before.st_dev, before.st_ino, before.st_mtime_ns)
+        with self._lock:
+            item = self._items.get(path)
+            if item is not None and item[0] == version:
+                self._items.move_to_end(path)
+                return item[1]
+        names = sorted(n for n in os.listdir(path) if _TMP_MARK not in n)
+        if len(names) >= self.MIN_ENTRIES and now - before.st_mtime_ns > self.SETTLED_NS:
+            with self._lock:
+                old = self._items.pop(path, None)
+                self._names += len(names) - (len(old[1]) if old else 0)
+                self._items[path] = (version, names)
+                while self._names > self.MAX_NAMES:
+                    _, (_, dropped) = self._items.popitem(last=False)
+                    self._names -= len(dropped)
+        return names
+
+
 @dataclass
 class FilesystemBackend:
     root: Path
@@ -135,6 +181,7 @@ class FilesystemBackend:
     def __post_init__(self) -> None:
         self.root = Path(self.root).absolute()
         self._limiter = anyio.CapacityLimiter(self.max_threads)
+        self._listings = _Listings()
 
     @classmethod
     def from_config(cls, options: Any) -> FilesystemBackend:
@@ -230,24 +277,23 @@ class FilesystemBackend:
 
         def _list() -> list[str]:
             try:
-                names = sorted(n for n in os.listdir(path) if _TMP_MARK not in n)
+                names = self._listings.names(str(path))
             except (FileNotFoundError, NotADirectoryError):
                 return []
-            if after is not None:
-                names = [n for n in names if n > after]
-            return names if limit is None else names[:limit]
+            start = 0 if after is None else bisect.bisect_right(names, after)
+            return names[start:] if limit is None else names[start : start + limit]
 
         result: list[str] = await self.run(_list)
         return result
 
-    async def walk(self, prefix: str, descend: Callable[[str], bool]) -> list[tuple[str, list[str]]]:
+    async def walk(self, prefix: str, descend: Callable[[str], bool]) -> _Tree:
         """Every directory below `prefix` reached through entries `descend` accepts, as (key relative
         to `prefix`, its sorted entries), the prefix itself first as "". One thread hop for the whole
         tree: a catalog walk visits thousands of small directories, and a hop costs ten listings."""
         top = str(self._path(prefix) if prefix else self.root)
 
-        def _walk() -> list[tuple[str, list[str]]]:
-            found: list[tuple[str, list[str]]] = []
+        def _walk() -> _Tree:
+            found: _Tree = []
             pending = [("", top)]
             while pending:
                 relative, directory = pending.pop()
@@ -262,7 +308,7 @@ class FilesystemBackend:
                         pending.append((f"{relative}/{name}" if relative else name, f"{directory}/{name}"))
             return found
 
-        result: list[tuple[str, list[str]]] = await self.run(_walk)
+        result: _Tree = await self.run(_walk)
         return result
 
     async def move(self, src: str, dst: str) -> None:
