@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import os
 import signal
 import socket
 import time
@@ -12,7 +13,7 @@ from runtime.attach import Outcome, wait_started
 from runtime.containers import Container, ContainerError, ContainerStore
 from runtime.supervisor import Supervisor, daemonize
 
-__all__ = ["kill", "remove", "start", "stop", "wait_exited"]
+__all__ = ["attach", "kill", "parse_signal", "remove", "start", "stop", "wait_exited"]
 
 
 def start(store: ContainerStore, container: Container) -> tuple[Outcome, socket.socket]:
@@ -47,9 +48,18 @@ def kill(container: Container, sig: int = signal.SIGKILL) -> None:
     if state.status != "running":
         raise ContainerError(f"Container {container.id} is not running")
     with contextlib.suppress(ProcessLookupError):
-        import os
-
         os.kill(state.pid, sig)
+
+
+def parse_signal(name: str) -> int:
+    """SIGTERM, TERM or 15, as Docker accepts for StopSignal and `kill -s`."""
+    text = name.strip().upper()
+    if text.isdigit():
+        return int(text)
+    try:
+        return int(signal.Signals["SIG" + text.removeprefix("SIG")])
+    except KeyError:
+        raise ContainerError(f"invalid signal: {name}") from None
 
 
 def wait_exited(container: Container, timeout: float) -> bool:
@@ -67,7 +77,7 @@ def stop(container: Container, timeout: float = 10.0) -> None:
     if container.state().status != "running":
         return
     with contextlib.suppress(ContainerError):
-        kill(container, signal.SIGTERM)
+        kill(container, parse_signal(container.spec.stop_signal))
     if wait_exited(container, timeout):
         return
     with contextlib.suppress(ContainerError):

@@ -254,8 +254,12 @@ def _child(
     code = 125
     try:
         os.setsid()
-        for sig in (signal.SIGPIPE, signal.SIGXFSZ, signal.SIGINT, signal.SIGTERM, signal.SIGCHLD):
-            signal.signal(sig, signal.SIG_DFL)  # Python ignores SIGPIPE; ignored signals survive exec
+        # Ignored signals stay ignored across execve(2), and a shell cannot trap a signal ignored
+        # on entry (POSIX "trap"); Python ignores SIGPIPE and the supervisor SIGHUP. Reset them all.
+        for sig in signal.valid_signals():
+            if sig not in (signal.SIGKILL, signal.SIGSTOP):
+                with contextlib.suppress(OSError, ValueError):
+                    signal.signal(sig, signal.SIG_DFL)
         signal.pthread_sigmask(signal.SIG_SETMASK, set())
         syscalls.prctl(syscalls.PR_SET_PDEATHSIG, signal.SIGKILL)
         if os.read(go, 1) != b"1":

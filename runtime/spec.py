@@ -62,6 +62,7 @@ class ContainerSpec:
     resources: Resources = field(default_factory=Resources)
     init: bool = False
     auto_remove: bool = False
+    stop_signal: str = "SIGTERM"  # the image's StopSignal: what `stop` sends before SIGKILL
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import signal
 import sys
 import time
 from collections.abc import Callable
@@ -220,8 +219,7 @@ def cmd_stop(args: argparse.Namespace) -> int:
 def cmd_kill(args: argparse.Namespace) -> int:
     from runtime import container as lifecycle
 
-    name = args.signal.upper()
-    sig = int(name) if name.isdigit() else signal.Signals["SIG" + name.removeprefix("SIG")].value
+    sig = lifecycle.parse_signal(args.signal)
     return _each(args.containers, lambda _s, c: lifecycle.kill(c, sig))
 
 

@@ -193,6 +193,7 @@ def build_spec(args: argparse.Namespace, image: object, store: ContainerStore, v
         ),
         init=args.init,
         auto_remove=args.rm,
+        stop_signal=str(config.get("StopSignal") or "SIGTERM"),
     )
     problems = validate.validate(spec)
     if problems:

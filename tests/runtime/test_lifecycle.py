@@ -16,6 +16,7 @@ import time
 import pytest
 
 from tests.runtime.conftest import IMAGE, Dockyard
+from tests.runtime.images import busybox_layer, seed
 
 pytestmark = pytest.mark.privileged
 
@@ -68,6 +69,18 @@ def test_stop_kills_after_timeout_and_start_again(dy: Dockyard) -> None:
     assert dy("rm", "stubborn").returncode != 0  # running: needs -f
     dy("rm", "-f", "stubborn", check=True)
     assert "stubborn" not in dy("ps", "-a").stdout
+
+
+def test_stop_sends_the_image_stop_signal_and_kill_sends_any(dy: Dockyard) -> None:
+    seed(dy.root, "test/stopsignal:1", [busybox_layer()], {"StopSignal": "SIGUSR1"})
+    script = "trap 'echo got-usr1; exit 0' USR1; trap 'echo got-hup' HUP; echo up; while :; do sleep 0.1; done"
+    dy("run", "-d", "--name", "usr1", "test/stopsignal:1", "sh", "-c", script, check=True)
+    _wait_log(dy, "usr1", "up")
+    dy("kill", "-s", "HUP", "usr1", check=True)
+    _wait_log(dy, "usr1", "got-hup")
+    dy("stop", "-t", "10", "usr1", check=True)
+    assert "got-usr1" in dy("logs", "usr1").stdout
+    assert _state(dy, "usr1")["ExitCode"] == 0
 
 
 def test_logs_follow(dy: Dockyard) -> None:
