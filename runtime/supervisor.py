@@ -9,6 +9,7 @@ import json
 import os
 import signal
 import socket
+import struct
 import sys
 import threading
 import time
@@ -23,6 +24,8 @@ from runtime.network import PortForwarder
 from runtime.process import ChildError, Launched, RootfsPaths, exit_code, set_winsize, spawn_container
 
 __all__ = ["Supervisor", "daemonize"]
+
+_SEND_TIMEOUT = 30  # seconds
 
 
 def daemonize(run: Callable[[], object], keep: tuple[int, ...], log: Path) -> int:
@@ -69,6 +72,9 @@ class Supervisor:
             self._add_client(first_client)
 
     def _add_client(self, client: socket.socket) -> None:
+        # A client that stops reading must not stall the container's output for ever: after this
+        # long a send fails and the client is dropped (socket(7), SO_SNDTIMEO).
+        client.setsockopt(socket.SOL_SOCKET, socket.SO_SNDTIMEO, struct.pack("ll", _SEND_TIMEOUT, 0))
         with self.clients_lock:
             self.clients.append(client)
         threading.Thread(target=self._client_input, args=(client,), daemon=True).start()
