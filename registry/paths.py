@@ -11,6 +11,7 @@ data directory is served unchanged::
         ├── _uploads/<id>/data                                            upload bytes so far
         ├── _uploads/<id>/startedat                                       RFC 3339 start time
         ├── _uploads/<id>/hashstates/<alg>/<offset>                       (distribution's; not written)
+        ├── _uploads/<id>/_dockyard_digests/<alg>/<offset>                digest of the first <offset> bytes (ours)
         └── _dockyard/referrers/<alg>/<hex>/<alg>/<hex>/link              subject -> referrer (ours)
 
     dockyard/gc/doomed/<alg>/<hex>                                        GC is deleting this digest (ours)
@@ -83,6 +84,10 @@ def upload_dir(name: str, upload_id: str) -> str:
 
 def upload_data(name: str, upload_id: str) -> str:
     return f"{REPOSITORIES}/{name}/_uploads/{upload_id}/data"
+
+
+def upload_digest(name: str, upload_id: str, algorithm: str, offset: int) -> str:
+    return f"{REPOSITORIES}/{name}/_uploads/{upload_id}/_dockyard_digests/{algorithm}/{offset}"
 
 
 def upload_started(name: str, upload_id: str) -> str:

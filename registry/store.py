@@ -217,7 +217,9 @@ class Store:
                 raise _range_error(size)
             live = self._hashes.get(upload_id)
             if live is not None and live.offset != size:
-                live = None  # another replica wrote since: the hash is rebuilt at completion
+                live = None  # another process wrote since: the hash is rebuilt at completion
+            if live is None and size == 0:
+                live = self._hashes[upload_id] = _LiveHash()  # a fresh upload: nothing to catch up on
             writer = await self.backend.writer(paths.upload_data(name, upload_id), append=True)
             hasher = live.hasher.copy() if live is not None else None
             written = 0
@@ -240,6 +242,9 @@ class Store:
             new_size = size + written
             if hasher is not None and live is not None:
                 live.hasher, live.offset = hasher, new_size
+                # Recorded so that the final PUT can land on any worker or replica without a re-read.
+                digest_key = paths.upload_digest(name, upload_id, "sha256", new_size)
+                await self.backend.put(digest_key, hasher.hexdigest().encode())
             else:
                 self._hashes.pop(upload_id, None)
             return new_size
@@ -248,7 +253,13 @@ class Store:
         live = self._hashes.get(upload_id)
         if algorithm == "sha256" and live is not None and live.offset == size:
             return live.hasher.hexdigest()
-        # No live hasher here (another replica, a restart, or another algorithm): re-read.
+        try:
+            recorded = await self.backend.get(paths.upload_digest(name, upload_id, algorithm, size))
+            return recorded.decode()
+        except PathNotFound:
+            pass
+        # Nobody hashed these bytes as they came (chunks spread over processes, a restart, or
+        # another algorithm): read them back once.
         hasher = new_hasher(algorithm)
         async for chunk in self.backend.reader(paths.upload_data(name, upload_id)):
             hasher.update(chunk)
