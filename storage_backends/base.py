@@ -27,11 +27,12 @@ class FileInfo:
 
 
 class BlobWriter(Protocol):
-    """An in-progress write. Bytes become visible at `key` only after `commit()`.
+    """An in-progress write. A new key's bytes become visible only after `commit()`.
 
     With `append=True` the writer continues the bytes already written (and committed) at
-    the key, which is how resumable uploads grow. `size` counts everything at the key
-    including what was there before.
+    the key, which is how resumable uploads grow; a backend may show appended bytes before
+    `commit()` (the filesystem appends in place), and `cancel()` takes them back. `size` counts
+    everything at the key including what was there before.
     """
 
     @property
