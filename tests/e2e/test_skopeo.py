@@ -23,10 +23,10 @@ def skopeo(*args: str) -> subprocess.CompletedProcess[str]:
     return result
 
 
-def test_copy_in_and_out(registry: RegistryProcess, tmp_path: Path) -> None:
+def test_copy_in_and_out(any_registry: RegistryProcess, tmp_path: Path) -> None:
     spec = ImageSpec([layer(busybox_entries(["sh", "echo"])), layer([file("etc/motd", b"hello\n")])])
     image = write_layout(tmp_path / "in", spec, tag="v1")
-    ref = f"docker://{registry.address}/e2e/skopeo:v1"
+    ref = f"docker://{any_registry.address}/e2e/skopeo:v1"
     skopeo("copy", "--dest-tls-verify=false", f"oci:{tmp_path / 'in'}:v1", ref)
 
     inspect = json.loads(skopeo("inspect", "--tls-verify=false", ref).stdout)
@@ -41,26 +41,27 @@ def test_copy_in_and_out(registry: RegistryProcess, tmp_path: Path) -> None:
     for la in image.layers:
         assert (tmp_path / "out" / "blobs" / "sha256" / la.digest.split(":")[1]).read_bytes() == la.blob
 
-    tags = json.loads(skopeo("list-tags", "--tls-verify=false", f"docker://{registry.address}/e2e/skopeo").stdout)
+    tags = json.loads(skopeo("list-tags", "--tls-verify=false", f"docker://{any_registry.address}/e2e/skopeo").stdout)
     assert tags["Tags"] == ["v1"]
 
 
-def test_copy_all_platforms(registry: RegistryProcess, tmp_path: Path) -> None:
+def test_copy_all_platforms(any_registry: RegistryProcess, tmp_path: Path) -> None:
     specs = [
         ImageSpec([layer([file("arch", b"amd64\n")])], architecture="amd64"),
         ImageSpec([layer([file("arch", b"arm64\n")])], architecture="arm64", variant="v8"),
     ]
     image = write_layout(tmp_path / "in", specs, tag="multi")
     assert image.index is not None
-    ref = f"docker://{registry.address}/e2e/multi:multi"
+    ref = f"docker://{any_registry.address}/e2e/multi:multi"
     skopeo("copy", "--all", "--preserve-digests", "--dest-tls-verify=false", f"oci:{tmp_path / 'in'}:multi", ref)
     r = httpx.get(
-        f"{registry.url}/v2/e2e/multi/manifests/multi", headers={"Accept": "application/vnd.oci.image.index.v1+json"}
+        f"{any_registry.url}/v2/e2e/multi/manifests/multi",
+        headers={"Accept": "application/vnd.oci.image.index.v1+json"},
     )
     assert r.status_code == 200
     assert r.content == image.index
     for child in json.loads(image.index)["manifests"]:
-        assert httpx.head(f"{registry.url}/v2/e2e/multi/manifests/{child['digest']}").status_code == 200
+        assert httpx.head(f"{any_registry.url}/v2/e2e/multi/manifests/{child['digest']}").status_code == 200
     skopeo("--override-arch", "arm64", "copy", "--src-tls-verify=false", ref, f"oci:{tmp_path / 'arm'}:x")
     arm_blobs = {p.name for p in (tmp_path / "arm" / "blobs" / "sha256").iterdir()}
     assert sha256(b"") not in arm_blobs
@@ -69,10 +70,10 @@ def test_copy_all_platforms(registry: RegistryProcess, tmp_path: Path) -> None:
     assert all_index["manifests"][0]["digest"] == sha256(image.index)
 
 
-def test_delete(registry: RegistryProcess, tmp_path: Path) -> None:
+def test_delete(any_registry: RegistryProcess, tmp_path: Path) -> None:
     write_layout(tmp_path / "in", ImageSpec([layer([file("x", b"x")])]), tag="gone")
-    ref = f"docker://{registry.address}/e2e/del:gone"
+    ref = f"docker://{any_registry.address}/e2e/del:gone"
     skopeo("copy", "--dest-tls-verify=false", f"oci:{tmp_path / 'in'}:gone", ref)
     skopeo("delete", "--tls-verify=false", ref)
-    r = httpx.get(f"{registry.url}/v2/e2e/del/manifests/gone")
+    r = httpx.get(f"{any_registry.url}/v2/e2e/del/manifests/gone")
     assert r.status_code == 404
