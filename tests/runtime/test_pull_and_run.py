@@ -41,9 +41,9 @@ def _push_web_image(registry: RegistryProcess, tmp_path: Path) -> str:
         "WorkingDir": "/www",
     }
     imagebuild.write_layout(tmp_path / "layout", imagebuild.ImageSpec([base, site], config), tag="latest")
-    ref = f"{registry.address}/demo/web:latest"
-    imagebuild.push(tmp_path / "layout", "latest", ref)
-    return ref
+    imagebuild.push(tmp_path / "layout", "latest", f"{registry.address}/demo/web:latest")
+    # As in the README: a registry on localhost is spoken to over plain HTTP without any flag.
+    return f"localhost:{registry.port}/demo/web"
 
 
 def test_pull_and_run_demo(dy: Dockyard, registry: RegistryProcess, tmp_path: Path) -> None:
