@@ -260,7 +260,8 @@ async def test_push_delete_push_while_collecting(client: httpx.AsyncClient, back
 
     async def push(name: str, worker: int, round_: int) -> str:
         layers = [f"layer-{worker}-{round_ % 3}".encode(), b"common"]
-        for _ in range(5):
+        for attempt in range(8):
+            await asyncio.sleep(0.05 * attempt)
             try:
                 digest, _ = await push_image(client, name, "current", config_blob(worker * 100 + round_ % 3), layers)
                 return digest
