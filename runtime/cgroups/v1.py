@@ -7,7 +7,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from runtime.cgroups import Resources, Stats, kill_until_empty, read_int, read_keyed, read_pids, remove_dir
+from runtime.cgroups import Resources, Stats
+from runtime.cgroups.cgroupfs import kill_until_empty, read_int, read_keyed, read_pids, remove_dir
 
 _UNLIMITED = "-1"
 DEFAULT_DEVICES = (

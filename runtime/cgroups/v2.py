@@ -6,7 +6,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from runtime.cgroups import CONTROLLERS, Resources, Stats, kill_until_empty, read_int, read_keyed, read_pids, remove_dir
+from runtime.cgroups import CONTROLLERS, Resources, Stats
+from runtime.cgroups.cgroupfs import kill_until_empty, read_int, read_keyed, read_pids, remove_dir
 
 
 class CgroupV2Manager:

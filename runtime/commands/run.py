@@ -7,6 +7,7 @@ import contextlib
 import os
 import random
 import signal
+import socket
 import sys
 from pathlib import Path
 
@@ -148,7 +149,8 @@ def build_spec(args: argparse.Namespace, image: object, store: ContainerStore, v
     config = dict(getattr(image, "config", {}).get("config") or {})
     layers = [Path(p) for p in getattr(image, "layer_dirs", [])]
     cid = store.new_id()
-    hostname = args.hostname or cid[:12]
+    # Docker names a host-network container after the host; otherwise after its short id.
+    hostname = args.hostname or (socket.gethostname() if args.network == "host" else cid[:12])
     user = args.user if args.user is not None else config.get("User") or ""
     try:
         info = resolve_user(user, read_from_layers(layers))

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import re
+import socket
 
 import pytest
 
@@ -103,6 +104,7 @@ def test_network_namespaces(dy: Dockyard) -> None:
     assert "UP" in dy.run("--network", "none", IMAGE, "ip", "link", "show", "lo").stdout
     host = sorted(os.listdir("/sys/class/net"))
     assert sorted(dy.run("--network", "host", IMAGE, "ls", "/sys/class/net").stdout.split()) == host
+    assert dy.run("--network", "host", IMAGE, "hostname").stdout.strip() == socket.gethostname()
 
 
 def test_user_and_workdir(dy: Dockyard) -> None:
