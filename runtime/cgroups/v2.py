@@ -33,7 +33,9 @@ class CgroupV2Manager:
         if not control.exists():
             return
         enabled = set(control.read_text().split())
-        missing = [c for c in CONTROLLERS if c not in enabled]
+        available_file = directory / "cgroup.controllers"
+        available = set(available_file.read_text().split()) if available_file.exists() else set(CONTROLLERS)
+        missing = [c for c in CONTROLLERS if c in available and c not in enabled]
         if missing:
             control.write_text(" ".join(f"+{c}" for c in missing))
 

@@ -74,3 +74,41 @@ def test_cgroup_removed_with_foreground_container(dy: Dockyard) -> None:
     assert cgroup
     for path in _cgroup_dirs(cgroup):
         assert not path.exists()
+
+
+def test_v2_manager_on_the_real_unified_hierarchy() -> None:
+    """The v2 manager's process handling (create, add, pids, kill_all, destroy) on the kernel's own
+    cgroup2 tree, even where it has no controllers to limit with (the hybrid layout)."""
+    import secrets
+    import subprocess
+
+    from runtime.cgroups import own_cgroups
+    from runtime.cgroups.v2 import CgroupV2Manager
+    from tests.conftest import require, require_root
+
+    require_root()
+    root = next(
+        (
+            p
+            for p in (Path("/sys/fs/cgroup/unified"), Path("/sys/fs/cgroup"))
+            if (p / "cgroup.procs").exists() and (p / "cgroup.controllers").exists()
+        ),
+        None,
+    )
+    require(root is not None, "no cgroup2 hierarchy mounted")
+    assert root is not None
+    own = own_cgroups(Path("/proc/self/cgroup").read_text()).get("", "/")
+    manager = CgroupV2Manager(root, f"{own.rstrip('/')}/dockyard-test-{secrets.token_hex(4)}")
+    manager.create()
+    sleeper = subprocess.Popen(["sleep", "60"])
+    try:
+        manager.add(sleeper.pid)
+        assert manager.pids() == [sleeper.pid]
+        manager.kill_all()
+        assert sleeper.wait(10) == -9
+        assert manager.pids() == []
+    finally:
+        sleeper.kill()
+        sleeper.wait()
+        manager.destroy()
+    assert not manager.dir.exists()
