@@ -44,7 +44,10 @@ def test_cpu_quota_throttles(dy: Dockyard) -> None:
     try:
         cgroup = _cgroup(dy, cid)
         manager = open_manager(cgroup)
-        first = manager.stats()
+        # Poll rather than sleep a fixed time: on a loaded machine the loop may get little CPU at first.
+        deadline = time.monotonic() + 15
+        while (first := manager.stats()).nr_throttled == 0 and time.monotonic() < deadline:
+            time.sleep(0.1)
         time.sleep(1.0)
         stats = manager.stats()
         assert stats.nr_throttled > first.nr_throttled > 0
