@@ -102,18 +102,21 @@ def _patch_in_thread(url: str, body: SlowBody) -> tuple[threading.Thread, dict[s
     return thread, result
 
 
-def test_sigterm_lets_a_running_upload_finish(tmp_path: Path) -> None:
+@pytest.mark.parametrize("workers", [1, 2])
+def test_sigterm_lets_a_running_upload_finish(tmp_path: Path, workers: int) -> None:
     root = tmp_path / "data"
     env = {"DOCKYARD_HTTP_DRAINTIMEOUT": "20s"}
-    server = start_registry(root, env=env)
+    server = start_registry(root, env=env, workers=workers)
     location = httpx.post(f"{server.url}/v2/drain/test/blobs/uploads/").headers["location"]
     body = SlowBody(pieces=12, size=256 * 1024, pause=0.25)
     thread, result = _patch_in_thread(f"{server.url}{location}", body)
     assert body.started.wait(10)
     server.process.send_signal(signal.SIGTERM)
     time.sleep(0.5)
-    # No new connections once draining; the upload in flight goes on.
-    with pytest.raises(httpx.ConnectError):
+    # No new request is served once draining (one worker closes its socket: refused; with several,
+    # uvicorn's supervisor holds the shared socket until the end: the kernel queues, nobody answers).
+    # The upload in flight goes on.
+    with pytest.raises((httpx.ConnectError, httpx.ReadTimeout)):
         httpx.get(f"{server.url}/v2/", timeout=2)
     thread.join(30)
     assert result.get("status") == 202, result
