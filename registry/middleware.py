@@ -27,9 +27,7 @@ class RequestContextMiddleware:
     """Gives every request an id (returned as `X-Request-Id`), adds the API-version header to
     every response, logs one structured line when the response is done, and feeds `metrics`."""
 
-    def __init__(
-        self, app: ASGIApp, enabled: bool = True, metrics: Metrics | None = None
-    ) -> None:
+    def __init__(self, app: ASGIApp, enabled: bool = True, metrics: Metrics | None = None) -> None:
         self.app = app
         self.enabled = enabled
         self.metrics = metrics
