@@ -31,6 +31,11 @@ GC_PENDING = b"pending"
 GC_DONE = b"done"
 # A directory below repositories/ holding one of these is a repository.
 _REPOSITORY_MARKS = ("_manifests", "_layers", "_uploads")
+# Blob reads: 1 MiB blocks (fewer thread hops, faster streams) while few downloads run, smaller as more
+# share this budget, so 64 concurrent downloads hold tens of MiB, not 128.
+_READ_BLOCK_MAX = 1024 * 1024
+_READ_BLOCK_MIN = 128 * 1024
+_READ_BUDGET = 8 * 1024 * 1024
 # How long a catalog walk's later pages may reuse the repository list its first page read.
 _CATALOG_SNAPSHOT_SECONDS = 10.0
 # Immutable manifest bodies are cached by digest; this bounds the cache's memory.
@@ -114,6 +119,7 @@ class Store:
         # Writes into repositories/ by this replica; a catalog snapshot holds only while it is unchanged.
         self._writes = 0
         self._catalog_snapshot: tuple[float, int, list[str]] | None = None
+        self._downloads = 0
 
     # -- blobs -----------------------------------------------------------------------------
 
@@ -136,8 +142,16 @@ class Store:
             raise RegistryError(ErrorCode.BLOB_UNKNOWN, detail={"digest": str(digest)}) from None
         return BlobInfo(digest, info.size)
 
-    def read_blob(self, digest: Digest, offset: int = 0, length: int | None = None) -> AsyncIterator[bytes]:
-        return self.backend.reader(paths.blob_data(digest), offset, length)
+    async def read_blob(self, digest: Digest, offset: int = 0, length: int | None = None) -> AsyncIterator[bytes]:
+        # About two blocks per download are in memory (one being sent, one read ahead): big blocks
+        # while few downloads run, smaller ones when many share the read budget.
+        self._downloads += 1
+        try:
+            block = max(_READ_BLOCK_MIN, min(_READ_BLOCK_MAX, _READ_BUDGET // self._downloads))
+            async for chunk in self.backend.reader(paths.blob_data(digest), offset, length, block):
+                yield chunk
+        finally:
+            self._downloads -= 1
 
     async def blob_redirect(self, digest: Digest) -> str | None:
         return await self.backend.redirect_url(paths.blob_data(digest))
