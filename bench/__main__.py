@@ -28,7 +28,9 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--only", help="comma-separated workload names (see --list)")
     parser.add_argument("--list", action="store_true", help="list the workloads and exit")
     parser.add_argument(
-        "--servers", default=f"{servers.DOCKYARD},{servers.DISTRIBUTION}", help="which servers, in A/B order"
+        "--servers",
+        default=f"{servers.DOCKYARD},{servers.DISTRIBUTION}",
+        help="which servers, in A/B order; dockyard@N is Dockyard with N workers, as an extra variant",
     )
     parser.add_argument("--workers", type=int, help="Dockyard worker processes (default: what `serve` picks)")
     parser.add_argument(
@@ -58,7 +60,9 @@ def _report(results: dict[str, Any], out: Path) -> None:
     print()
     print(report.summary(results))
     print()
-    print(report.table(results))
+    for ours in report.variants(results):
+        print(report.table(results, ours))
+        print()
     try:
         report.write_chart(results, out / "results.png")
         print(f"\nwrote {out / 'results.json'} and {out / 'results.png'}")
@@ -89,6 +93,8 @@ def main(argv: list[str] | None = None) -> int:
         for name in names:
             if name == servers.DOCKYARD:
                 server = servers.dockyard(workdir, args.workers, args.dockyard_arg)
+            elif name.startswith(f"{servers.DOCKYARD}@"):  # a variant: dockyard@N runs N workers
+                server = servers.dockyard(workdir, int(name.partition("@")[2]), args.dockyard_arg, name=name)
             elif name == servers.DISTRIBUTION:
                 server = servers.distribution(workdir)
             else:

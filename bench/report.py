@@ -56,17 +56,18 @@ def _ceiling(workload: dict[str, Any], unit: str, ceilings: dict[str, float]) ->
     return None
 
 
-def rows(results: dict[str, Any]) -> list[dict[str, Any]]:
-    """One row per (workload, metric) with medians, ratio, target verdict and share of the ceiling."""
+def rows(results: dict[str, Any], ours: str = DOCKYARD) -> list[dict[str, Any]]:
+    """One row per (workload, metric) with medians, ratio, target verdict and share of the ceiling;
+    `ours` is the Dockyard variant compared with distribution (a name from `--servers`)."""
     out: list[dict[str, Any]] = []
     for workload in results["workloads"]:
         if workload["error"]:
             out.append({"workload": workload["title"], "error": workload["error"]})
             continue
         for metric in workload["metrics"]:
-            ours = _median(workload, DOCKYARD, metric["key"])
+            mine = _median(workload, ours, metric["key"])
             theirs = _median(workload, DISTRIBUTION, metric["key"])
-            ratio = _ratio(ours, theirs)
+            ratio = _ratio(mine, theirs)
             row: dict[str, Any] = {
                 "workload": workload["title"],
                 "name": workload["name"],
@@ -74,28 +75,34 @@ def rows(results: dict[str, Any]) -> list[dict[str, Any]]:
                 "key": metric["key"],
                 "unit": metric["unit"],
                 "kind": metric["kind"],
-                DOCKYARD: ours,
+                DOCKYARD: mine,
                 DISTRIBUTION: theirs,
                 "ratio": ratio,
-                "target": verdict(metric["kind"], ours, ratio),
+                "target": verdict(metric["kind"], mine, ratio),
             }
             ceiling = _ceiling(workload, metric["unit"], results["ceilings"])
-            if ceiling is not None and ours is not None:
-                share = ours / ceiling[1]
+            if ceiling is not None and mine is not None:
+                share = mine / ceiling[1]
                 row["ceiling"] = f"{share:.0%} of {ceiling[0]}"
-                if workload["name"] in ("push_monolithic", "push_chunked", "pull_single"):
+                if workload["name"] in ("push_monolithic", "push_chunked", "pull_single", "pull_raw"):
                     row["ceiling"] += " ✓" if share >= CEILING_SHARE else " ✗"
             out.append(row)
     return out
 
 
-def table(results: dict[str, Any]) -> str:
+def variants(results: dict[str, Any]) -> list[str]:
+    """The Dockyard servers of a run (`dockyard`, and any `dockyard@N` variants), in run order."""
+    return [name for name in results["servers"] if name != DISTRIBUTION]
+
+
+def table(results: dict[str, Any], ours: str = DOCKYARD) -> str:
+    heading = "Dockyard" if ours == DOCKYARD else ours
     lines = [
-        "| workload | metric | unit | Dockyard | distribution | ratio | target | Dockyard vs ceiling |",
+        f"| workload | metric | unit | {heading} | distribution | ratio | target | {heading} vs ceiling |",
         "|---|---|---|--:|--:|--:|---|---|",
     ]
     previous = None
-    for row in rows(results):
+    for row in rows(results, ours):
         title = row["workload"] if row["workload"] != previous else ""
         previous = row["workload"]
         if "error" in row:

@@ -17,7 +17,7 @@ from bench import ceilings
 from bench.listing import Catalog, TagList
 from bench.load import ManifestLoad, SmallUploads
 from bench.servers import Server, distribution_version
-from bench.transfer import ChunkedPush, ManyPulls, MonolithicPush, ParallelPull, RangedPull, SinglePull
+from bench.transfer import ChunkedPush, ManyPulls, MonolithicPush, ParallelPull, RangedPull, RawPull, SinglePull
 from bench.workload import Context, Sample, Sizes, Workload
 
 
@@ -26,6 +26,7 @@ def all_workloads(sizes: Sizes) -> list[Workload]:
         MonolithicPush(),
         ChunkedPush(),
         SinglePull(),
+        RawPull(),
         ParallelPull(),
         RangedPull(),
     ]

@@ -165,13 +165,13 @@ def _write_config(workdir: Path, name: str, port: int) -> tuple[Path, Path]:
     return config, root
 
 
-def dockyard(workdir: Path, workers: int | None = None, extra: Sequence[str] = ()) -> Server:
+def dockyard(workdir: Path, workers: int | None = None, extra: Sequence[str] = (), name: str = DOCKYARD) -> Server:
     port = free_port()
-    config, root = _write_config(workdir, DOCKYARD, port)
+    config, root = _write_config(workdir, name, port)
     command = [sys.executable, "-m", "dockyard", "serve", str(config), "--port", str(port), *extra]
     if workers is not None:
         command += ["--workers", str(workers)]
-    return Server(DOCKYARD, "127.0.0.1", port, root, command)
+    return Server(name, "127.0.0.1", port, root, command)
 
 
 def distribution(workdir: Path) -> Server:

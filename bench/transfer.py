@@ -91,6 +91,27 @@ class SinglePull:
         return Sample({"mbps": _mbps(len(blob.data), usage.wall_seconds)}, usage)
 
 
+class RawPull:
+    """The same pull without hashing in the client, whose sha256 would otherwise bound the figure:
+    the server's own pace, to read against the loopback ceiling. The length is checked; the digest
+    of the same bytes is checked by `pull_single`."""
+
+    name = "pull_raw"
+    title = "pull 256 MiB, one stream, length checked only"
+    metrics: tuple[Metric, ...] = (Metric("mbps", "pull", _MBPS, "throughput"),)
+
+    def prepare(self, context: Context, server: Server) -> None:
+        context.fixtures(server).pull_blobs()
+        self.title = f"pull {context.sizes.blob // MiB} MiB, one stream, length checked only (no client hash)"
+
+    def run(self, context: Context, server: Server) -> Sample:
+        blob = context.pull_blob
+        buffer = bytearray(BUFFER)
+        with Client(server.host, server.port) as client, context.measure(server) as usage:
+            client.pull(Fixtures.PULL_REPO, blob.digest, len(blob.data), buffer, verify=False)
+        return Sample({"mbps": _mbps(len(blob.data), usage.wall_seconds)}, usage)
+
+
 class ParallelPull:
     name = "pull_parallel"
     title = "8 parallel pulls of 256 MiB, sha256 verified"
