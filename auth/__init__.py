@@ -11,7 +11,16 @@ from auth.base import (
     Grant,
     TooManyRequests,
 )
-from auth.factory import open_controller
+
+
+def __getattr__(name: str) -> object:
+    # The factory pulls in JWT, crypto and bcrypt; commands that never serve should not pay for it.
+    if name == "open_controller":
+        from auth.factory import open_controller
+
+        return open_controller
+    raise AttributeError(name)
+
 
 __all__ = [
     "Access",

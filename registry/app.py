@@ -17,8 +17,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from auth import open_controller
 from auth.base import AccessController, AuthError
+from auth.factory import open_controller
 from registry.config import Config, parse_duration
 from registry.dispatch import RegistryRouter
 from registry.errors import ErrorCode, RegistryError
