@@ -9,6 +9,7 @@ its samples to files in one directory, and whichever worker answers a scrape add
 
 from __future__ import annotations
 
+import atexit
 import hmac
 import os
 import shutil
@@ -105,6 +106,7 @@ def prepare_multiprocess(workers: int) -> str | None:
     else:
         directory = tempfile.mkdtemp(prefix="dockyard-metrics-")
         os.environ[MULTIPROC_ENV] = directory
+        atexit.register(shutil.rmtree, directory, True)
     return directory
 
 
