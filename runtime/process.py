@@ -260,6 +260,9 @@ def _child(
             if sig not in (signal.SIGKILL, signal.SIGSTOP):
                 with contextlib.suppress(OSError, ValueError):
                     signal.signal(sig, signal.SIG_DFL)
+        for reserved in range(32, signal.SIGRTMIN):
+            with contextlib.suppress(OSError):
+                syscalls.reset_signal(reserved)
         signal.pthread_sigmask(signal.SIG_SETMASK, set())
         syscalls.prctl(syscalls.PR_SET_PDEATHSIG, signal.SIGKILL)
         if os.read(go, 1) != b"1":

@@ -55,6 +55,7 @@ PR_CAP_AMBIENT_CLEAR_ALL = 4
 _SYS_PIVOT_ROOT = {"x86_64": 155, "aarch64": 41}
 _SYS_CAPGET = {"x86_64": 125, "aarch64": 90}
 _SYS_CAPSET = {"x86_64": 126, "aarch64": 91}
+_SYS_RT_SIGACTION = {"x86_64": 13, "aarch64": 134}
 _LINUX_CAPABILITY_VERSION_3 = 0x20080522
 
 _libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
@@ -110,6 +111,25 @@ def unshare(flags: int) -> None:
 def setns(fd: int, nstype: int = 0) -> None:
     """setns(2). Joining a PID namespace only affects children forked afterwards (pid_namespaces(7))."""
     _check(_libc.setns(fd, nstype), "setns")
+
+
+class _KernelSigaction(ctypes.Structure):
+    # struct kernel_sigaction (the kernel's layout, not glibc's): handler, flags, restorer, mask.
+    _fields_ = [
+        ("handler", ctypes.c_ulong),
+        ("flags", ctypes.c_ulong),
+        ("restorer", ctypes.c_ulong),
+        ("mask", ctypes.c_ulong),
+    ]
+
+
+def reset_signal(sig: int) -> None:
+    """Set `sig` to SIG_DFL with rt_sigaction(2) itself: glibc (and so Python) refuses the two
+    real-time signals it reserves, 32 and 33, which GNU make, for one, leaves ignored in its
+    children, and an ignored disposition survives execve(2)."""
+    action = _KernelSigaction(0, 0, 0, 0)
+    number = _SYS_RT_SIGACTION[os.uname().machine]
+    _check(_libc.syscall(number, sig, ctypes.byref(action), None, ctypes.sizeof(ctypes.c_ulong)), "rt_sigaction")
 
 
 def prctl(option: int, arg2: int = 0, arg3: int = 0, arg4: int = 0, arg5: int = 0) -> int:
