@@ -5,12 +5,13 @@ checking every digest: manifest, config, compressed layer, and the uncompressed 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import shutil
 import sys
-from collections.abc import Mapping
+from collections.abc import Awaitable, Mapping
 from pathlib import Path
-from typing import Any, BinaryIO, TextIO
+from typing import Any, BinaryIO, TextIO, TypeVar
 
 import anyio.to_thread
 
@@ -23,6 +24,8 @@ from runtime.auth_config import AuthConfigError
 from runtime.images import ImageError, ImageStore, LocalImage
 from runtime.layers import LayerError, unpack
 from runtime.progress import PullReporter, reporter_for
+
+_T = TypeVar("_T")
 
 MAX_CONCURRENT_DOWNLOADS = 3
 
@@ -174,7 +177,7 @@ async def _fetch_layer(
             reporter.layer(digest, "Download complete")
             reporter.layer(digest, "Extracting")
             (staged / "diff").mkdir()
-            result = await anyio.to_thread.run_sync(_unpack_file, blob, staged / "diff")
+            result = await _finish_even_if_cancelled(anyio.to_thread.run_sync(_unpack_file, blob, staged / "diff"))
             if result[0] != diff_id:
                 raise DigestMismatch(f"layer {digest} unpacks to {result[0]}, but the image config says {diff_id}")
             blob.unlink()
@@ -183,6 +186,18 @@ async def _fetch_layer(
             shutil.rmtree(staged, ignore_errors=True)
             raise
     reporter.layer(digest, "Pull complete")
+
+
+async def _finish_even_if_cancelled(work: Awaitable[_T]) -> _T:
+    """Await `work`; if this task is cancelled meanwhile (a sibling layer failed), let it finish
+    first: an unpacking thread still writing would otherwise refill the directory being removed."""
+    future = asyncio.ensure_future(work)
+    try:
+        return await asyncio.shield(future)
+    except asyncio.CancelledError:
+        with contextlib.suppress(BaseException):
+            await future
+        raise
 
 
 def _open_write(path: Path) -> BinaryIO:
