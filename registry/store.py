@@ -143,7 +143,7 @@ class Store:
         return BlobInfo(digest, info.size)
 
     async def read_blob(self, digest: Digest, offset: int = 0, length: int | None = None) -> AsyncIterator[bytes]:
-        # About two blocks per download are in memory (one being sent, one read ahead): big blocks
+        # About three blocks per download are in memory (being sent, next, read ahead): big blocks
         # while few downloads run, smaller ones when many share the read budget.
         self._downloads += 1
         try:

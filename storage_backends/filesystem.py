@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import bisect
 import errno
 import os
@@ -132,6 +133,12 @@ class _FsWriter:
         await self._backend.run(_cancel)
 
 
+def _close_after(read: asyncio.Future[bytes] | None, fd: int) -> None:
+    if read is not None and not read.cancelled():
+        read.exception()  # retrieved: an abandoned read-ahead's error is nobody's to report
+    os.close(fd)
+
+
 class _Listings:
     """Sorted listings of big directories (a repository's tags), reused while the directory is unchanged.
 
@@ -243,20 +250,30 @@ class FilesystemBackend:
             fd: int = await self.run(_open)
         except PathNotFound:
             raise PathNotFound(key) from None
+        end = None if length is None else offset + length
+
+        def _read(position: int) -> bytes:
+            return os.pread(fd, chunk_size if end is None else min(chunk_size, end - position), position)
+
+        # The next block is read while this one is being sent, so the file and the socket work at
+        # the same time instead of taking turns.
+        ahead: asyncio.Future[bytes] | None = asyncio.ensure_future(self.run(_read, offset)) if end != offset else None
         try:
-            remaining = length
             position = offset
-            while remaining is None or remaining > 0:
-                size = chunk_size if remaining is None else min(chunk_size, remaining)
-                chunk: bytes = await self.run(os.pread, fd, size, position)
+            while ahead is not None:
+                chunk = await ahead
+                ahead = None
                 if not chunk:
                     break
                 position += len(chunk)
-                if remaining is not None:
-                    remaining -= len(chunk)
+                if end is None or position < end:
+                    ahead = asyncio.ensure_future(self.run(_read, position))
                 yield chunk
         finally:
-            os.close(fd)
+            if ahead is None or ahead.done():
+                _close_after(ahead, fd)
+            else:  # a read still runs in a thread: the descriptor is closed once it is done
+                ahead.add_done_callback(lambda future: _close_after(future, fd))
 
     async def writer(self, key: str, append: bool = False) -> _FsWriter:
         writer = _FsWriter(self, key, self._path(key), append)
