@@ -153,6 +153,11 @@ class Store:
         finally:
             self._downloads -= 1
 
+    def blob_path(self, digest: Digest) -> str | None:
+        """The local file holding a blob, when the backend keeps blobs in local files."""
+        local_path = getattr(self.backend, "local_path", None)  # an optional backend extra
+        return None if local_path is None else str(local_path(paths.blob_data(digest)))
+
     async def blob_redirect(self, digest: Digest) -> str | None:
         return await self.backend.redirect_url(paths.blob_data(digest))
 

@@ -6,11 +6,26 @@ from dataclasses import dataclass
 
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response, StreamingResponse
+from starlette.types import Receive, Scope, Send
 
 from registry.digest import Digest, InvalidDigest
 from registry.errors import ErrorCode, RegistryError
 from registry.handlers.common import byte_range
 from registry.store import Store
+
+_PATHSEND = "http.response.pathsend"
+
+
+class _PathSendResponse(Response):
+    """A whole file sent by the ASGI server (the `http.response.pathsend` extension)."""
+
+    def __init__(self, path: str, headers: dict[str, str], media_type: str) -> None:
+        super().__init__(None, 200, headers, media_type)
+        self.path = path
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await send({"type": "http.response.start", "status": self.status_code, "headers": self.raw_headers})
+        await send({"type": _PATHSEND, "path": self.path})
 
 
 def parse_digest(text: str) -> Digest:
@@ -49,6 +64,10 @@ class BlobHandlers:
         media_type = "application/octet-stream"
         if request.method == "HEAD":
             return Response(status_code=status, headers=headers, media_type=media_type)
+        if selected is None and _PATHSEND in request.scope.get("extensions", {}):
+            path = self.store.blob_path(digest)
+            if path is not None:  # the server sends the file itself, zero-copy (granian, not uvicorn)
+                return _PathSendResponse(path, headers, media_type)
         return StreamingResponse(
             self.store.read_blob(digest, start, length), status_code=status, headers=headers, media_type=media_type
         )
