@@ -30,7 +30,7 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--servers",
         default=f"{servers.DOCKYARD},{servers.DISTRIBUTION}",
-        help="which servers, in A/B order; dockyard@N is Dockyard with N workers, as an extra variant",
+        help="which servers, in A/B order; extra variants: dockyard@N (N workers), dockyard-granian[@N]",
     )
     parser.add_argument("--workers", type=int, help="Dockyard worker processes (default: what `serve` picks)")
     parser.add_argument(
@@ -95,6 +95,9 @@ def main(argv: list[str] | None = None) -> int:
                 server = servers.dockyard(workdir, args.workers, args.dockyard_arg)
             elif name.startswith(f"{servers.DOCKYARD}@"):  # a variant: dockyard@N runs N workers
                 server = servers.dockyard(workdir, int(name.partition("@")[2]), args.dockyard_arg, name=name)
+            elif name.partition("@")[0] == servers.GRANIAN:  # the same app under granian (@N: N workers)
+                workers = int(name.partition("@")[2]) if "@" in name else args.workers
+                server = servers.dockyard_granian(workdir, workers, name=name)
             elif name == servers.DISTRIBUTION:
                 server = servers.distribution(workdir)
             else:

@@ -21,6 +21,7 @@ from pathlib import Path
 
 DISTRIBUTION_BINARY = "docker-registry"
 DOCKYARD = "dockyard"
+GRANIAN = "dockyard-granian"
 DISTRIBUTION = "distribution"
 
 _CONFIG = """\
@@ -172,6 +173,20 @@ def dockyard(workdir: Path, workers: int | None = None, extra: Sequence[str] = (
     if workers is not None:
         command += ["--workers", str(workers)]
     return Server(name, "127.0.0.1", port, root, command)
+
+
+def dockyard_granian(workdir: Path, workers: int | None = None, name: str = GRANIAN) -> Server:
+    """Dockyard's app under granian (Rust HTTP, zero-copy `http.response.pathsend`) instead of uvicorn:
+    an option the benchmark measures beside the default."""
+    binary = shutil.which("granian", path=str(Path(sys.executable).parent)) or shutil.which("granian")
+    if binary is None:
+        raise ServerError("granian not found (pip install granian)")
+    port = free_port()
+    config, root = _write_config(workdir, name, port)
+    command = [binary, "--interface", "asgi", "--factory", "--loop", "uvloop", "--log-level", "warning"]
+    command += ["--host", "127.0.0.1", "--port", str(port), "--workers", str(workers or os.cpu_count() or 1)]
+    command += ["--backlog", "4096", "registry.asgi:app_factory"]
+    return Server(name, "127.0.0.1", port, root, command, env={"DOCKYARD_CONFIG": str(config)})
 
 
 def distribution(workdir: Path) -> Server:
