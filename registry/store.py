@@ -8,22 +8,19 @@ from __future__ import annotations
 
 import asyncio
 import bisect
-import hashlib
 import time
-import uuid
 from collections import OrderedDict
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
 
 from registry import paths
-from registry.digest import Digest, InvalidDigest, new_hasher
+from registry.digest import Digest, InvalidDigest
 from registry.errors import ErrorCode, RegistryError
 from registry.manifests import ParsedManifest, media_type_of, must_exist, parse_manifest
 from registry.names import valid_tag
+from registry.uploads import Uploads
 from storage_backends import PathNotFound, StorageBackend
 
-UPLOAD_ID_LEN = 36
 # A GC run marks a digest "pending" just before its last re-check, then deletes it and marks it
 # "done" (or drops the mark if it keeps it). A mark older than this is from a run long over.
 GC_DOOMED_TTL = 600.0
@@ -70,16 +67,6 @@ class Referrer:
     annotations: dict[str, str] | None
 
 
-class _LiveHash:
-    """The hasher of an upload in progress in this process, valid while `offset` matches storage."""
-
-    __slots__ = ("hasher", "offset")
-
-    def __init__(self) -> None:
-        self.hasher = hashlib.sha256()
-        self.offset = 0
-
-
 class _ManifestCache:
     def __init__(self, limit: int) -> None:
         self._items: OrderedDict[Digest, Manifest] = OrderedDict()
@@ -113,13 +100,12 @@ class Store:
     def __init__(self, backend: StorageBackend, delete_enabled: bool = False) -> None:
         self.backend = backend
         self.delete_enabled = delete_enabled
-        self._hashes: dict[str, _LiveHash] = {}
-        self._upload_locks: dict[str, asyncio.Lock] = {}
         self._manifests = _ManifestCache(_MANIFEST_CACHE_BYTES)
         # Writes into repositories/ by this replica; a catalog snapshot holds only while it is unchanged.
         self._writes = 0
         self._catalog_snapshot: tuple[float, int, list[str]] | None = None
         self._downloads = 0
+        self.uploads = Uploads(backend, self._link_blob, self._note_write)
 
     # -- blobs -----------------------------------------------------------------------------
 
@@ -190,151 +176,7 @@ class Store:
 
     # -- uploads ---------------------------------------------------------------------------
 
-    async def start_upload(self, name: str) -> str:
-        upload_id = str(uuid.uuid4())
-        started = datetime.now(UTC).isoformat().replace("+00:00", "Z")
-        await self.backend.put(paths.upload_started(name, upload_id), started.encode())
-        await self.backend.put(paths.upload_data(name, upload_id), b"")
-        self._hashes[upload_id] = _LiveHash()
-        self._writes += 1
-        return upload_id
-
-    def _lock(self, upload_id: str) -> asyncio.Lock:
-        lock = self._upload_locks.get(upload_id)
-        if lock is None:
-            lock = self._upload_locks[upload_id] = asyncio.Lock()
-        return lock
-
-    def _forget(self, upload_id: str) -> None:
-        self._hashes.pop(upload_id, None)
-        self._upload_locks.pop(upload_id, None)
-
-    async def upload_size(self, name: str, upload_id: str) -> int:
-        if len(upload_id) != UPLOAD_ID_LEN:
-            raise RegistryError(ErrorCode.BLOB_UPLOAD_UNKNOWN, detail={"uuid": upload_id})
-        try:
-            return (await self.backend.stat(paths.upload_data(name, upload_id))).size
-        except PathNotFound:
-            raise RegistryError(ErrorCode.BLOB_UPLOAD_UNKNOWN, detail={"uuid": upload_id}) from None
-
-    async def append_upload(
-        self,
-        name: str,
-        upload_id: str,
-        chunks: AsyncIterator[bytes],
-        start: int | None = None,
-        length: int | None = None,
-    ) -> int:
-        """Append a chunk. `start` (from Content-Range) must be the current size; returns the new size.
-
-        A chunk that fails midway (client gone, wrong length) is rolled back, so the upload stays
-        at its previous size and can be resumed.
-        """
-        async with self._lock(upload_id):
-            size = await self.upload_size(name, upload_id)
-            if start is not None and start != size:
-                raise _range_error(size)
-            live = self._hashes.get(upload_id)
-            if live is not None and live.offset != size:
-                live = None  # another process wrote since: the hash is rebuilt at completion
-            if live is None and size == 0:
-                live = self._hashes[upload_id] = _LiveHash()  # a fresh upload: nothing to catch up on
-            writer = await self.backend.writer(paths.upload_data(name, upload_id), append=True)
-            hasher = live.hasher.copy() if live is not None else None
-            written = 0
-            try:
-                async for chunk in chunks:
-                    if not chunk:
-                        continue
-                    written += len(chunk)
-                    if length is not None and written > length:
-                        raise RegistryError(ErrorCode.SIZE_INVALID, detail="chunk longer than its Content-Length")
-                    if hasher is not None:
-                        hasher.update(chunk)
-                    await writer.write(chunk)
-                if length is not None and written != length:
-                    raise RegistryError(ErrorCode.SIZE_INVALID, detail="chunk shorter than its Content-Length")
-                await writer.commit()
-            except BaseException:
-                await writer.cancel()
-                raise
-            new_size = size + written
-            if hasher is not None and live is not None:
-                live.hasher, live.offset = hasher, new_size
-                # Recorded so that the final PUT can land on any worker or replica without a re-read.
-                digest_key = paths.upload_digest(name, upload_id, "sha256", new_size)
-                await self.backend.put(digest_key, hasher.hexdigest().encode())
-            else:
-                self._hashes.pop(upload_id, None)
-            return new_size
-
-    async def _upload_digest(self, name: str, upload_id: str, algorithm: str, size: int) -> str:
-        live = self._hashes.get(upload_id)
-        if algorithm == "sha256" and live is not None and live.offset == size:
-            return live.hasher.hexdigest()
-        try:
-            recorded = await self.backend.get(paths.upload_digest(name, upload_id, algorithm, size))
-            return recorded.decode()
-        except PathNotFound:
-            pass
-        # Nobody hashed these bytes as they came (chunks spread over processes, a restart, or
-        # another algorithm): read them back once.
-        hasher = new_hasher(algorithm)
-        async for chunk in self.backend.reader(paths.upload_data(name, upload_id)):
-            hasher.update(chunk)
-        return hasher.hexdigest()
-
-    async def complete_upload(
-        self,
-        name: str,
-        upload_id: str,
-        digest_text: str | None,
-        chunks: AsyncIterator[bytes] | None,
-        start: int | None = None,
-        length: int | None = None,
-    ) -> Digest:
-        digest = _parse_digest_param(digest_text)
-        if chunks is not None:
-            size = await self.append_upload(name, upload_id, chunks, start, length)
-        else:
-            size = await self.upload_size(name, upload_id)
-        async with self._lock(upload_id):
-            size = await self.upload_size(name, upload_id)
-            actual = await self._upload_digest(name, upload_id, digest.algorithm, size)
-            if actual != digest.encoded:
-                raise RegistryError(
-                    ErrorCode.DIGEST_INVALID,
-                    detail={"expected": str(digest), "actual": f"{digest.algorithm}:{actual}"},
-                )
-            await self._commit_blob(paths.upload_data(name, upload_id), digest)
-            await self._link_blob(name, digest)
-            await self.backend.delete(paths.upload_dir(name, upload_id))
-        self._forget(upload_id)
-        self._writes += 1
-        return digest
-
-    async def _commit_blob(self, source_key: str, digest: Digest) -> None:
-        target = paths.blob_data(digest)
-        try:
-            await self.backend.stat(target)
-        except PathNotFound:
-            await self.backend.move(source_key, target)
-
-    async def put_blob(self, name: str, chunks: AsyncIterator[bytes], digest_text: str | None) -> Digest:
-        """A monolithic upload in one request (POST ?digest=)."""
-        _parse_digest_param(digest_text)
-        upload_id = await self.start_upload(name)
-        try:
-            return await self.complete_upload(name, upload_id, digest_text, chunks)
-        except BaseException:
-            await self.backend.delete(paths.upload_dir(name, upload_id))
-            self._forget(upload_id)
-            raise
-
-    async def cancel_upload(self, name: str, upload_id: str) -> None:
-        await self.upload_size(name, upload_id)
-        await self.backend.delete(paths.upload_dir(name, upload_id))
-        self._forget(upload_id)
+    def _note_write(self) -> None:
         self._writes += 1
 
     async def purge_uploads(self, older_than: float) -> int:
@@ -342,16 +184,7 @@ class Store:
         cutoff = time.time() - older_than
         purged = 0
         for name in await self.repositories():
-            for upload_id in await self.backend.list(paths.uploads(name)):
-                try:
-                    info = await self.backend.stat(paths.upload_started(name, upload_id))
-                    modified = info.modified
-                except PathNotFound:
-                    modified = (await self.backend.stat(paths.upload_dir(name, upload_id))).modified
-                if modified < cutoff:
-                    await self.backend.delete(paths.upload_dir(name, upload_id))
-                    self._forget(upload_id)
-                    purged += 1
+            purged += await self.uploads.purge(name, cutoff)
         return purged
 
     # -- manifests -------------------------------------------------------------------------
@@ -596,21 +429,3 @@ class Store:
                     Referrer(parsed.media_type, digest, len(manifest.body), parsed.artifact_type, parsed.annotations)
                 )
         return found
-
-
-def _range_error(size: int) -> RegistryError:
-    return RegistryError(
-        ErrorCode.RANGE_INVALID,
-        detail={"size": size},
-        headers={"Range": f"0-{max(size - 1, 0)}"},
-        message="chunk does not start at the end of the upload",
-    )
-
-
-def _parse_digest_param(text: str | None) -> Digest:
-    if not text:
-        raise RegistryError(ErrorCode.DIGEST_INVALID, detail="digest parameter missing")
-    try:
-        return Digest.parse(text)
-    except InvalidDigest as exc:
-        raise RegistryError(ErrorCode.DIGEST_INVALID, detail=str(exc)) from None

@@ -47,15 +47,15 @@ class UploadHandlers:
         if algorithm is not None and algorithm not in ALGORITHMS:
             raise RegistryError(ErrorCode.DIGEST_INVALID, detail=f"unsupported digest algorithm {algorithm!r}")
         if "digest" in params:
-            digest = await self.store.put_blob(name, body_stream(request), params.get("digest"))
+            digest = await self.store.uploads.put_blob(name, body_stream(request), params.get("digest"))
             return _created(name, str(digest))
-        upload_id = await self.store.start_upload(name)
+        upload_id = await self.store.uploads.start_upload(name)
         return Response(status_code=202, headers=_upload_headers(name, upload_id, 0))
 
     async def get_upload(self, request: Request, name: str) -> Response:
         """end-13: GET /v2/<name>/blobs/uploads/<reference>."""
         upload_id = request.path_params["upload_id"]
-        size = await self.store.upload_size(name, upload_id)
+        size = await self.store.uploads.upload_size(name, upload_id)
         return Response(status_code=204, headers=_upload_headers(name, upload_id, size))
 
     async def patch_upload(self, request: Request, name: str) -> Response:
@@ -68,14 +68,14 @@ class UploadHandlers:
             start = chunk_range[0]
             expected = chunk_range[1] - chunk_range[0] + 1
             if length is not None and length != expected:
-                size = await self.store.upload_size(name, upload_id)
+                size = await self.store.uploads.upload_size(name, upload_id)
                 raise RegistryError(
                     ErrorCode.RANGE_INVALID,
                     detail="Content-Range does not match Content-Length",
                     headers={"Range": f"0-{max(size - 1, 0)}"},
                 )
             length = expected
-        size = await self.store.append_upload(name, upload_id, body_stream(request), start, length)
+        size = await self.store.uploads.append_upload(name, upload_id, body_stream(request), start, length)
         return Response(status_code=202, headers=_upload_headers(name, upload_id, size))
 
     async def put_upload(self, request: Request, name: str) -> Response:
@@ -86,12 +86,12 @@ class UploadHandlers:
         has_body = (length is not None and length > 0) or "chunked" in request.headers.get("transfer-encoding", "")
         start = chunk_range[0] if chunk_range else None
         chunks = body_stream(request) if has_body else None
-        digest = await self.store.complete_upload(
+        digest = await self.store.uploads.complete_upload(
             name, upload_id, request.query_params.get("digest"), chunks, start, length if has_body else None
         )
         return _created(name, str(digest))
 
     async def cancel_upload(self, request: Request, name: str) -> Response:
         """end-14: DELETE <location>."""
-        await self.store.cancel_upload(name, request.path_params["upload_id"])
+        await self.store.uploads.cancel_upload(name, request.path_params["upload_id"])
         return Response(status_code=204)

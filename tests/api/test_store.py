@@ -12,14 +12,14 @@ from storage_backends.memory import MemoryBackend
 async def test_purge_removes_only_old_uploads() -> None:
     backend = MemoryBackend()
     store = Store(backend)
-    old = await store.start_upload("team/app")
-    fresh = await store.start_upload("team/app")
+    old = await store.uploads.start_upload("team/app")
+    fresh = await store.uploads.start_upload("team/app")
     for key, entry in backend.files.items():
         if f"/_uploads/{old}/" in key:
             entry.modified = time.time() - 8 * 24 * 3600
     assert await store.purge_uploads(older_than=7 * 24 * 3600) == 1
     assert not [k for k in backend.files if f"/_uploads/{old}/" in k]
-    assert await store.upload_size("team/app", fresh) == 0
+    assert await store.uploads.upload_size("team/app", fresh) == 0
     assert paths.upload_data("team/app", fresh) in backend.files
 
 
@@ -45,9 +45,11 @@ async def test_completion_on_another_process_needs_no_reread() -> None:
 
     backend = _CountingBackend()
     first, second, third = Store(backend), Store(backend), Store(backend)
-    upload_id = await first.start_upload("app")
-    await second.append_upload("app", upload_id, _chunks(b"layer ", b"bytes"))
-    digest = await third.complete_upload("app", upload_id, "sha256:" + hashlib.sha256(b"layer bytes").hexdigest(), None)
+    upload_id = await first.uploads.start_upload("app")
+    await second.uploads.append_upload("app", upload_id, _chunks(b"layer ", b"bytes"))
+    digest = await third.uploads.complete_upload(
+        "app", upload_id, "sha256:" + hashlib.sha256(b"layer bytes").hexdigest(), None
+    )
     assert str(digest).endswith(hashlib.sha256(b"layer bytes").hexdigest())
     assert backend.data_reads == 0
 
@@ -59,16 +61,16 @@ async def test_chunks_alternating_between_processes_are_verified_by_rereading() 
 
     backend = _CountingBackend()
     a, b = Store(backend), Store(backend)
-    upload_id = await a.start_upload("app")
-    await a.append_upload("app", upload_id, _chunks(b"one-"), start=0)
-    await b.append_upload("app", upload_id, _chunks(b"two-"), start=4)
-    await a.append_upload("app", upload_id, _chunks(b"three"), start=8)
+    upload_id = await a.uploads.start_upload("app")
+    await a.uploads.append_upload("app", upload_id, _chunks(b"one-"), start=0)
+    await b.uploads.append_upload("app", upload_id, _chunks(b"two-"), start=4)
+    await a.uploads.append_upload("app", upload_id, _chunks(b"three"), start=8)
     wrong = "sha256:" + hashlib.sha256(b"one-two-").hexdigest()
     try:
-        await b.complete_upload("app", upload_id, wrong, None)
+        await b.uploads.complete_upload("app", upload_id, wrong, None)
         raise AssertionError("a wrong digest was accepted")
     except RegistryError as exc:
         assert exc.code.name == "DIGEST_INVALID"
     right = "sha256:" + hashlib.sha256(b"one-two-three").hexdigest()
-    assert str(await b.complete_upload("app", upload_id, right, None)) == right
+    assert str(await b.uploads.complete_upload("app", upload_id, right, None)) == right
     assert backend.data_reads >= 1

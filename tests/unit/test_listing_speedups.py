@@ -57,8 +57,8 @@ async def test_catalog_pages_see_this_replicas_writes(tmp_path: Path) -> None:
     for backend in (FilesystemBackend(tmp_path), MemoryBackend()):
         store = Store(backend)
         for name in ("a", "c", "e"):
-            await store.start_upload(name)
+            await store.uploads.start_upload(name)
         assert await store.catalog(n=1) == ["a", "c", "e"][:1]
-        await store.start_upload("d")  # after the first page: the next page must still show it
+        await store.uploads.start_upload("d")  # after the first page: the next page must still show it
         assert await store.catalog(last="a") == ["c", "d", "e"]
         assert await store.catalog(last="c", n=1) == ["d"]
