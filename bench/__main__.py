@@ -23,7 +23,7 @@ bench: `docker-registry` (CNCF distribution, the reference) is not installed.
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
-    parser.add_argument("--rounds", type=int, default=3, help="A/B rounds per workload (default 3)")
+    parser.add_argument("--rounds", type=int, default=5, help="A/B rounds per workload (default 5)")
     parser.add_argument("--quick", action="store_true", help="tiny sizes, to check the harness itself")
     parser.add_argument("--only", help="comma-separated workload names (see --list)")
     parser.add_argument("--list", action="store_true", help="list the workloads and exit")
