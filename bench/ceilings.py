@@ -73,9 +73,11 @@ def fsync_write_mbps(directory: Path, size: int = 256 * _BLOCK) -> float:
     return size / elapsed / 1e6
 
 
-def measure(directory: Path) -> dict[str, float]:
+def measure(directory: Path, tries: int = 3) -> dict[str, float]:
+    """The best of `tries` measurements of each: a ceiling is what the machine can do, and on a shared
+    machine a single try often catches it busy."""
     return {
-        "sha256_mbps": sha256_mbps(),
-        "loopback_mbps": loopback_mbps(),
-        "fsync_write_mbps": fsync_write_mbps(directory),
+        "sha256_mbps": max(sha256_mbps() for _ in range(tries)),
+        "loopback_mbps": max(loopback_mbps() for _ in range(tries)),
+        "fsync_write_mbps": max(fsync_write_mbps(directory) for _ in range(tries)),
     }
