@@ -6,8 +6,10 @@ import argparse
 import getpass
 import os
 import sys
+from typing import TYPE_CHECKING
 
-from auth.htpasswd import HtpasswdFile, UserError
+if TYPE_CHECKING:
+    from auth.htpasswd import HtpasswdFile
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -43,6 +45,9 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 
 def _users(args: argparse.Namespace) -> HtpasswdFile | None:
+    # Imported here so that registering the commands stays cheap for every other command.
+    from auth.htpasswd import HtpasswdFile
+
     if args.file:
         return HtpasswdFile(args.file)
     from registry.config import ConfigError, load_config
@@ -57,6 +62,12 @@ def _users(args: argparse.Namespace) -> HtpasswdFile | None:
         print("dockyard: no htpasswd file: pass --file or a config with auth.htpasswd.path", file=sys.stderr)
         return None
     return HtpasswdFile(config.auth.htpasswd.path)
+
+
+def _user_error() -> type[Exception]:
+    from auth.htpasswd import UserError
+
+    return UserError
 
 
 def _read_password(args: argparse.Namespace) -> str | None:
@@ -82,7 +93,7 @@ def user_add(args: argparse.Namespace) -> int:
         return 1
     try:
         new = users.set_password(args.name, password)
-    except (UserError, OSError) as exc:
+    except (_user_error(), OSError) as exc:
         print(f"dockyard: {exc}", file=sys.stderr)
         return 1
     print(f"{'added user' if new else 'changed the password of'} {args.name} in {users.path}")

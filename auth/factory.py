@@ -5,22 +5,16 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
-import jwt
 from starlette.requests import Request
 
-from auth import challenge
 from auth.base import AccessController, AnonymousController
-from auth.basic import HtpasswdController
-from auth.bearer import TokenController
-from auth.htpasswd import HtpasswdFile, PasswordChecker
-from auth.keys import KeyFileError, SigningKey, from_key_file, generate, libtrust_kid, load_or_create, self_signed
-from auth.ratelimit import FailureLimiter
-from auth.rules import RuleSource
-from auth.token import ASYMMETRIC_ALGORITHMS, KeySet, TokenIssuer, TokenVerifier
-from auth.tokenserver import TokenServer
 from registry.config import Config, ConfigError, TokenConfig, TokenServerConfig, parse_duration
+
+if TYPE_CHECKING:
+    from auth.keys import SigningKey
 
 log = logging.getLogger("dockyard.auth")
 
@@ -36,11 +30,22 @@ def open_controller(config: Config) -> AccessController:
     htpasswd mode without a file, an unreadable key or rules file).
     """
     auth = config.auth
-    limiter = FailureLimiter(auth.loginlimit.failures, _duration(auth.loginlimit.window, "auth.loginlimit.window"))
     if auth.mode == "none":
         if auth.access is not None:
             log.warning("auth.access is set but no auth mode is configured: everyone may do everything")
         return AnonymousController()
+    # Imported here: bcrypt, JWT and crypto cost a server without auth ~15 MiB per worker for nothing.
+    from jwt import PyJWTError
+
+    from auth.basic import HtpasswdController
+    from auth.bearer import TokenController
+    from auth.htpasswd import HtpasswdFile, PasswordChecker
+    from auth.ratelimit import FailureLimiter
+    from auth.rules import RuleSource
+    from auth.token import ASYMMETRIC_ALGORITHMS, KeySet, TokenIssuer, TokenVerifier
+    from auth.tokenserver import TokenServer
+
+    limiter = FailureLimiter(auth.loginlimit.failures, _duration(auth.loginlimit.window, "auth.loginlimit.window"))
     rules = RuleSource.from_config(auth.access)
     checker = None
     if auth.htpasswd is not None:
@@ -61,7 +66,7 @@ def open_controller(config: Config) -> AccessController:
     own = _signing_key(config, server_cfg, issuer) if server_cfg is not None else None
     try:
         keys = KeySet.load(token.rootcertbundle, token.jwks, [own] if own else [])
-    except (OSError, ValueError, jwt.PyJWTError) as exc:
+    except (OSError, ValueError, PyJWTError) as exc:
         raise ConfigError(f"auth.token: cannot load rootcertbundle/jwks: {exc}") from None
     if not keys.keys and not keys.roots:
         raise ConfigError("auth.token: no key to verify tokens with (configure tokenserver, rootcertbundle or jwks)")
@@ -87,6 +92,8 @@ def open_controller(config: Config) -> AccessController:
 
 
 def _signing_key(config: Config, cfg: TokenServerConfig, issuer: str) -> SigningKey:
+    from auth.keys import KeyFileError, SigningKey, from_key_file, generate, libtrust_kid, load_or_create, self_signed
+
     try:
         if cfg.key:
             return from_key_file(cfg.key, issuer)
@@ -111,6 +118,8 @@ def _duration(text: str, where: str) -> float:
 
 
 def _realm(token: TokenConfig, host: str, trust: bool, path: str) -> Callable[[Request], str]:
+    from auth import challenge
+
     """The challenge's realm: `auth.token.realm` as written; with `autoredirect` (as distribution
     2.8.3+), its path on whatever scheme and host the client used; without a realm, the built-in
     token server's path there."""

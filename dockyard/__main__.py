@@ -7,11 +7,13 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from registry import cli as registry_cli
-from runtime import cli as runtime_cli
-
 
 def build_parser() -> argparse.ArgumentParser:
+    # Imported here, not at the top: the server's worker processes re-import this module
+    # (multiprocessing's spawn), and should not load the runtime's commands to serve requests.
+    from registry import cli as registry_cli
+    from runtime import cli as runtime_cli
+
     parser = argparse.ArgumentParser(prog="dockyard", description="Private container registry and runtime.")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     registry_cli.register(subparsers)

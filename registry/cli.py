@@ -122,10 +122,17 @@ def run_server(config: Config) -> int:
     log.warning(
         "dockyard serving on %s://%s:%d (storage: %s, workers: %d)", scheme, host, port, config.storage.driver, workers
     )
-    from registry.app import create_app
-
     try:
-        app = create_app(config)  # also validates what only the app can check (auth keys, rules)
+        if workers == 1:
+            from registry.app import create_app
+
+            app = create_app(config)  # also checks what only the app can (auth keys, rules)
+        else:
+            from auth.factory import open_controller
+
+            # The workers build their own apps; this process only checks the auth config (and
+            # creates the token key once, before they race to).
+            open_controller(config)
     except ConfigError as exc:
         print(f"dockyard: config error: {exc}", file=sys.stderr)
         return 2

@@ -17,15 +17,14 @@ import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 from urllib.parse import urlsplit
-
-import httpx
-from cryptography import x509
-from cryptography.hazmat.primitives import serialization
 
 from registry.config import Config, parse_duration
 from storage_backends import StorageError, open_backend
+
+if TYPE_CHECKING:
+    from cryptography import x509
 
 Level = Literal["ok", "warn", "fail"]
 
@@ -125,6 +124,8 @@ def _gib(size: float) -> str:
 
 
 async def check_registry(url: str, config: Config, limits: Thresholds, verify: bool | str = True) -> list[Finding]:
+    import httpx  # imported here: only `doctor` talks HTTP, and httpx is slow to load
+
     findings: list[Finding] = []
     try:
         async with httpx.AsyncClient(base_url=url, verify=verify, timeout=10) as client:
@@ -197,6 +198,9 @@ def check_clock(date_header: str | None, local: float, config: Config, limits: T
 
 
 def check_certificate_file(config: Config, url: str, limits: Thresholds) -> list[Finding]:
+    from cryptography import x509
+    from cryptography.hazmat.primitives import serialization
+
     tls = config.http.tls
     if not tls.certificate:
         return []
@@ -262,6 +266,8 @@ def check_certificate(cert: x509.Certificate, hosts: list[str], limits: Threshol
 
 
 def _certificate_names(cert: x509.Certificate) -> list[str]:
+    from cryptography import x509
+
     try:
         san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
     except x509.ExtensionNotFound:
@@ -281,6 +287,8 @@ def _matches(pattern: str, host: str) -> bool:
 
 
 def check_served_certificate(url: str, limits: Thresholds) -> list[Finding]:
+    from cryptography import x509
+
     """The certificate the server actually presents (it may differ from the config's file)."""
     parts = urlsplit(url)
     if parts.scheme != "https" or not parts.hostname:
