@@ -21,13 +21,13 @@ import json
 import os
 import secrets
 import shutil
-import tempfile
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
+from runtime.atomicfile import write_atomic
 from runtime.spec import ContainerSpec
 
 __all__ = ["Container", "ContainerError", "ContainerStore", "State", "images_in_use", "now"]
@@ -98,7 +98,7 @@ class Container:
         return state.pid > 0 and process_start_time(state.pid) == state.pid_start
 
     def save_state(self, state: State) -> None:
-        _atomic_write(self.dir / "state.json", json.dumps(dataclasses.asdict(state), indent=1).encode())
+        write_atomic(self.dir / "state.json", json.dumps(dataclasses.asdict(state), indent=1).encode())
 
     def update_state(self, **changes: Any) -> State:
         state = self.state()
@@ -144,7 +144,7 @@ class ContainerStore:
         directory.mkdir(mode=0o700)
         for sub in ("upper", "work", "rootfs"):
             (directory / sub).mkdir()
-        _atomic_write(directory / "config.json", json.dumps(spec.to_dict(), indent=1).encode())
+        write_atomic(directory / "config.json", json.dumps(spec.to_dict(), indent=1).encode())
         container = Container(spec, directory)
         container.save_state(State(created=now()))
         return container
@@ -182,17 +182,3 @@ class ContainerStore:
 def images_in_use(root: Path) -> set[str]:
     """Ids of the images that existing containers (running or not) were created from."""
     return {c.spec.image_id for c in ContainerStore(root).list()}
-
-
-def _atomic_write(path: Path, data: bytes) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise

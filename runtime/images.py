@@ -30,6 +30,7 @@ from typing import Any, TextIO
 
 from registry.digest import Digest, InvalidDigest
 from registry.reference import InvalidReference, Reference
+from runtime.atomicfile import write_atomic
 
 DEFAULT_ROOT = Path("/var/lib/dockyard-runtime")
 ROOT_ENV = "DOCKYARD_RUNTIME_ROOT"
@@ -137,7 +138,7 @@ class ImageStore:
         if path.is_file():
             return
         path.parent.mkdir(parents=True, exist_ok=True)
-        _atomic_write(path, data)
+        write_atomic(path, data)
 
     def get_blob(self, digest: str) -> bytes:
         return self.blob_path(digest).read_bytes()
@@ -383,7 +384,7 @@ class ImageStore:
         with self._flock("refs.lock", fcntl.LOCK_EX):
             refs = self.refs()
             yield refs
-            _atomic_write(self.base / "repositories.json", json.dumps({"refs": refs}, indent=2).encode())
+            write_atomic(self.base / "repositories.json", json.dumps({"refs": refs}, indent=2).encode())
 
 
 async def pull(
@@ -423,20 +424,6 @@ def _parse(ref: str) -> Reference | None:
 def _last_comment(config: dict[str, Any]) -> str:
     history = config.get("history") or []
     return str(history[-1].get("comment", "")) if history else ""
-
-
-def _atomic_write(path: Path, data: bytes) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
 
 
 def _remove_tree(path: Path) -> None:
