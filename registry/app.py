@@ -35,7 +35,7 @@ from storage_backends import BackendError, InvalidPath, PathNotFound, StorageBac
 log = logging.getLogger("dockyard")
 
 
-def _error_response(error: RegistryError, request_id: str | None = None) -> Response:
+def _error_response(error: RegistryError) -> Response:
     headers = dict(error.headers)
     return Response(
         orjson.dumps(error.body()), status_code=error.status, headers=headers, media_type="application/json"

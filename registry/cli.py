@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import logging
 import os
 import sys
@@ -143,4 +142,4 @@ def run_server(config: Config) -> int:
     return 0
 
 
-__all__ = ["add_config_arguments", "config_path", "dataclasses", "load_or_exit", "register", "setup_logging"]
+__all__ = ["add_config_arguments", "config_path", "load_or_exit", "register", "setup_logging"]

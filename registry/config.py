@@ -13,7 +13,6 @@ import dataclasses
 import logging
 import os
 import types
-import typing
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -478,4 +477,4 @@ def parse_duration(text: str) -> float:
     return total
 
 
-__all__ = ["Config", "ConfigError", "load_config", "parse_duration", "typing"]
+__all__ = ["Config", "ConfigError", "load_config", "parse_duration"]

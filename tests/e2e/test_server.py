@@ -110,9 +110,7 @@ def test_sigkill_mid_upload_leaves_store_consistent_and_resumable(tmp_path: Path
         assert status.status_code == 204
         size = int(status.headers["range"].split("-")[1]) + 1
         assert size >= len(first)
-        # the bytes kept are a prefix of what was sent: restart the upload cleanly from our known state
-        kept = httpx.get(f"{restarted.url}{location}")
-        assert kept.status_code == 204
+        # the bytes kept are a prefix of what was sent; the client may also start over cleanly
         assert httpx.delete(f"{restarted.url}{location}").status_code == 204
         fresh = httpx.post(f"{restarted.url}/v2/crash/blobs/uploads/").headers["location"]
         data = first + b"rest"

@@ -3,6 +3,8 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import pytest
+
 from registry.errors import ErrorCode, RegistryError
 
 SPEC = Path(__file__).resolve().parents[3] / "shared" / "specs" / "distribution-spec.md"
@@ -34,7 +36,7 @@ def test_every_spec_code_is_in_the_table() -> None:
 
 def test_table_matches_the_spec_text() -> None:
     if not SPEC.exists():
-        return
+        pytest.skip(f"the specs are not beside the checkout ({SPEC})")
     listed = set(re.findall(r"\| code-\d+ *\| `([A-Z_]+)`", SPEC.read_text()))
     assert listed <= set(SPEC_CODES)
     assert listed, "the spec's error table was not found"
