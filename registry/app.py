@@ -19,7 +19,7 @@ from starlette.routing import BaseRoute, Route
 
 from auth.base import AccessController, AuthError
 from auth.factory import open_controller
-from registry.config import Config, parse_duration
+from registry.config import Config
 from registry.dispatch import RegistryRouter
 from registry.errors import ErrorCode, RegistryError
 from registry.handlers.blobs import BlobHandlers
@@ -92,7 +92,7 @@ def create_app(
     if backend is None:
         backend = open_backend(config.storage.driver, config.storage.driver_options)
     if controller is None:
-        controller = open_controller(config)
+        controller = open_controller(config.auth, config.auth_context)
     metrics = Metrics()
     backend = InstrumentedBackend(backend, metrics)
     store = Store(backend, delete_enabled=config.storage.delete.enabled)
@@ -116,9 +116,9 @@ def create_app(
         purge = config.storage.maintenance.uploadpurging
         task = None
         if purge.enabled and not purge.dryrun:
-            task = asyncio.create_task(_purge_loop(store, parse_duration(purge.age), parse_duration(purge.interval)))
+            task = asyncio.create_task(_purge_loop(store, purge.age, purge.interval))
         gc_task = None
-        if config.gc.interval and parse_duration(config.gc.interval) > 0:
+        if config.gc.interval > 0:
             from registry.gc import gc_loop
 
             def record(report: Any) -> None:

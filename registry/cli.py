@@ -8,7 +8,8 @@ import os
 import sys
 from typing import Any
 
-from registry.config import Config, ConfigError, load_config, parse_duration
+from auth.config import AuthConfig
+from registry.config import Config, ConfigError, load_config
 
 log = logging.getLogger("dockyard")
 
@@ -20,6 +21,9 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     serve.add_argument("--port", type=int, help="port to listen on (overrides http.addr)")
     serve.add_argument("--workers", type=int, help="worker processes (overrides http.workers; 0 = one per core)")
     serve.set_defaults(func=serve_command)
+    from auth import cli as auth_cli
+
+    auth_cli.register(subparsers, _auth_section)
     for module in _EXTRA_COMMANDS:
         try:
             extra = __import__(module, fromlist=["register"])
@@ -29,7 +33,11 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 
 # Subcommand modules of the server side that register themselves when present.
-_EXTRA_COMMANDS = ("auth.cli", "registry.gc", "registry.doctor")
+_EXTRA_COMMANDS = ("registry.gc", "registry.doctor")
+
+
+def _auth_section(path: str | None) -> AuthConfig:
+    return load_config(path).auth
 
 
 def add_config_arguments(parser: argparse.ArgumentParser) -> None:
@@ -110,7 +118,7 @@ def run_server(config: Config) -> int:
         "log_config": None,
         "log_level": "warning" if config.log.level in ("warn", "warning", "error") else "info",
         "timeout_keep_alive": 30,
-        "timeout_graceful_shutdown": int(parse_duration(config.http.draintimeout)) or None,
+        "timeout_graceful_shutdown": int(config.http.draintimeout) or None,
         "backlog": 4096,
         "server_header": False,
     }
@@ -131,7 +139,7 @@ def run_server(config: Config) -> int:
 
             # The workers build their own apps; this process only checks the auth config (and
             # creates the token key once, before they race to).
-            open_controller(config)
+            open_controller(config.auth, config.auth_context)
     except ConfigError as exc:
         print(f"dockyard: config error: {exc}", file=sys.stderr)
         return 2

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 from urllib.parse import urlsplit
 
-from registry.config import Config, parse_duration
+from registry.config import Config
 from storage_backends import StorageError, open_backend
 
 if TYPE_CHECKING:
@@ -87,7 +87,7 @@ async def check_storage(config: Config) -> list[Finding]:
 
 def _storage_fix(config: Config) -> str:
     if config.storage.driver == "filesystem":
-        root = config.storage.driver_options.rootdirectory
+        root = config.storage.filesystem_root
         return f"create {root} and give it to the user the registry runs as (chown -R dockyard: {root})"
     if config.storage.driver == "s3":
         return "check that the bucket exists, the endpoint answers, and the keys may put, get and delete objects"
@@ -97,7 +97,7 @@ def _storage_fix(config: Config) -> str:
 def check_disk(config: Config, limits: Thresholds) -> list[Finding]:
     if config.storage.driver != "filesystem":
         return []
-    root = Path(config.storage.driver_options.rootdirectory)
+    root = Path(config.storage.filesystem_root)
     probe = root
     while not probe.exists() and probe != probe.parent:
         probe = probe.parent
@@ -183,7 +183,7 @@ def check_clock(date_header: str | None, local: float, config: Config, limits: T
     except (TypeError, ValueError):
         return [Finding("warn", "clock", f"unreadable Date header {date_header!r}")]
     skew = remote - local
-    leeway = parse_duration(config.auth.token.leeway) if config.auth.token is not None else limits.clock_skew
+    leeway = config.auth.token.leeway if config.auth.token is not None else limits.clock_skew
     text = f"the registry's clock is {abs(skew):.0f}s {'ahead of' if skew > 0 else 'behind'} this machine's"
     # The Date header has one-second resolution; anything within two seconds is agreement.
     if abs(skew) <= max(2.0, min(leeway, limits.clock_skew)):
@@ -325,7 +325,7 @@ def check_config(config: Config) -> list[Finding]:
                 "set storage.delete.enabled: true if images are ever removed",
             )
         )
-    if parse_duration(config.gc.graceperiod) < 600:
+    if config.gc.graceperiod < 600:
         findings.append(
             Finding(
                 "warn",

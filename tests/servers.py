@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
+import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -83,12 +84,10 @@ def start_registry(
     """Start `dockyard serve` on 127.0.0.1 with storage in `root` (unless the config says otherwise)."""
     port = port or free_port()
     log = root.parent / f"dockyard-{port}.log"
-    environ = {
-        **os.environ,
-        "REGISTRY_STORAGE_FILESYSTEM_ROOTDIRECTORY": str(root),
-        "REGISTRY_STORAGE_DELETE_ENABLED": "true",
-        **(env or {}),
-    }
+    environ = {**os.environ, "REGISTRY_STORAGE_DELETE_ENABLED": "true", **(env or {})}
+    if not _other_driver(config) and "REGISTRY_STORAGE_FILESYSTEM_ROOTDIRECTORY" not in (env or {}):
+        # Only one storage driver may be configured: a config naming S3 keeps its own.
+        environ["REGISTRY_STORAGE_FILESYSTEM_ROOTDIRECTORY"] = str(root)
     cmd = [
         sys.executable,
         "-m",
@@ -118,6 +117,13 @@ def start_registry(
         server.stop()
         raise
     return server
+
+
+def _other_driver(config: Path | None) -> bool:
+    if config is None:
+        return False
+    storage = (yaml.safe_load(config.read_text()) or {}).get("storage") or {}
+    return any(name in storage for name in ("s3", "inmemory"))
 
 
 @contextlib.contextmanager
