@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import functools
 import logging
 import os
 import sys
@@ -122,9 +123,20 @@ def run_server(config: Config) -> int:
         "backlog": 4096,
         "server_header": False,
     }
+    # uvicorn trusts X-Forwarded-* from 127.0.0.1 by default: a same-host proxy that passes the
+    # client's headers on would let anyone choose their address (and dodge the login limit).
+    options["proxy_headers"] = config.http.trustforwardedheaders
     if config.http.tls.certificate:
+        from registry.tls import server_context, uvicorn_context
+
+        try:
+            server_context(config.http.tls)  # fails here, with the key's name, rather than in a worker
+        except ConfigError as exc:
+            print(f"dockyard: config error: {exc}", file=sys.stderr)
+            return 2
         options["ssl_certfile"] = config.http.tls.certificate
-        options["ssl_keyfile"] = config.http.tls.key
+        options["ssl_keyfile"] = config.http.tls.key or None
+        options["ssl_context_factory"] = functools.partial(uvicorn_context, config.http.tls)
     scheme = "https" if config.http.tls.certificate else "http"
     log.warning(
         "dockyard serving on %s://%s:%d (storage: %s, workers: %d)", scheme, host, port, config.storage.driver, workers

@@ -181,6 +181,10 @@ class Config:
     metrics: MetricsConfig = field(default_factory=MetricsConfig)
 
     def __post_init__(self) -> None:
+        tls = self.http.tls
+        if not tls.certificate and (tls.clientcas or tls.ciphersuites or tls.key):
+            # Serving plain HTTP here would give less than configured (no mutual TLS at all).
+            raise ConfigError("http.tls: clientcas, ciphersuites and key need http.tls.certificate")
         prefix = self.http.prefix
         if not prefix.startswith("/") or "//" in prefix or any(c in prefix for c in "?#{}"):
             raise ConfigError(f"http.prefix: {prefix!r} must be a path starting with /")

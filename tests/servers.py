@@ -8,6 +8,7 @@ import os
 import shutil
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import time
@@ -79,7 +80,7 @@ def start_registry(
     port: int | None = None,
     workers: int = 1,
     scheme: str = "http",
-    verify: bool | str = False,
+    verify: bool | str | ssl.SSLContext = False,
 ) -> RegistryProcess:
     """Start `dockyard serve` on 127.0.0.1 with storage in `root` (unless the config says otherwise)."""
     port = port or free_port()
