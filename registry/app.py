@@ -26,6 +26,7 @@ from registry.handlers.blobs import BlobHandlers
 from registry.handlers.listing import ListingHandlers
 from registry.handlers.manifests import ManifestHandlers
 from registry.handlers.uploads import UploadHandlers
+from registry.headers import ConfiguredHeaders
 from registry.health import Health
 from registry.metrics import InstrumentedBackend, Metrics, mark_worker_dead, metrics_route
 from registry.middleware import RequestContextMiddleware
@@ -103,22 +104,25 @@ def create_app(
         "manifests": ManifestHandlers(store),
         "listing": ListingHandlers(store),
     }
-    router = RegistryRouter(handlers, controller)
+    read_only = config.storage.maintenance.readonly.enabled
+    prefix = config.http.prefix.rstrip("/")
+    router = RegistryRouter(handlers, controller, prefix, read_only)
     routes: list[BaseRoute] = list(getattr(controller, "routes", []))
     # Probes and metrics live outside /v2/: no registry auth, and never confused with a repository.
     routes.extend(Health(backend).routes())
     if config.metrics.enabled:
         routes.append(metrics_route(config.metrics, metrics))
-    routes.append(Route("/v2/{rest:path}", endpoint=router))
+    routes.append(Route(prefix + "/v2/{rest:path}", endpoint=router))
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         purge = config.storage.maintenance.uploadpurging
         task = None
-        if purge.enabled and not purge.dryrun:
+        # Read-only means nothing in storage changes: no purging, no collecting (as distribution).
+        if purge.enabled and not purge.dryrun and not read_only:
             task = asyncio.create_task(_purge_loop(store, purge.age, purge.interval))
         gc_task = None
-        if config.gc.interval > 0:
+        if config.gc.interval > 0 and not read_only:
             from registry.gc import gc_loop
 
             def record(report: Any) -> None:
@@ -154,6 +158,8 @@ def create_app(
     app.state.controller = controller
     app.state.metrics = metrics
     app.add_middleware(RequestContextMiddleware, enabled=not config.log.accesslog.disabled, metrics=metrics)
+    if config.response_headers:
+        app.add_middleware(ConfiguredHeaders, headers=config.response_headers)
     return app
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -81,6 +82,9 @@ class CacheConfig:
     blobdescriptor: str = "inmemory"
     blobdescriptorsize: int = 10000
 
+
+_HEADER_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
+_HEADER_VALUE = re.compile(r"[\t\x20-\x7e\x80-\xff]*")
 
 # The `storage` sections that choose a backend (the other sections tune the registry).
 DRIVERS = ("filesystem", "s3", "inmemory")
@@ -190,8 +194,13 @@ class Config:
             raise ConfigError(f"http.prefix: {prefix!r} must be a path starting with /")
         for name, value in self.http.headers.items():
             values = value if isinstance(value, list) else [value]
-            if not str(name) or any(isinstance(v, (dict, list)) or "\n" in str(v) for v in values):
-                raise ConfigError(f"http.headers.{name}: expected a header value or a list of them")
+            if not _HEADER_NAME.fullmatch(str(name)):
+                raise ConfigError(f"http.headers.{name}: not a header name")
+            for item in values:
+                if isinstance(item, (dict, list)) or not _HEADER_VALUE.fullmatch(str(item)):
+                    raise ConfigError(
+                        f"http.headers.{name}: expected a header value (printable text) or a list of them"
+                    )
 
     @property
     def host_port(self) -> tuple[str, int]:
