@@ -23,7 +23,7 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from tests.conftest import require_tool
 from tests.imagebuild import ImageSpec, file, layer, write_layout
-from tests.servers import RegistryProcess, start_registry
+from tests.servers import RegistryProcess, free_port, start_registry
 
 pytestmark = pytest.mark.e2e
 
@@ -265,7 +265,7 @@ def test_bad_tls_settings_stop_the_start(pki: PKI, tmp_path: Path) -> None:
         section = {"certificate": str(pki.server_cert), "key": str(pki.server_key), **extra}
         config.write_text(yaml.safe_dump({"http": {"tls": section}}))
         result = subprocess.run(
-            [sys.executable, "-m", "dockyard", "serve", "--port", "1", str(config)],
+            [sys.executable, "-m", "dockyard", "serve", "--workers", "1", "--port", str(free_port()), str(config)],
             capture_output=True,
             text=True,
             cwd=ROOT,

@@ -8,8 +8,11 @@ from pathlib import Path
 import pytest
 
 from registry.config import ConfigError, load_config, parse_duration
+from tests.servers import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
+# Should a start wrongly succeed, one worker on a free port dies with the timeout, leaving nothing behind.
+ONE_WORKER = ("--workers", "1", "--host", "127.0.0.1", "--port", str(free_port()))
 
 
 def test_defaults_are_the_embedded_registry() -> None:
@@ -194,7 +197,7 @@ def test_serve_with_bad_duration_stops_with_one_line(tmp_path: Path, text: str, 
     path = tmp_path / "c.yml"
     path.write_text(text)
     result = subprocess.run(
-        [sys.executable, "-m", "dockyard", "serve", str(path)],
+        [sys.executable, "-m", "dockyard", "serve", *ONE_WORKER, str(path)],
         capture_output=True,
         text=True,
         cwd=ROOT,
@@ -214,7 +217,11 @@ def test_exactly_one_storage_driver(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="exactly one driver"):
         load_config(None, {"REGISTRY_STORAGE_FILESYSTEM_ROOTDIRECTORY": "/x", "REGISTRY_STORAGE_INMEMORY": ""})
     result = subprocess.run(
-        [sys.executable, "-m", "dockyard", "serve", str(path)], capture_output=True, text=True, cwd=ROOT, timeout=60
+        [sys.executable, "-m", "dockyard", "serve", *ONE_WORKER, str(path)],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=60,
     )
     assert result.returncode == 2 and "exactly one driver" in result.stderr and "Traceback" not in result.stderr
 
