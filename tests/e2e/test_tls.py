@@ -108,9 +108,8 @@ class PKI:
             context.load_cert_chain(str(cert), str(key))
         return context
 
-    def cert_dir(self, name: str, cert: Path | None, key: Path | None) -> Path:
+    def cert_dir(self, directory: Path, cert: Path | None, key: Path | None) -> Path:
         """A containers-certs.d style directory: the server's CA, and a client pair if given."""
-        directory = self.base / name
         directory.mkdir()
         (directory / "ca.crt").write_bytes(self.server_ca.read_bytes())
         if cert is not None and key is not None:
@@ -141,17 +140,21 @@ def pki(tmp_path_factory: pytest.TempPathFactory) -> PKI:
     )
 
 
-def serve(tmp_path: Path, pki: PKI, verify: ssl.SSLContext, **tls: object) -> RegistryProcess:
+def serve(tmp_path: Path, pki: PKI, verify: ssl.SSLContext, workers: int = 1, **tls: object) -> RegistryProcess:
     config = tmp_path / "config.yml"
     section = {"certificate": str(pki.server_cert), "key": str(pki.server_key), **tls}
     config.write_text(yaml.safe_dump({"http": {"tls": section}}))
-    return start_registry(tmp_path / "data", config=config, scheme="https", verify=verify)
+    return start_registry(tmp_path / "data", config=config, scheme="https", verify=verify, workers=workers)
 
 
-@pytest.fixture(scope="module")
-def mtls(pki: PKI, tmp_path_factory: pytest.TempPathFactory) -> Iterator[RegistryProcess]:
+@pytest.fixture(scope="module", params=[1, 2], ids=["one-worker", "two-workers"])
+def mtls(
+    pki: PKI, tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest
+) -> Iterator[RegistryProcess]:
+    # With several workers each process builds its own TLS context: every one must require the certificate.
     tmp_path = tmp_path_factory.mktemp("mtls")
-    server = serve(tmp_path, pki, pki.client_context(pki.client_cert, pki.client_key), clientcas=[str(pki.client_ca)])
+    client = pki.client_context(pki.client_cert, pki.client_key)
+    server = serve(tmp_path, pki, client, workers=request.param, clientcas=[str(pki.client_ca)])
     yield server
     server.stop()
 
@@ -187,18 +190,19 @@ def test_mutual_tls_refuses_clients_without_a_certificate_from_the_client_cas(mt
     )
     assert stranger.returncode != 0 and stranger.stdout == "000", stranger
     # The same from Python's TLS client: the refusal is at the TLS layer, before any HTTP.
-    with pytest.raises((ssl.SSLError, ConnectionError, OSError)):
-        handshake(mtls.port, pki.client_context())
-    with pytest.raises((ssl.SSLError, ConnectionError, OSError)):
-        handshake(mtls.port, pki.client_context(pki.stranger_cert, pki.stranger_key))
-    handshake(mtls.port, pki.client_context(pki.client_cert, pki.client_key)).close()
+    for _ in range(4):  # new connections, spread over the workers
+        with pytest.raises((ssl.SSLError, ConnectionError, OSError)):
+            handshake(mtls.port, pki.client_context())
+        with pytest.raises((ssl.SSLError, ConnectionError, OSError)):
+            handshake(mtls.port, pki.client_context(pki.stranger_cert, pki.stranger_key))
+        handshake(mtls.port, pki.client_context(pki.client_cert, pki.client_key)).close()
 
 
 def test_skopeo_cert_dir_presents_the_client_certificate(mtls: RegistryProcess, pki: PKI, tmp_path: Path) -> None:
     require_tool("skopeo")
     write_layout(tmp_path / "in", ImageSpec([layer([file("etc/motd", b"mutual\n")])]), tag="v1")
-    good = pki.cert_dir("skopeo-good", pki.client_cert, pki.client_key)
-    none = pki.cert_dir("skopeo-none", None, None)
+    good = pki.cert_dir(tmp_path / "certs-good", pki.client_cert, pki.client_key)
+    none = pki.cert_dir(tmp_path / "certs-none", None, None)
     ref = f"docker://{mtls.address}/tls/app:v1"
 
     def skopeo(*args: str) -> subprocess.CompletedProcess[str]:
