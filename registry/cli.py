@@ -73,7 +73,11 @@ def _overrides(args: argparse.Namespace, config: Config) -> dict[str, str]:
     host, port = config.host_port
     host = args.host if args.host is not None else host
     port = args.port if args.port is not None else port
-    return {"DOCKYARD_HTTP_ADDR": f"[{host}]:{port}" if ":" in host else f"{host}:{port}"}
+    # A host or port on the command line means TCP, whatever the file's http.net says.
+    host = host or "127.0.0.1"
+    port = port or 5000
+    addr = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+    return {"DOCKYARD_HTTP_ADDR": addr, "DOCKYARD_HTTP_NET": "tcp"}
 
 
 def serve_command(args: argparse.Namespace) -> int:
@@ -126,6 +130,8 @@ def run_server(config: Config) -> int:
     # uvicorn trusts X-Forwarded-* from 127.0.0.1 by default: a same-host proxy that passes the
     # client's headers on would let anyone choose their address (and dodge the login limit).
     options["proxy_headers"] = config.http.trustforwardedheaders
+    if config.http.net == "unix":
+        options["uds"] = config.http.addr
     if config.http.tls.certificate:
         from registry.tls import server_context, uvicorn_context
 
@@ -138,9 +144,8 @@ def run_server(config: Config) -> int:
         options["ssl_keyfile"] = config.http.tls.key or None
         options["ssl_context_factory"] = functools.partial(uvicorn_context, config.http.tls)
     scheme = "https" if config.http.tls.certificate else "http"
-    log.warning(
-        "dockyard serving on %s://%s:%d (storage: %s, workers: %d)", scheme, host, port, config.storage.driver, workers
-    )
+    where = f"{scheme}+unix://{config.http.addr}" if config.http.net == "unix" else f"{scheme}://{host}:{port}"
+    log.warning("dockyard serving on %s (storage: %s, workers: %d)", where, config.storage.driver, workers)
     try:
         if workers == 1:
             from registry.app import create_app

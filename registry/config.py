@@ -189,6 +189,14 @@ class Config:
         if not tls.certificate and (tls.clientcas or tls.ciphersuites or tls.key):
             # Serving plain HTTP here would give less than configured (no mutual TLS at all).
             raise ConfigError("http.tls: clientcas, ciphersuites and key need http.tls.certificate")
+        addr = self.http.addr
+        if self.http.net == "unix":
+            if not addr.startswith("/"):
+                raise ConfigError(f"http.addr: {addr!r}: with http.net unix, the absolute path of the socket")
+        else:
+            port = addr.rpartition(":")[2]
+            if ":" not in addr or not port.isdigit() or int(port) > 65535:
+                raise ConfigError(f"http.addr: {addr!r} is not host:port (or :port)")
         prefix = self.http.prefix
         if not prefix.startswith("/") or "//" in prefix or any(c in prefix for c in "?#{}"):
             raise ConfigError(f"http.prefix: {prefix!r} must be a path starting with /")
@@ -204,6 +212,9 @@ class Config:
 
     @property
     def host_port(self) -> tuple[str, int]:
+        """Where a `tcp` server listens (`http.addr`); ("", 0) for a unix socket."""
+        if self.http.net == "unix":
+            return "", 0
         host, _, port = self.http.addr.rpartition(":")
         return (host.strip("[]") or "0.0.0.0"), int(port or 5000)
 

@@ -282,3 +282,16 @@ def test_auth_and_backends_do_not_import_the_registry() -> None:
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=60)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "[]"
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        ({"DOCKYARD_HTTP_ADDR": "127.0.0.1:abc"}, "is not host:port"),
+        ({"DOCKYARD_HTTP_ADDR": "localhost"}, "is not host:port"),
+        ({"DOCKYARD_HTTP_NET": "unix", "DOCKYARD_HTTP_ADDR": "relative.sock"}, "absolute path"),
+    ],
+)
+def test_bad_listen_address_names_the_key(env: dict[str, str], message: str) -> None:
+    with pytest.raises(ConfigError, match=rf"^http\.addr: .*{message}"):
+        load_config(None, env)
