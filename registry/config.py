@@ -310,6 +310,9 @@ _NOT_CONFIG_ENV = frozenset({"DOCKYARD_E2E", "DOCKYARD_CONFIG", "DOCKYARD_TEST_S
 def _apply_env(data: dict[str, Any], rest: str, value: str, env_name: str) -> None:
     path = _env_path(Config, rest.lower().split("_"))
     if path is None:
+        for key, reason in REFUSED_KEYS.items():
+            if (rest.lower() + "_").startswith(key.replace(".", "_") + "_"):
+                raise ConfigError(f"{env_name}: {key}: {reason}")
         log.warning("ignoring environment variable %s: it names no config key", env_name)
         return
     node = data

@@ -242,6 +242,13 @@ def test_keys_that_cannot_be_skipped_are_refused(tmp_path: Path, text: str, key:
         load_config(path, {})
 
 
+def test_refused_keys_are_refused_from_the_environment_too() -> None:
+    with pytest.raises(ConfigError, match=r"REGISTRY_AUTH_SILLY_REALM: auth\.silly: Dockyard has no silly auth"):
+        load_config(None, {"REGISTRY_AUTH_SILLY_REALM": "r"})
+    with pytest.raises(ConfigError, match=r"storage\.gcs"):
+        load_config(None, {"REGISTRY_STORAGE_GCS_BUCKET": "b"})
+
+
 def test_unimplemented_keys_are_each_named_in_a_warning(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     from registry.config import UNIMPLEMENTED_KEYS
 
