@@ -93,6 +93,7 @@ class RegistryRouter:
             raise RegistryError(
                 ErrorCode.UNSUPPORTED,
                 message="the registry is read-only (storage.maintenance.readonly.enabled): no pushes or deletes",
+                headers={"Allow": "GET, HEAD"},  # as distribution answers
             )
         response: Response = await route.handler(request, name)
         if self._prefix:

@@ -81,6 +81,7 @@ def start_registry(
     workers: int = 1,
     scheme: str = "http",
     verify: bool | str | ssl.SSLContext = False,
+    ready_path: str = "/v2/",
 ) -> RegistryProcess:
     """Start `dockyard serve` on 127.0.0.1 with storage in `root` (unless the config says otherwise)."""
     port = port or free_port()
@@ -110,7 +111,7 @@ def start_registry(
     def up() -> bool:
         if process.poll() is not None:
             raise RuntimeError(f"dockyard serve exited: {server.logs()}")
-        return httpx.get(f"{server.url}/v2/", verify=verify, timeout=2).status_code in (200, 401)
+        return httpx.get(f"{server.url}{ready_path}", verify=verify, timeout=2).status_code in (200, 401)
 
     try:
         wait_for(up, 30, "dockyard serve")

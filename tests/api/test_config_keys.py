@@ -40,6 +40,7 @@ def assert_read_only(response: httpx.Response) -> None:
     assert response.status_code == 405, response.text
     assert error_code(response) == "UNSUPPORTED"
     assert "read-only" in response.json()["errors"][0]["message"]
+    assert response.headers["allow"] == "GET, HEAD"
 
 
 async def test_read_only_refuses_every_write_and_serves_every_read(clients: Any) -> None:
