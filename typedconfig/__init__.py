@@ -49,9 +49,10 @@ def parse_duration(text: str) -> float:
         number = ""
         i += len(unit)
     if number:
-        if number.count(".") > 1:
+        # A bare number is seconds; after a unit it is a typo (`1h30` meaning 1h30m?), as in Go.
+        if number.count(".") > 1 or i > len(number):
             raise ValueError(f"invalid duration {text!r} (write it like 30s, 5m, 168h or 1h30m)")
-        total += float(number)  # bare number: seconds
+        total += float(number)
     return total
 
 

@@ -120,6 +120,10 @@ def test_durations() -> None:
     assert parse_duration("250ms") == 0.25
     with pytest.raises(ValueError):
         parse_duration("soon")
+    assert parse_duration("90") == 90.0  # a bare number is seconds
+    for bad in ("1h30", "1..5s", "h", "5x", "-1h", ""):
+        with pytest.raises(ValueError):
+            parse_duration(bad)
 
 
 def test_example_config_loads() -> None:
