@@ -19,9 +19,11 @@ from starlette.routing import BaseRoute, Route
 
 from auth.base import AccessController, AuthError
 from auth.factory import open_controller
+from oci.digest import InvalidDigest
+from oci.manifests import ManifestError
 from registry.config import Config, parse_duration
 from registry.dispatch import RegistryRouter
-from registry.errors import ErrorCode, RegistryError
+from registry.errors import ErrorCode, RegistryError, protocol_error
 from registry.handlers.blobs import BlobHandlers
 from registry.handlers.listing import ListingHandlers
 from registry.handlers.manifests import ManifestHandlers
@@ -45,6 +47,11 @@ def _error_response(error: RegistryError) -> Response:
 async def _registry_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, RegistryError)
     return _error_response(exc)
+
+
+async def _protocol_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, ManifestError | InvalidDigest)
+    return _error_response(protocol_error(exc))
 
 
 async def _auth_error(request: Request, exc: Exception) -> Response:
@@ -140,6 +147,8 @@ def create_app(
         lifespan=lifespan,
         exception_handlers={
             RegistryError: _registry_error,
+            ManifestError: _protocol_error,
+            InvalidDigest: _protocol_error,
             AuthError: _auth_error,
             HTTPException: _http_error,
             StorageError: _storage_error,

@@ -41,11 +41,10 @@ from dataclasses import dataclass, field
 
 import orjson
 
+from oci.digest import Digest, InvalidDigest
+from oci.manifests import ManifestError, parse_manifest
 from registry import paths
 from registry.config import Config, parse_duration
-from registry.digest import Digest, InvalidDigest
-from registry.errors import RegistryError
-from registry.manifests import parse_manifest
 from registry.store import GC_DONE, GC_DOOMED_TTL, GC_PENDING, Store
 from storage_backends import BackendError, PathNotFound, StorageBackend, open_backend
 
@@ -437,7 +436,7 @@ class Collector:
 def _parse_refs(body: bytes) -> _Refs:
     try:
         parsed = parse_manifest(body, None)
-    except RegistryError:
+    except ManifestError:
         found = frozenset(Digest.parse(m.decode()) for m in _ANY_DIGEST.findall(body))
         return _Refs(found, (), None)
     return _Refs(frozenset(d.digest for d in parsed.blobs), tuple(d.digest for d in parsed.children), parsed.subject)

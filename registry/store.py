@@ -13,11 +13,12 @@ from collections import OrderedDict
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
+from oci.descriptor import must_exist
+from oci.digest import Digest, InvalidDigest
+from oci.manifests import ManifestError, ParsedManifest, media_type_of, parse_manifest
+from oci.reference import valid_tag
 from registry import paths
-from registry.digest import Digest, InvalidDigest
 from registry.errors import ErrorCode, RegistryError
-from registry.manifests import ParsedManifest, media_type_of, must_exist, parse_manifest
-from registry.names import valid_tag
 from registry.uploads import Uploads
 from storage_backends import PathNotFound, StorageBackend
 
@@ -353,7 +354,7 @@ class Store:
         await self.backend.delete(paths.manifest_revision_dir(name, digest))
         try:
             parsed = parse_manifest(manifest.body, None)
-        except RegistryError:
+        except ManifestError:
             return
         if parsed.subject is not None:
             link = paths.referrer_link(name, parsed.subject, digest)

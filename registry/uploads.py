@@ -13,8 +13,8 @@ import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime
 
+from oci.digest import Digest, InvalidDigest, new_hasher
 from registry import paths
-from registry.digest import Digest, InvalidDigest, new_hasher
 from registry.errors import ErrorCode, RegistryError
 from storage_backends import PathNotFound, StorageBackend
 

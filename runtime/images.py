@@ -28,8 +28,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
-from registry.digest import Digest, InvalidDigest
-from registry.reference import InvalidReference, Reference
+from oci.digest import Digest, InvalidDigest
+from oci.reference import InvalidReference, Reference
 from runtime.atomicfile import write_atomic
 
 DEFAULT_ROOT = Path("/var/lib/dockyard-runtime")
