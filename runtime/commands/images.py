@@ -20,7 +20,7 @@ from oci.platform import InvalidPlatform
 from oci.reference import DEFAULT_REGISTRY, InvalidReference, Reference, familiar_name
 from runtime import auth_config
 from runtime.auth_config import AuthConfigError
-from runtime.images import ImageError, ImageStore, LocalImage, default_root, pull
+from runtime.images import ImageError, ImageStore, LocalImage, default_root
 from runtime.layers import LayerError
 
 Handler = Callable[[argparse.Namespace], int]
@@ -150,7 +150,9 @@ def _store() -> ImageStore:
 @_handled
 def pull_command(args: argparse.Namespace) -> int:
     _require_root("pull")
-    image = asyncio.run(pull(_store(), args.ref, args.platform, args.insecure, progress=not args.quiet))
+    from runtime.pull import pull_image  # loads the registry client, which the other commands need not
+
+    image = asyncio.run(pull_image(_store(), args.ref, args.platform, args.insecure, progress=not args.quiet))
     print(image.reference)
     return 0
 
