@@ -17,7 +17,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from auth.base import AccessController, AuthError
+from auth.base import AccessController, AuthError, ServesRoutes
 from auth.factory import open_controller
 from oci.digest import InvalidDigest
 from oci.manifests import ManifestError
@@ -111,7 +111,7 @@ def create_app(
         "listing": ListingHandlers(store),
     }
     router = RegistryRouter(handlers, controller)
-    routes: list[BaseRoute] = list(getattr(controller, "routes", []))
+    routes: list[BaseRoute] = list(controller.routes) if isinstance(controller, ServesRoutes) else []
     # Probes and metrics live outside /v2/: no registry auth, and never confused with a repository.
     routes.extend(Health(backend).routes())
     if config.metrics.enabled:

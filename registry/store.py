@@ -20,7 +20,7 @@ from oci.reference import valid_tag
 from registry import paths
 from registry.errors import ErrorCode, RegistryError
 from registry.uploads import Uploads
-from storage_backends import PathNotFound, StorageBackend
+from storage_backends import LocalFiles, PathNotFound, StorageBackend, WalksTree, innermost
 
 # A GC run marks a digest "pending" just before its last re-check, then deletes it and marks it
 # "done" (or drops the mark if it keeps it). A mark older than this is from a run long over.
@@ -102,6 +102,9 @@ class Store:
         self.backend = backend
         self.delete_enabled = delete_enabled
         self._manifests = _ManifestCache(_MANIFEST_CACHE_BYTES)
+        core = innermost(backend)
+        self._tree: WalksTree | None = core if isinstance(core, WalksTree) else None
+        self._files: LocalFiles | None = core if isinstance(core, LocalFiles) else None
         # Writes into repositories/ by this replica; a catalog snapshot holds only while it is unchanged.
         self._writes = 0
         self._catalog_snapshot: tuple[float, int, list[str]] | None = None
@@ -142,8 +145,7 @@ class Store:
 
     def blob_path(self, digest: Digest) -> str | None:
         """The local file holding a blob, when the backend keeps blobs in local files."""
-        local_path = getattr(self.backend, "local_path", None)  # an optional backend extra
-        return None if local_path is None else str(local_path(paths.blob_data(digest)))
+        return None if self._files is None else str(self._files.local_path(paths.blob_data(digest)))
 
     async def blob_redirect(self, digest: Digest) -> str | None:
         return await self.backend.redirect_url(paths.blob_data(digest))
@@ -378,9 +380,8 @@ class Store:
     async def repositories(self) -> list[str]:
         """Every repository name, sorted: directories below `repositories/` that hold `_` entries."""
         found: list[str] = []
-        whole_tree = getattr(self.backend, "walk", None)  # an optional backend extra: one call, not one per directory
-        if whole_tree is not None:
-            tree = await whole_tree(paths.REPOSITORIES, lambda entry: not entry.startswith("_"))
+        if self._tree is not None:  # one call, not one per directory
+            tree = await self._tree.walk(paths.REPOSITORIES, lambda entry: not entry.startswith("_"))
             return sorted(name for name, entries in tree if any(e in _REPOSITORY_MARKS for e in entries))
 
         async def walk(prefix: str, name: str) -> None:
