@@ -21,16 +21,12 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     serve.add_argument("--port", type=int, help="port to listen on (overrides http.addr)")
     serve.add_argument("--workers", type=int, help="worker processes (overrides http.workers; 0 = one per core)")
     serve.set_defaults(func=serve_command)
-    for module in _EXTRA_COMMANDS:
-        try:
-            extra = __import__(module, fromlist=["register"])
-        except ImportError:
-            continue
+    # The other server subcommands register themselves; their modules import no app.
+    from auth import cli as auth_cli
+    from registry import doctor, gc
+
+    for extra in (auth_cli, gc, doctor):
         extra.register(subparsers)
-
-
-# Subcommand modules of the server side that register themselves when present.
-_EXTRA_COMMANDS = ("auth.cli", "registry.gc", "registry.doctor")
 
 
 def _overrides(args: argparse.Namespace, config: Config) -> dict[str, str]:
