@@ -1,4 +1,5 @@
-"""Manifest parsing knows no server: it raises its own `ManifestError`, which the registry maps to a code."""
+"""Manifest parsing knows no server: it raises its own `ManifestError` (tests/unit/test_errors.py checks
+the code the registry answers it with)."""
 
 from __future__ import annotations
 
@@ -7,9 +8,9 @@ import json
 import pytest
 
 from oci import mediatypes as mt
-from oci.digest import Digest, InvalidDigest
+from oci.digest import Digest
 from oci.manifests import ManifestError, Problem, parse_manifest
-from registry.errors import ErrorCode, RegistryError, protocol_error
+from registry.errors import RegistryError
 
 CONFIG = {"mediaType": mt.OCI_CONFIG, "digest": str(Digest.of(b"{}")), "size": 2}
 
@@ -40,20 +41,3 @@ def test_broken_manifests_raise_manifest_error_not_a_registry_error(body: bytes,
         parse_manifest(body, None)
     assert not isinstance(caught.value, RegistryError)
     assert caught.value.problem is problem
-
-
-def test_the_registry_maps_protocol_errors_to_codes() -> None:
-    invalid = protocol_error(ManifestError(Problem.INVALID, "layers must be a list"))
-    assert invalid.code is ErrorCode.MANIFEST_INVALID
-    assert invalid.body()["errors"][0] == {
-        "code": "MANIFEST_INVALID",
-        "message": "manifest invalid: layers must be a list",
-        "detail": "layers must be a list",
-    }
-    assert protocol_error(ManifestError(Problem.DIGEST_INVALID, "config.digest: x")).code is ErrorCode.DIGEST_INVALID
-    assert protocol_error(InvalidDigest("invalid digest 'x'")).code is ErrorCode.DIGEST_INVALID
-
-
-@pytest.mark.parametrize("problem", list(Problem))
-def test_every_problem_has_a_code(problem: Problem) -> None:
-    assert protocol_error(ManifestError(problem, "detail")).status == 400
