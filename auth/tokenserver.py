@@ -28,6 +28,7 @@ from auth.ratelimit import LoginLimiter
 from auth.rules import RuleSource
 from auth.scopes import Scope, ScopeError, format_scopes, parse_scopes
 from auth.token import InvalidToken, TokenIssuer, credential_stamp
+from oci.reference import valid_name
 
 log = logging.getLogger("dockyard.auth")
 
@@ -164,6 +165,11 @@ def _scopes(values: Sequence[str]) -> list[Scope]:
         scopes = parse_scopes(values)
     except ScopeError as exc:
         raise _BadRequest(str(exc), "invalid_scope") from None
+    for scope in scopes:
+        # Rules match names by glob, so a name outside the grammar (`a/../b`, `a:pull:b`) could
+        # match a rule meant for another repository; no registry route serves such a name anyway.
+        if scope.type == "repository" and not valid_name(scope.name):
+            raise _BadRequest(f"invalid repository name {scope.name[:256]!r} in scope", "invalid_scope")
     return scopes
 
 
