@@ -128,10 +128,11 @@ async def check_registry(url: str, config: Config, limits: Thresholds, verify: b
     import httpx  # imported here: only `doctor` talks HTTP, and httpx is slow to load
 
     findings: list[Finding] = []
+    api = config.http.prefix.rstrip("/") + "/v2/"  # where http.prefix puts the API
     try:
         async with httpx.AsyncClient(base_url=url, verify=verify, timeout=10) as client:
             started = time.time()
-            response = await client.get("/v2/")
+            response = await client.get(api)
             finished = time.time()
             ready = await client.get("/readyz")
     except httpx.ConnectError as exc:
@@ -151,7 +152,7 @@ async def check_registry(url: str, config: Config, limits: Thresholds, verify: b
     if response.status_code not in (200, 401):
         findings.append(
             Finding(
-                "fail", "api", f"GET {url}/v2/ answered {response.status_code}", "is this a registry? check the URL"
+                "fail", "api", f"GET {url}{api} answered {response.status_code}", "is this a registry? check the URL"
             )
         )
     elif response.headers.get("docker-distribution-api-version") != "registry/2.0":
@@ -164,7 +165,7 @@ async def check_registry(url: str, config: Config, limits: Thresholds, verify: b
             )
         )
     else:
-        findings.append(Finding("ok", "api", f"{url}/v2/ answers {response.status_code}"))
+        findings.append(Finding("ok", "api", f"{url}{api} answers {response.status_code}"))
     if ready.status_code == 200:
         findings.append(Finding("ok", "ready", "/readyz: storage reachable from the server"))
     else:
