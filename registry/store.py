@@ -429,3 +429,26 @@ class Store:
                     Referrer(parsed.media_type, digest, len(manifest.body), parsed.artifact_type, parsed.annotations)
                 )
         return found
+
+    # -- for the web UI (registry/ui) --------------------------------------------------------
+
+    @property
+    def writes(self) -> int:
+        """How many writes this replica has made: what it caches about tags holds while this is unchanged."""
+        return self._writes
+
+    async def tag_link(self, name: str, tag: str) -> tuple[Digest, float]:
+        """The manifest a tag names and when the tag was last set (seconds since the epoch)."""
+        key = paths.tag_current_link(name, tag)
+        try:
+            info = await self.backend.stat(key)
+            return _parse_link(await self.backend.get(key)), info.modified
+        except PathNotFound:
+            raise await self._unknown_manifest(name, tag) from None
+
+    async def read_small_blob(self, name: str, digest: Digest, limit: int) -> bytes:
+        """A whole blob the repository holds (an image config), refused when larger than `limit`."""
+        info = await self.stat_blob(name, digest)
+        if info.size > limit:
+            raise RegistryError(ErrorCode.SIZE_INVALID, detail={"digest": str(digest), "limit": limit})
+        return await self.backend.get(paths.blob_data(digest))
