@@ -280,7 +280,8 @@ class UiPages:
         sort = request.query_params.get("sort", "name")
         if sort not in SORTS:
             sort = "name"
-        tags = [t for t in await self.store.tags(name) if query.lower() in t.lower()]
+        every = await self.store.tags(name)
+        tags = [t for t in every if query.lower() in t.lower()]
         if sort.endswith("pushed"):
             links = await self.model.tag_links(name, tags)
             tags = sorted((t for t in tags if t in links), key=lambda t: (links[t][1], t))
@@ -306,6 +307,7 @@ class UiPages:
             next_link=self._query(request, page=page + 1) if page < pages else None,
             can_delete=self._can_delete(grant, name),
             deleted=request.query_params.get("deleted"),
+            pull_tag="latest" if "latest" in every or not every else every[-1],
         )
 
     async def manifest(self, request: Request, session: Session, grant: Grant) -> Response:
