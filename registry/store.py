@@ -441,8 +441,8 @@ class Store:
         """The manifest a tag names and when the tag was last set (seconds since the epoch)."""
         key = paths.tag_current_link(name, tag)
         try:
-            info = await self.backend.stat(key)
-            return _parse_link(await self.backend.get(key)), info.modified
+            info, link = await asyncio.gather(self.backend.stat(key), self.backend.get(key))
+            return _parse_link(link), info.modified
         except PathNotFound:
             raise await self._unknown_manifest(name, tag) from None
 

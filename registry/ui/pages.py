@@ -31,7 +31,7 @@ from registry.ui.session import COOKIE, Session, SessionCodec
 from storage_backends import PathNotFound
 
 REPOSITORIES_PER_PAGE = 50
-TAGS_PER_PAGE = 100
+TAGS_PER_PAGE = 50
 MAX_FORM_BYTES = 16 * 1024
 SORTS = ("name", "-name", "pushed", "-pushed")
 _HERE = Path(__file__).parent

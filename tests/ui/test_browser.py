@@ -303,7 +303,7 @@ def test_usable_on_a_phone(browser: Any, open_registry: Served, shots: Path) -> 
         page.goto(f"{open_registry.url}/r/team/app")
         small = page.evaluate(
             "() => [...document.querySelectorAll('button, input[type=search]')]"
-            ".filter(el => el.getBoundingClientRect().height < 24).length"
+            ".filter(el => el.getClientRects().length && el.getBoundingClientRect().height < 24).length"
         )
         assert small == 0  # tap targets at least 24 px (WCAG 2.2 target size, minimum)
         page.screenshot(path=str(shots / "phone-repository.png"))
