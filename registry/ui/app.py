@@ -46,7 +46,9 @@ def ui_routes(config: Config, store: Store, controller: AccessController) -> lis
         root = config.storage.filesystem.rootdirectory if config.storage.filesystem else "./data"
     key = session_key(config.http.secret, root, config.http.workers != 1)
     public_host = urlsplit(config.http.host).netloc if config.http.host else ""
-    pages = UiPages(config.ui, store, UiAccess.of(controller), SessionCodec(key), lifetime, public_host)
+    access = UiAccess.of(controller)
+    trust = config.http.trustforwardedheaders
+    pages = UiPages(config.ui, store, access, SessionCodec(key), lifetime, public_host, trust)
     page = pages.page
     routes: list[BaseRoute] = [
         Route("/", page(pages.home), methods=["GET"]),

@@ -97,6 +97,7 @@ class UiPages:
         codec: SessionCodec,
         session_lifetime: float,
         public_host: str = "",
+        trust_forwarded: bool = False,
     ) -> None:
         self.config = config
         self.store = store
@@ -105,6 +106,7 @@ class UiPages:
         self.codec = codec
         self.lifetime = session_lifetime
         self.public_host = public_host
+        self.trust_forwarded = trust_forwarded
         self.base = config.path.rstrip("/")
         self.templates = jinja2.Environment(
             loader=jinja2.FileSystemLoader(_HERE / "templates"),
@@ -177,13 +179,20 @@ class UiPages:
         # A page of another site can post a form here but cannot read the token from ours; the
         # Origin check refuses such a post even before the token is looked at.
         origin = request.headers.get("origin")
-        if origin and origin != "null" and urlsplit(origin).netloc != request.headers.get("host"):
+        if origin and urlsplit(origin).netloc not in self._own_hosts(request):
             raise _Refused(403, "cross-site request refused")
         form = await self._form(request)
         request.state.form = form
         token = form.get("csrf") or request.headers.get("x-csrf-token")
         if not self.codec.csrf_valid(session, token):
             raise _Refused(403, "missing or stale form token: reload the page and try again")
+
+    def _own_hosts(self, request: Request) -> set[str]:
+        """The names this UI is reached by: the Host header, `http.host`, and a trusted proxy's host."""
+        hosts = {request.headers.get("host", ""), self.public_host}
+        if self.trust_forwarded:
+            hosts.add(request.headers.get("x-forwarded-host", "").split(",")[0].strip())
+        return hosts - {""}
 
     async def _form(self, request: Request) -> dict[str, str]:
         content_type = request.headers.get("content-type", "").split(";")[0].strip()

@@ -14,7 +14,16 @@ from registry.config import ConfigError, load_config
 from registry.ui.app import check_path
 from tests.servers import start_registry
 from tests.ui.conftest import PASSWORDS, Served
-from tests.ui.images import APP_LAYER, BASE_LAYER, OCI_MANIFEST, SBOM_TYPE, SIGNATURE_TYPE, digest_of, put_manifest
+from tests.ui.images import (
+    APP_LAYER,
+    BASE_LAYER,
+    OCI_MANIFEST,
+    SBOM_TYPE,
+    SIGNATURE_TYPE,
+    digest_of,
+    push_image,
+    put_manifest,
+)
 
 pytestmark = pytest.mark.e2e
 HTML = {"Accept": "text/html"}
@@ -155,7 +164,9 @@ def test_delete_needs_the_form_token(open_registry: Served) -> None:
         )
         assert cross.status_code == 403
         assert "scratch" in httpx.get(f"{url}/v2/team/app/tags/list").json()["tags"]
-        done = client.post("/r/team/app/-/delete", data={"reference": "scratch", "csrf": token})
+        done = client.post(
+            "/r/team/app/-/delete", data={"reference": "scratch", "csrf": token}, headers={"Origin": url}
+        )
         assert done.status_code == 303 and done.headers["location"] == "/r/team/app?deleted=scratch"
     assert "scratch" not in httpx.get(f"{url}/v2/team/app/tags/list").json()["tags"]
     # The manifest stays, by digest and by its other tag.
@@ -273,3 +284,27 @@ def test_ui_path_may_not_take_the_registry_s_own_paths(path: str) -> None:
     config = load_config(None, {"DOCKYARD_UI_PATH": path})
     with pytest.raises(ConfigError, match=r"ui\.path"):
         check_path(config)
+
+
+def test_token_mode_with_the_built_in_token_server_logs_in_the_same_users(tmp_path: Path) -> None:
+    from tests.ui.conftest import ACCESS, write_users
+
+    config = tmp_path / "config.yaml"
+    auth = {"htpasswd": {"path": str(write_users(tmp_path))}, "tokenserver": {}, "access": ACCESS}
+    config.write_text(yaml.safe_dump({"auth": auth}))
+    server = start_registry(tmp_path / "data", config=config)
+    try:
+        token = httpx.get(
+            f"{server.url}/auth/token",
+            params={"service": "dockyard", "scope": "repository:team/app:pull,push"},
+            auth=("admin", PASSWORDS["admin"]),
+        ).json()["token"]
+        with httpx.Client(base_url=server.url, headers={"Authorization": f"Bearer {token}"}) as api:
+            push_image(api, "team/app", "1.0", (APP_LAYER,))
+        with httpx.Client(base_url=server.url, headers=HTML) as client:
+            assert "team/app" not in client.get("/").text
+            assert login(client, "reader").status_code == 303
+            assert 'href="/r/team/app"' in client.get("/").text
+            assert "1.0" in client.get("/r/team/app").text
+    finally:
+        server.stop()
