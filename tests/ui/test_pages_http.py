@@ -183,7 +183,11 @@ def test_delete_confirmation_names_what_goes_and_what_stays(open_registry: Serve
     assert fx.app.digest in stays and "<strong>1.0</strong>" in stays
     by_digest = httpx.get(f"{open_registry.url}/r/team/app/-/delete", params={"reference": fx.app.digest}, headers=HTML)
     goes = by_digest.text.split('id="goes"')[1].split("</ul>")[0]
+    stays = by_digest.text.split('id="stays"')[1].split("</ul>")[0]
     assert "<strong>1.0</strong>" in goes and "<strong>latest</strong>" in goes and fx.app.digest in goes
+    # The base layer is also 0.9's: it stays shared; the application layer is this image's own.
+    assert digest_of(BASE_LAYER)[:19] in stays and digest_of(BASE_LAYER)[:19] not in goes
+    assert digest_of(APP_LAYER)[:19] in goes and digest_of(APP_LAYER)[:19] not in stays
 
 
 def test_anonymous_visitors_see_only_what_anonymous_pulls_allow(auth_registry: Served) -> None:
