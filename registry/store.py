@@ -8,10 +8,13 @@ from __future__ import annotations
 
 import asyncio
 import bisect
+import os
 import time
 from collections import OrderedDict
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+
+import anyio
 
 from registry import paths
 from registry.digest import Digest, InvalidDigest
@@ -445,6 +448,45 @@ class Store:
             return _parse_link(link), info.modified
         except PathNotFound:
             raise await self._unknown_manifest(name, tag) from None
+
+    async def tag_links(self, name: str, tags: list[str]) -> dict[str, tuple[Digest, float]]:
+        """`tag_link` for many tags at once; tags that are gone (or corrupt) are left out.
+
+        With local files (an optional backend extra) all of them are read in one thread hop:
+        10,000 tags cost one hop, not 20,000."""
+        local_path = getattr(self.backend, "local_path", None)
+        if local_path is None:
+
+            async def one(tag: str) -> tuple[str, tuple[Digest, float] | None]:
+                try:
+                    return tag, await self.tag_link(name, tag)
+                except RegistryError:
+                    return tag, None
+
+            gate = asyncio.Semaphore(32)
+
+            async def bounded(tag: str) -> tuple[str, tuple[Digest, float] | None]:
+                async with gate:
+                    return await one(tag)
+
+            found = await asyncio.gather(*(bounded(tag) for tag in tags))
+            return {tag: link for tag, link in found if link is not None}
+
+        def read_all() -> dict[str, tuple[Digest, float]]:
+            links: dict[str, tuple[Digest, float]] = {}
+            for tag in tags:
+                if not valid_tag(tag):
+                    continue
+                path = local_path(paths.tag_current_link(name, tag))
+                try:
+                    modified = os.stat(path).st_mtime
+                    with open(path, "rb") as handle:
+                        links[tag] = (_parse_link(handle.read()), modified)
+                except (OSError, PathNotFound):
+                    continue
+            return links
+
+        return await anyio.to_thread.run_sync(read_all)
 
     async def read_small_blob(self, name: str, digest: Digest, limit: int) -> bytes:
         """A whole blob the repository holds (an image config), refused when larger than `limit`."""

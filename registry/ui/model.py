@@ -147,8 +147,7 @@ class DeletePlan:
 @dataclass
 class _TagLinks:
     writes: int
-    taken: float
-    links: dict[str, tuple[Digest, float]] = field(default_factory=dict)
+    links: dict[str, tuple[Digest, float, float]] = field(default_factory=dict)  # digest, pushed, read at
 
 
 def _document(body: bytes) -> dict[str, Any]:
@@ -364,9 +363,8 @@ class UiModel:
 
     def _links_for(self, name: str) -> _TagLinks:
         held = self._tag_links.get(name)
-        now = time.monotonic()
-        if held is None or held.writes != self.store.writes or now - held.taken > TAG_LINK_SECONDS:
-            held = _TagLinks(self.store.writes, now)
+        if held is None or held.writes != self.store.writes:
+            held = _TagLinks(self.store.writes)
             if len(self._tag_links) > 1000:
                 self._tag_links.clear()
             self._tag_links[name] = held
@@ -375,18 +373,17 @@ class UiModel:
     async def tag_links(self, name: str, tags: list[str]) -> dict[str, tuple[Digest, float]]:
         """Digest and push time of each tag (tags deleted meanwhile are left out)."""
         held = self._links_for(name)
-        missing = [t for t in tags if t not in held.links]
-
-        async def lookup(tag: str) -> tuple[str, tuple[Digest, float] | None]:
-            try:
-                return tag, await self.store.tag_link(name, tag)
-            except RegistryError:
-                return tag, None
-
-        for tag, link in await _bounded([lambda t=t: lookup(t) for t in missing]):  # type: ignore[misc]
-            if link is not None:
-                held.links[tag] = link
-        return {t: held.links[t] for t in tags if t in held.links}
+        now = time.monotonic()
+        missing = [t for t in tags if t not in held.links or now - held.links[t][2] > TAG_LINK_SECONDS]
+        if missing:
+            fetched = await self.store.tag_links(name, missing)
+            now = time.monotonic()
+            for tag in missing:
+                if tag in fetched:
+                    held.links[tag] = (*fetched[tag], now)
+                else:
+                    held.links.pop(tag, None)
+        return {t: held.links[t][:2] for t in tags if t in held.links}
 
     async def tag_rows(self, name: str, tags: list[str]) -> list[TagRow]:
         links = await self.tag_links(name, tags)
