@@ -454,6 +454,7 @@ class Store:
 
         With local files (an optional backend extra) all of them are read in one thread hop:
         10,000 tags cost one hop, not 20,000."""
+        tags = [tag for tag in tags if valid_tag(tag)]
         local_path = getattr(self.backend, "local_path", None)
         if local_path is None:
 
@@ -475,8 +476,6 @@ class Store:
         def read_all() -> dict[str, tuple[Digest, float]]:
             links: dict[str, tuple[Digest, float]] = {}
             for tag in tags:
-                if not valid_tag(tag):
-                    continue
                 path = local_path(paths.tag_current_link(name, tag))
                 try:
                     modified = os.stat(path).st_mtime
