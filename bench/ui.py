@@ -17,6 +17,8 @@ from bench.servers import Server
 from bench.workload import Context, Metric, Sample
 
 UI_REPO = "bench/ui"
+HOME_PREFIX = "uihome"
+REPOSITORIES_PER_PAGE = 50  # registry.ui.pages.REPOSITORIES_PER_PAGE
 TAGS_PER_PAGE = 50  # registry.ui.pages.TAGS_PER_PAGE
 
 
@@ -37,7 +39,7 @@ class UiPages:
         Metric("repository_ms", "repository page (50 tags, first visit)", "ms", "page"),
         Metric("filtered_ms", "repository page, tags filtered", "ms", "page"),
         Metric("manifest_ms", "manifest page", "ms", "page"),
-        Metric("home_ms", "home page", "ms", "page"),
+        Metric("home_ms", "home page (50 repositories of 1,000, first visit)", "ms", "page"),
     )
 
     def prepare(self, context: Context, server: Server) -> None:
@@ -51,6 +53,13 @@ class UiPages:
             [fixtures.config_digest, fixtures.layer_digest],
             context.sizes.tags,
         )
+        # The home page lists repositories with their tag counts, sizes and last pushes.
+        self._home_repos = [f"{HOME_PREFIX}/r{n:04d}" for n in range(max(context.sizes.repositories // 5, 1))]
+        for name in self._home_repos:
+            blobs = [fixtures.config_digest, fixtures.layer_digest]
+            populate.write_tags(server.data_root, name, fixtures.manifest_digest, blobs, 3)
+        home = f"home page ({REPOSITORIES_PER_PAGE} repositories of {len(self._home_repos):,}, first visit)"
+        self.metrics = (*self.metrics[:3], Metric("home_ms", home, "ms", "page"))
         self._round = 0
 
     def run(self, context: Context, server: Server) -> Sample:
@@ -66,7 +75,10 @@ class UiPages:
             probes = [self._tags[(i * 997) % len(self._tags)] for i in range(visits)]
             filtered_ms = _median_ms([lambda t=t: self._filtered(client, t) for t in probes])  # type: ignore[misc]
             manifest_ms = _median_ms([lambda t=t: self._manifest(client, t) for t in probes])  # type: ignore[misc]
-            home_ms = _median_ms([lambda: self._home(client) for _ in range(visits)])
+            home_pages = max(len(self._home_repos) // REPOSITORIES_PER_PAGE, 1)
+            home_ms = _median_ms(
+                [lambda p=p: self._home(client, (first + p) % home_pages + 1) for p in range(min(visits, home_pages))]  # type: ignore[misc]
+            )
         values = {"repository_ms": repository_ms, "filtered_ms": filtered_ms, "manifest_ms": manifest_ms}
         values["home_ms"] = home_ms
         return Sample(values, usage)
@@ -90,6 +102,9 @@ class UiPages:
         if '<h2 id="layers-heading">' not in self._get(client, f"/r/{UI_REPO}/-/manifest/{tag}"):
             raise Mismatch(f"the manifest page of {UI_REPO}:{tag} shows no layers")
 
-    def _home(self, client: Client) -> None:
-        if f'href="/r/{UI_REPO}"' not in self._get(client, "/?q=bench/ui"):
-            raise Mismatch(f"the home page does not list {UI_REPO}")
+    def _home(self, client: Client, page: int) -> None:
+        html = self._get(client, f"/?q={HOME_PREFIX}/&page={page}")
+        name = self._home_repos[(page - 1) * REPOSITORIES_PER_PAGE]
+        row = f'<a href="/r/{name}">{name}</a></th>\n      <td class="num">3</td>'
+        if row not in html:
+            raise Mismatch(f"home page {page} does not list {name} with its 3 tags")

@@ -208,6 +208,7 @@ class UiModel:
         self._summaries: _Lru[Digest, ImageSummary] = _Lru(50_000)
         self._configs: _Lru[Digest, tuple[dict[str, Any], str]] = _Lru(2_000)
         self._tag_links: dict[str, _TagLinks] = {}
+        self._repositories: tuple[int, float, list[str]] | None = None
 
     # -- immutable, by digest ----------------------------------------------------------------
 
@@ -397,6 +398,29 @@ class UiModel:
             return TagRow(tag, digest, pushed, summary)
 
         return await _bounded([lambda t=t: row(t) for t in tags if t in links])  # type: ignore[misc]
+
+    async def repositories(self) -> list[str]:
+        """Every repository, sorted; one walk of the tree serves the pages of the next few seconds."""
+        held = self._repositories
+        now = time.monotonic()
+        if held is None or held[0] != self.store.writes or now - held[1] > TAG_LINK_SECONDS:
+            writes = self.store.writes
+            names = await self.store.catalog()
+            held = (writes, time.monotonic(), names)
+            self._repositories = held
+        return held[2]
+
+    async def repository_rows(self, names: list[str]) -> list[RepositoryRow]:
+        """A row for each repository (ones deleted meanwhile are left out)."""
+
+        async def row(name: str) -> RepositoryRow | None:
+            try:
+                return await self.repository_row(name)
+            except RegistryError:
+                return None
+
+        rows = await _bounded([lambda n=n: row(n) for n in names])  # type: ignore[misc]
+        return [r for r in rows if r is not None]
 
     async def repository_row(self, name: str) -> RepositoryRow:
         tags = await self.store.tags(name)

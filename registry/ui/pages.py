@@ -259,17 +259,12 @@ class UiPages:
 
     async def home(self, request: Request, session: Session, grant: Grant) -> Response:
         query = request.query_params.get("q", "").strip().lower()
-        names = [n for n in await self.store.catalog() if grant.allows("repository", n, "pull") and (query in n)]
+        names = [n for n in await self.model.repositories() if grant.allows("repository", n, "pull") and query in n]
         page = self._page_number(request)
         pages = max(math.ceil(len(names) / REPOSITORIES_PER_PAGE), 1)
         page = min(page, pages)
         visible = names[(page - 1) * REPOSITORIES_PER_PAGE : page * REPOSITORIES_PER_PAGE]
-        rows = []
-        for name in visible:
-            try:
-                rows.append(await self.model.repository_row(name))
-            except RegistryError:
-                continue  # deleted meanwhile
+        rows = await self.model.repository_rows(visible)
         return self.render(
             request,
             session,
