@@ -312,3 +312,29 @@ def test_token_mode_with_the_built_in_token_server_logs_in_the_same_users(tmp_pa
             assert "1.0" in client.get("/r/team/app").text
     finally:
         server.stop()
+
+
+ODD_REQUESTS = [
+    ("GET", "/r/%00", None),
+    ("GET", "/r/team/app/-/manifest/..%2F..%2Fx", None),
+    ("GET", "/r/team/app/-/manifest/sha256:zzz", None),
+    ("GET", "/r/team/app/-/manifest/" + "a" * 300, None),
+    ("GET", "/r/team/app/-/blob/sha256:abc/download", None),
+    ("GET", "/r/team/app/-/blob/md5:abc", None),
+    ("GET", "/r/team/app?page=99999999999999999999&sort=bogus", None),
+    ("GET", "/r/team/app?page=-3&q=%ff%fe", None),
+    ("GET", "/r/team/app/-/delete", None),
+    ("GET", "/r/team/app/-/delete?reference=sha256:" + "0" * 64, None),
+    ("GET", "/r/UPPER/case", None),
+    ("POST", "/login", b"x" * 100_000),
+    ("POST", "/r/team/app/-/delete", b"\xff\xfe=\x00"),
+    ("POST", "/", b""),
+    ("GET", "/static/../config.py", None),
+]
+
+
+@pytest.mark.parametrize(("method", "path", "body"), ODD_REQUESTS)
+def test_odd_requests_never_fail_the_server(open_registry: Served, method: str, path: str, body: bytes | None) -> None:
+    r = httpx.request(method, f"{open_registry.url}{path}", content=body, headers=HTML)
+    assert r.status_code < 500, (r.status_code, r.text[:300])
+    assert httpx.get(f"{open_registry.url}/v2/team/app/tags/list").status_code == 200
