@@ -48,7 +48,8 @@ def ui_routes(config: Config, store: Store, controller: AccessController) -> lis
     public_host = urlsplit(config.http.host).netloc if config.http.host else ""
     access = UiAccess.of(controller)
     trust = config.http.trustforwardedheaders
-    pages = UiPages(config.ui, store, access, SessionCodec(key), lifetime, public_host, trust)
+    read_only = config.storage.maintenance.readonly.enabled
+    pages = UiPages(config.ui, store, access, SessionCodec(key), lifetime, public_host, trust, read_only)
     page = pages.page
     routes: list[BaseRoute] = [
         Route("/", page(pages.home), methods=["GET"]),

@@ -98,6 +98,7 @@ class UiPages:
         session_lifetime: float,
         public_host: str = "",
         trust_forwarded: bool = False,
+        read_only: bool = False,
     ) -> None:
         self.config = config
         self.store = store
@@ -107,6 +108,7 @@ class UiPages:
         self.lifetime = session_lifetime
         self.public_host = public_host
         self.trust_forwarded = trust_forwarded
+        self.read_only = read_only
         self.base = config.path.rstrip("/")
         self.templates = jinja2.Environment(
             loader=jinja2.FileSystemLoader(_HERE / "templates"),
@@ -241,7 +243,8 @@ class UiPages:
         return name
 
     def _can_delete(self, grant: Grant, name: str) -> bool:
-        return self.store.delete_enabled and grant.allows("repository", name, "delete")
+        writable = self.store.delete_enabled and not self.read_only
+        return writable and grant.allows("repository", name, "delete")
 
     @staticmethod
     def _page_number(request: Request) -> int:
@@ -360,6 +363,8 @@ class UiPages:
     async def delete(self, request: Request, session: Session, grant: Grant) -> Response:
         name = self._repository(request, grant)
         if not self._can_delete(grant, name):
+            if self.read_only:
+                raise _Refused(405, "this registry is in read-only mode", ErrorCode.UNSUPPORTED)
             disabled = not self.store.delete_enabled
             raise _Refused(403, "deletes are disabled on this registry" if disabled else "you may not delete here")
         if request.method == "POST":

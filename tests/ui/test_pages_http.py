@@ -30,7 +30,7 @@ HTML = {"Accept": "text/html"}
 
 
 def csrf_of(html: str) -> str:
-    found = re.search(r'name="csrf" value="([^"]+)"', html)
+    found = re.search(r'name="csrf" value="([^"]+)"', html) or re.search(r'name="csrf-token" content="([^"]+)"', html)
     assert found, "the page holds no form token"
     return found.group(1)
 
@@ -197,7 +197,11 @@ def test_anonymous_visitors_see_only_what_anonymous_pulls_allow(auth_registry: S
     private = httpx.get(f"{auth_registry.url}/r/team/app", headers=HTML)
     missing = httpx.get(f"{auth_registry.url}/r/team/none", headers=HTML)
     assert private.status_code == missing.status_code == 404
-    assert private.text.replace("team/app", "X") == missing.text.replace("team/none", "X")
+
+    def same(text: str) -> str:
+        return re.sub(r'name="csrf-token" content="[^"]+"', "", text)  # each visit is a new session
+
+    assert same(private.text.replace("team/app", "X")) == same(missing.text.replace("team/none", "X"))
     for path in ("/r/team/app/-/manifest/1.0", f"/r/team/app/-/blob/{digest_of(APP_LAYER)}/download"):
         assert httpx.get(f"{auth_registry.url}{path}").status_code == 404
     # No delete buttons for anonymous pulls.
@@ -338,3 +342,20 @@ def test_odd_requests_never_fail_the_server(open_registry: Served, method: str, 
     r = httpx.request(method, f"{open_registry.url}{path}", content=body, headers=HTML)
     assert r.status_code < 500, (r.status_code, r.text[:300])
     assert httpx.get(f"{open_registry.url}/v2/team/app/tags/list").status_code == 200
+
+
+def test_read_only_mode_offers_no_delete(tmp_path: Path) -> None:
+    server = start_registry(tmp_path / "data")
+    with httpx.Client(base_url=server.url) as api:
+        push_image(api, "team/app", "1.0", (APP_LAYER,))
+    server.stop()
+    server = start_registry(tmp_path / "data", env={"DOCKYARD_STORAGE_MAINTENANCE_READONLY_ENABLED": "true"})
+    try:
+        with httpx.Client(base_url=server.url, headers=HTML) as client:
+            page = client.get("/r/team/app")
+            assert "1.0" in page.text and "Delete" not in page.text
+            refused = client.post("/r/team/app/-/delete", data={"reference": "1.0", "csrf": csrf_of(page.text)})
+            assert refused.status_code == 405 and "read-only" in refused.text
+        assert httpx.get(f"{server.url}/v2/team/app/manifests/1.0").status_code == 200
+    finally:
+        server.stop()
