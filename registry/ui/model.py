@@ -98,12 +98,29 @@ class ImageSummary:
         return frozenset(digest for digest, _ in self.sizes)
 
 
+# What a referrer is, by its artifactType, in the words the tag table uses.
+REFERRER_KINDS = {
+    "application/vnd.dev.cosign.artifact.sig.v1+json": "signature",
+    "application/vnd.cncf.notary.signature": "signature",
+    "application/vnd.dev.sigstore.bundle.v0.3+json": "signature",
+    "application/spdx+json": "SBOM",
+    "text/spdx": "SBOM",
+    "application/vnd.cyclonedx+json": "SBOM",
+    "application/vnd.in-toto+json": "attestation",
+}
+
+
+def referrer_kind(artifact_type: str | None) -> str:
+    return REFERRER_KINDS.get(artifact_type or "", "other")
+
+
 @dataclass(frozen=True)
 class TagRow:
     tag: str
     digest: Digest
     pushed: float
     summary: ImageSummary | None
+    referrers: tuple[str, ...] = ()  # kinds of what refers to the manifest: signature, SBOM, ...
 
 
 @dataclass(frozen=True)
@@ -209,6 +226,7 @@ class UiModel:
         self._configs: _Lru[Digest, tuple[dict[str, Any], str]] = _Lru(2_000)
         self._tag_links: dict[str, _TagLinks] = {}
         self._repositories: tuple[int, float, list[str]] | None = None
+        self._referrer_kinds: dict[tuple[str, Digest], tuple[int, float, tuple[str, ...]]] = {}
 
     # -- immutable, by digest ----------------------------------------------------------------
 
@@ -386,8 +404,34 @@ class UiModel:
                     held.links.pop(tag, None)
         return {t: held.links[t][:2] for t in tags if t in held.links}
 
+    async def referrer_kinds(self, name: str, digest: Digest) -> tuple[str, ...]:
+        """The kinds of referrers a manifest has (mutable: remembered like tag links)."""
+        key = (name, digest)
+        held = self._referrer_kinds.get(key)
+        now = time.monotonic()
+        if held is not None and held[0] == self.store.writes and now - held[1] <= TAG_LINK_SECONDS:
+            return held[2]
+        writes = self.store.writes
+        try:
+            found = await self.store.referrers(name, digest)
+        except (RegistryError, PathNotFound):
+            found = []
+        kinds = tuple(sorted({referrer_kind(r.artifact_type) for r in found}))
+        if len(self._referrer_kinds) > 50_000:
+            self._referrer_kinds.clear()
+        self._referrer_kinds[key] = (writes, time.monotonic(), kinds)
+        return kinds
+
     async def tag_rows(self, name: str, tags: list[str]) -> list[TagRow]:
         links = await self.tag_links(name, tags)
+        digests = sorted({digest for digest, _ in links.values()}, key=str)
+        kinds = dict(
+            zip(
+                digests,
+                await _bounded([lambda d=d: self.referrer_kinds(name, d) for d in digests]),  # type: ignore[misc]
+                strict=True,
+            )
+        )
 
         async def row(tag: str) -> TagRow:
             digest, pushed = links[tag]
@@ -395,7 +439,7 @@ class UiModel:
                 summary: ImageSummary | None = await self.summary(name, digest)
             except (RegistryError, PathNotFound):
                 summary = None
-            return TagRow(tag, digest, pushed, summary)
+            return TagRow(tag, digest, pushed, summary, kinds.get(digest, ()))
 
         return await _bounded([lambda t=t: row(t) for t in tags if t in links])  # type: ignore[misc]
 

@@ -71,6 +71,9 @@ def test_repository_page_shows_tags_digests_sizes_and_pull_commands(open_registr
     size = len(fx.app.config) + len(BASE_LAYER) + len(APP_LAYER)
     assert f"{size / 1024:.1f} KiB" in text
     assert "linux/amd64" in text and "2026-11-30 10:20 UTC" in text
+    # Signed or not: 1.0 (and latest, the same manifest) has a signature and an SBOM, 0.9 nothing.
+    referrers = re.findall(r'<td data-label="Referrers">([^<]*)</td>', text)
+    assert referrers == ["none", "SBOM, signature", "SBOM, signature"]
     host = open_registry.server.address
     assert f'value="docker pull {host}/team/app:latest"' in text
     assert f'value="dockyard pull {host}/team/app:latest"' in text
