@@ -11,36 +11,25 @@ from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from auth.base import AccessController
-from registry.config import Config, ConfigError, parse_duration
+from registry.config import Config, parse_duration
 from registry.store import Store
 from registry.ui.access import UiAccess
+from registry.ui.config import RESERVED
+from registry.ui.config import check_path as ui_config_check
 from registry.ui.pages import UiPages
 from registry.ui.session import SessionCodec, session_key
 
-# Paths the registry itself answers; the UI may not sit on or under them.
-RESERVED = ("/v2", "/healthz", "/readyz", "/metrics", "/auth", "/debug")
-
 
 def check_path(config: Config) -> str:
-    path = config.ui.path
-    if not path.startswith("/") or "//" in path or any(c in path for c in "?#{}\\ "):
-        raise ConfigError(f"ui.path: {path!r} must be an absolute URL path such as / or /ui")
-    trimmed = path.rstrip("/")
-    owned = [*RESERVED, config.metrics.path.rstrip("/")]
-    for reserved in owned:
-        if trimmed and (trimmed == reserved or trimmed.startswith(f"{reserved}/")):
-            raise ConfigError(f"ui.path: {path!r} is taken by the registry's own {reserved}")
-    return trimmed
+    """The UI's base path, refused when it would shadow a route the registry owns."""
+    owned = (*RESERVED, config.metrics.path.rstrip("/"))
+    ui_config_check(config.ui.path, tuple(p for p in owned if p))
+    return config.ui.base
 
 
 def ui_routes(config: Config, store: Store, controller: AccessController) -> list[BaseRoute]:
     base = check_path(config)
-    try:
-        lifetime = parse_duration(config.ui.sessionlifetime)
-    except ValueError as exc:
-        raise ConfigError(f"ui.sessionlifetime: {exc}") from None
-    if lifetime <= 0:
-        raise ConfigError("ui.sessionlifetime: must be longer than 0s")
+    lifetime = parse_duration(config.ui.sessionlifetime)
     root = None
     if config.storage.driver == "filesystem":
         root = config.storage.filesystem.rootdirectory if config.storage.filesystem else "./data"

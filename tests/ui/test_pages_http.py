@@ -3,6 +3,7 @@ session and CSRF rules. The browser tests (test_browser.py) drive the same pages
 
 from __future__ import annotations
 
+import os
 import re
 from pathlib import Path
 
@@ -290,35 +291,40 @@ def test_ui_path_moves_it_and_enabled_false_removes_it(tmp_path: Path) -> None:
         server.stop()
 
 
-@pytest.mark.parametrize("path", ["/v2", "/v2/ui", "/metrics", "ui", "/a b"])
+@pytest.mark.parametrize("path", ["/v2", "/v2/ui", "/metrics", "/healthz/x", "ui", "/a b", "/x//y"])
 def test_ui_path_may_not_take_the_registry_s_own_paths(path: str) -> None:
-    config = load_config(None, {"DOCKYARD_UI_PATH": path})
+    with pytest.raises(ConfigError, match=r"ui\.path"):
+        load_config(None, {"DOCKYARD_UI_PATH": path})
+
+
+def test_ui_path_may_not_take_a_moved_metrics_path() -> None:
+    config = load_config(None, {"DOCKYARD_UI_PATH": "/stats", "DOCKYARD_METRICS_PATH": "/stats"})
     with pytest.raises(ConfigError, match=r"ui\.path"):
         check_path(config)
 
 
-def test_token_mode_with_the_built_in_token_server_logs_in_the_same_users(tmp_path: Path) -> None:
-    from tests.ui.conftest import ACCESS, write_users
+@pytest.mark.parametrize("value", ["soon", "0s", "-5m"])
+def test_a_bad_session_lifetime_stops_the_start(tmp_path: Path, value: str) -> None:
+    with pytest.raises(ConfigError, match=r"ui\.sessionlifetime"):
+        load_config(None, {"DOCKYARD_UI_SESSIONLIFETIME": value})
 
-    config = tmp_path / "config.yaml"
-    auth = {"htpasswd": {"path": str(write_users(tmp_path))}, "tokenserver": {}, "access": ACCESS}
-    config.write_text(yaml.safe_dump({"auth": auth}))
-    server = start_registry(tmp_path / "data", config=config)
-    try:
-        token = httpx.get(
-            f"{server.url}/auth/token",
-            params={"service": "dockyard", "scope": "repository:team/app:pull,push"},
-            auth=("admin", PASSWORDS["admin"]),
-        ).json()["token"]
-        with httpx.Client(base_url=server.url, headers={"Authorization": f"Bearer {token}"}) as api:
-            push_image(api, "team/app", "1.0", (APP_LAYER,))
-        with httpx.Client(base_url=server.url, headers=HTML) as client:
-            assert "team/app" not in client.get("/").text
-            assert login(client, "reader").status_code == 303
-            assert 'href="/r/team/app"' in client.get("/").text
-            assert "1.0" in client.get("/r/team/app").text
-    finally:
-        server.stop()
+
+def test_serve_with_workers_refuses_a_bad_ui_path_before_starting(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    from tests.servers import ROOT
+
+    env = {**os.environ, "DOCKYARD_UI_PATH": "/v2/ui", "REGISTRY_STORAGE_FILESYSTEM_ROOTDIRECTORY": str(tmp_path)}
+    done = subprocess.run(
+        [sys.executable, "-m", "dockyard", "serve", "--port", "0", "--workers", "2"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode != 0 and "ui.path" in done.stderr
 
 
 ODD_REQUESTS = [
