@@ -108,6 +108,16 @@ def test_filter_as_you_type(page: Any, open_registry: Served) -> None:
     page.wait_for_function(
         "() => [...document.querySelectorAll('#repositories tbody th a')].map(a => a.textContent).join() === 'team/app'"
     )
+    # The tags of a repository filter the same way.
+    page.goto(f"{open_registry.url}/r/team/app")
+    page.get_by_label("Filter tags").press_sequentially("0")
+    page.wait_for_function(
+        "() => [...document.querySelectorAll('#tags tbody th a')].map(a => a.textContent).join() === '0.9,1.0'"
+    )
+    page.get_by_label("Filter tags").fill("")
+    page.get_by_label("Filter tags").press_sequentially("9")
+    page.wait_for_function("() => document.querySelectorAll('#tags tbody tr').length === 1")
+    assert page.locator("#tags tbody th a").all_inner_texts() == ["0.9"]
 
 
 def test_copy_button_puts_the_pull_command_on_the_clipboard(browser: Any, open_registry: Served) -> None:
