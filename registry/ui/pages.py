@@ -109,7 +109,7 @@ class UiPages:
         self.public_host = public_host
         self.trust_forwarded = trust_forwarded
         self.read_only = read_only
-        self.base = config.path.rstrip("/")
+        self.base = config.base
         self.templates = jinja2.Environment(
             loader=jinja2.FileSystemLoader(_HERE / "templates"),
             autoescape=True,
@@ -135,7 +135,9 @@ class UiPages:
 
     def _set_cookie(self, request: Request, response: Response, session: Session | None) -> None:
         path = self.base or "/"
-        secure = request.url.scheme == "https"
+        # Behind a proxy that ends TLS (trusted forwarded headers), the browser's side is what counts.
+        forwarded = request.headers.get("x-forwarded-proto", "").split(",")[0].strip() if self.trust_forwarded else ""
+        secure = request.url.scheme == "https" or forwarded == "https"
         if session is None:
             response.delete_cookie(COOKIE, path=path, secure=secure, httponly=True, samesite="strict")
             return
@@ -169,8 +171,10 @@ class UiPages:
             for key, value in SECURITY_HEADERS.items():
                 response.headers.setdefault(key, value)
             new_session = getattr(request.state, "new_session", None)
-            if new_session is not None:
-                self._set_cookie(request, response, new_session or None)
+            if getattr(request.state, "end_session", False):
+                self._set_cookie(request, response, None)
+            elif new_session is not None:
+                self._set_cookie(request, response, new_session)
             elif fresh:
                 self._set_cookie(request, response, session)
             return response
@@ -405,7 +409,7 @@ class UiPages:
         )
 
     async def logout(self, request: Request, session: Session, grant: Grant) -> Response:
-        request.state.new_session = False
+        request.state.end_session = True
         return RedirectResponse(f"{self.base}/", status_code=303)
 
 
