@@ -368,3 +368,26 @@ def test_read_only_mode_offers_no_delete(tmp_path: Path) -> None:
         assert httpx.get(f"{server.url}/v2/team/app/manifests/1.0").status_code == 200
     finally:
         server.stop()
+
+
+def test_a_new_password_or_a_removed_user_ends_the_session(auth_registry: Served) -> None:
+    from auth.htpasswd import HtpasswdFile
+
+    users = HtpasswdFile(auth_registry.server.root.parent / "htpasswd", rounds=4)
+    users.set_password("temp", "temp-pw")
+    try:
+        with httpx.Client(base_url=auth_registry.url, headers=HTML) as client:
+            page = client.get("/login")
+            form = {"csrf": csrf_of(page.text), "username": "temp", "password": "temp-pw"}
+            assert client.post("/login", data=form).status_code == 303
+            assert "Signed in as <strong>temp</strong>" in client.get("/").text
+            users.set_password("temp", "another-pw")
+            assert "Signed in as" not in client.get("/").text
+            page = client.get("/login")
+            form = {"csrf": csrf_of(page.text), "username": "temp", "password": "another-pw"}
+            assert client.post("/login", data=form).status_code == 303
+            assert "Signed in as <strong>temp</strong>" in client.get("/").text
+            users.remove("temp")
+            assert "Signed in as" not in client.get("/").text
+    finally:
+        users.remove("temp")
