@@ -493,3 +493,32 @@ class Store:
         if info.size > limit:
             raise RegistryError(ErrorCode.SIZE_INVALID, detail={"digest": str(digest), "limit": limit})
         return await self.backend.get(paths.blob_data(digest))
+
+    async def blob_totals(self) -> tuple[int, int]:
+        """How many blobs the store holds and their bytes: every repository's, shared ones once."""
+        local_path = getattr(self.backend, "local_path", None)
+        if local_path is not None:
+            top = local_path(paths.BLOBS)
+
+            def count_files() -> tuple[int, int]:
+                count = total = 0
+                for directory, _, files in os.walk(top):
+                    if "data" in files:
+                        try:
+                            total += os.stat(os.path.join(directory, "data")).st_size
+                            count += 1
+                        except OSError:
+                            continue
+                return count, total
+
+            return await anyio.to_thread.run_sync(count_files)
+        count = total = 0
+        for algorithm in await self.backend.list(paths.BLOBS):
+            for prefix in await self.backend.list(f"{paths.BLOBS}/{algorithm}"):
+                for encoded in await self.backend.list(f"{paths.BLOBS}/{algorithm}/{prefix}"):
+                    try:
+                        info = await self.backend.stat(f"{paths.BLOBS}/{algorithm}/{prefix}/{encoded}/data")
+                    except PathNotFound:
+                        continue
+                    count, total = count + 1, total + info.size
+        return count, total

@@ -79,6 +79,16 @@ class UiAccess:
         rules = self._rules.current()
         return RuleGrant(rules.identity(user), self._rules)
 
+    def sees_everything(self, user: str | None) -> bool:
+        """Whether the visitor may pull every repository (no auth, or an admin): only they are shown
+        totals over the whole store, which would otherwise tell of repositories they cannot see."""
+        if self.mode == "open":
+            return True
+        if self._rules is None or user is None:
+            return False
+        rules = self._rules.current()
+        return rules.identity(user).admin
+
     def stamp(self, user: str) -> str | None:
         """A stamp of the user's current password hash; None when the user no longer exists."""
         if self._checker is None:

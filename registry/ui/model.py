@@ -31,6 +31,7 @@ TAG_LINK_SECONDS = 5.0
 # total size and last push (those need every tag resolved; the repository page pages them).
 SUMMARY_TAG_LIMIT = 1000
 MAX_CONFIG_BYTES = 4 * 1024 * 1024
+BLOB_TOTALS_SECONDS = 60.0
 _LOOKUPS_AT_ONCE = 32
 
 K = TypeVar("K")
@@ -226,6 +227,7 @@ class UiModel:
         self._configs: _Lru[Digest, tuple[dict[str, Any], str]] = _Lru(2_000)
         self._tag_links: dict[str, _TagLinks] = {}
         self._repositories: tuple[int, float, list[str]] | None = None
+        self._blob_totals: tuple[float, tuple[int, int]] | None = None
         self._referrer_kinds: dict[tuple[str, Digest], tuple[int, float, tuple[str, ...]]] = {}
 
     # -- immutable, by digest ----------------------------------------------------------------
@@ -442,6 +444,14 @@ class UiModel:
             return TagRow(tag, digest, pushed, summary, kinds.get(digest, ()))
 
         return await _bounded([lambda t=t: row(t) for t in tags if t in links])  # type: ignore[misc]
+
+    async def blob_totals(self) -> tuple[int, int]:
+        """Blobs stored and their bytes; a walk of every blob, so done at most once a minute."""
+        held = self._blob_totals
+        if held is None or time.monotonic() - held[0] > BLOB_TOTALS_SECONDS:
+            held = (time.monotonic(), await self.store.blob_totals())
+            self._blob_totals = held
+        return held[1]
 
     async def repositories(self) -> list[str]:
         """Every repository, sorted; one walk of the tree serves the pages of the next few seconds."""

@@ -272,11 +272,13 @@ class UiPages:
         page = min(page, pages)
         visible = names[(page - 1) * REPOSITORIES_PER_PAGE : page * REPOSITORIES_PER_PAGE]
         rows = await self.model.repository_rows(visible)
+        totals = await self.model.blob_totals() if self.access.sees_everything(session.user) else None
         return self.render(
             request,
             session,
             "home.html",
             rows=rows,
+            totals=totals,
             query=query,
             page=page,
             pages=pages,

@@ -59,6 +59,12 @@ def test_home_lists_repositories_with_counts_and_sizes(open_registry: Served) ->
     # Filtering is on the server too (the script only fetches these pages).
     filtered = httpx.get(f"{open_registry.url}/", params={"q": "multi"}, headers=HTML).text
     assert 'href="/r/team/multi"' in filtered and 'href="/r/team/app"' not in filtered
+    # The storage summary counts every blob once, as the store holds them.
+    stored = list((open_registry.server.root / "docker/registry/v2/blobs").rglob("data"))
+    storage = r.text.split('id="storage"')[1].split("</dl>")[0]
+    assert f"<dt>Blobs</dt><dd>{len(stored)}</dd>" in storage
+    total = sum(p.stat().st_size for p in stored)
+    assert f"<dd>{total / 1024:.1f} KiB</dd>" in storage
     # Security headers: nothing runs but our own files.
     assert "script-src 'self'" in r.headers["content-security-policy"]
     assert r.headers["x-frame-options"] == "DENY"
@@ -208,6 +214,8 @@ def test_anonymous_visitors_see_only_what_anonymous_pulls_allow(auth_registry: S
     assert same(private.text.replace("team/app", "X")) == same(missing.text.replace("team/none", "X"))
     for path in ("/r/team/app/-/manifest/1.0", f"/r/team/app/-/blob/{digest_of(APP_LAYER)}/download"):
         assert httpx.get(f"{auth_registry.url}{path}").status_code == 404
+    # No totals over the whole store for those who may not see all of it.
+    assert 'id="storage"' not in home.text
     # No delete buttons for anonymous pulls.
     assert "Delete" not in httpx.get(f"{auth_registry.url}/r/public/tools", headers=HTML).text
 
@@ -228,6 +236,7 @@ def test_login_session_cookie_and_logout(auth_registry: Served) -> None:
         assert client.cookies.get("dockyard_session") != before  # a new session on login
         home = client.get("/").text
         assert "team/app" in home and "Signed in as <strong>reader</strong>" in home
+        assert 'id="storage"' not in home
         # reader may pull, not delete: no button, and the delete itself is refused.
         repo = client.get("/r/team/app").text
         assert "Delete" not in repo
@@ -242,6 +251,7 @@ def test_users_see_delete_only_where_they_may(auth_registry: Served) -> None:
     with httpx.Client(base_url=auth_registry.url, headers=HTML) as client:
         assert login(client, "admin").status_code == 303
         assert 'aria-label="Delete tag 1.0"' in client.get("/r/team/app").text
+        assert 'id="storage"' in client.get("/").text  # an admin sees the store's totals
     with httpx.Client(base_url=auth_registry.url, headers=HTML) as client:
         login(client, "pusher")  # push brings pull, not delete
         text = client.get("/r/team/app").text

@@ -93,3 +93,14 @@ async def test_model_forgets_tags_after_its_own_writes() -> None:
     rows = await model.tag_rows("team/app", ["a"])
     assert rows[0].summary is not None and rows[0].summary.platforms == ("linux/amd64",)
     assert rows[0].summary.created == "2026-11-30T10:20:30Z"
+
+
+@pytest.mark.parametrize("kind", ["memory", "filesystem"])
+async def test_blob_totals_count_every_blob_once(kind: str, tmp_path: Path) -> None:
+    backend = MemoryBackend() if kind == "memory" else FilesystemBackend(str(tmp_path))
+    store = Store(backend, delete_enabled=True)
+    assert await store.blob_totals() == (0, 0)
+    digest = await _push(store, "team/app", ["a"])
+    await _push(store, "team/other", ["b"])  # the same three blobs again, in another repository
+    body = (await store.get_manifest("team/app", str(digest))).body
+    assert await store.blob_totals() == (3, len(image_config()) + len(b"layer") + len(body))
