@@ -11,25 +11,17 @@ from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from auth.base import AccessController
-from registry.config import Config, parse_duration
+from registry.config import Config
 from registry.store import Store
 from registry.ui.access import UiAccess
-from registry.ui.config import RESERVED
-from registry.ui.config import check_path as ui_config_check
+from registry.ui.checks import check_ui
 from registry.ui.pages import UiPages
 from registry.ui.session import SessionCodec, session_key
 
 
-def check_path(config: Config) -> str:
-    """The UI's base path, refused when it would shadow a route the registry owns."""
-    owned = (*RESERVED, config.metrics.path.rstrip("/"))
-    ui_config_check(config.ui.path, tuple(p for p in owned if p))
-    return config.ui.base
-
-
 def ui_routes(config: Config, store: Store, controller: AccessController) -> list[BaseRoute]:
-    base = check_path(config)
-    lifetime = parse_duration(config.ui.sessionlifetime)
+    lifetime = check_ui(config)
+    base = config.ui.base
     root = None
     if config.storage.driver == "filesystem":
         root = config.storage.filesystem.rootdirectory if config.storage.filesystem else "./data"

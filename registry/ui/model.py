@@ -19,8 +19,8 @@ from typing import Any, Generic, TypeVar
 
 import orjson
 
-from registry import mediatypes as mt
-from registry.digest import Digest
+from oci import mediatypes as mt
+from oci.digest import Digest
 from registry.errors import RegistryError
 from registry.store import Store
 from storage_backends import PathNotFound

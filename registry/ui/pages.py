@@ -20,9 +20,9 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response, StreamingResponse
 
 from auth.base import AuthError, Grant
-from registry.digest import Digest, InvalidDigest
+from oci.digest import Digest, InvalidDigest
+from oci.reference import valid_name
 from registry.errors import ErrorCode, RegistryError
-from registry.names import valid_name
 from registry.store import Store
 from registry.ui.access import UiAccess
 from registry.ui.config import UiConfig

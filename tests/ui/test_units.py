@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from registry.digest import Digest
+from oci.digest import Digest
 from registry.store import Store
 from registry.ui.model import UiModel
 from registry.ui.session import Session, SessionCodec, session_key
