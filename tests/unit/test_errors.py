@@ -47,5 +47,13 @@ def test_error_body_shape() -> None:
     assert body == {
         "errors": [{"code": "BLOB_UNKNOWN", "message": "blob unknown to registry", "detail": {"digest": "sha256:x"}}]
     }
-    assert RegistryError(ErrorCode.MANIFEST_TOO_LARGE).body()["errors"][0]["code"] == "SIZE_INVALID"
-    assert RegistryError(ErrorCode.MANIFEST_TOO_LARGE).status == 413
+
+
+def test_member_names_are_the_wire_codes() -> None:
+    for member in ErrorCode:
+        assert RegistryError(member).body()["errors"][0]["code"] == member.name
+    # A status other than the code's usual one is the answer's, not a second name for the code.
+    too_large = RegistryError(ErrorCode.SIZE_INVALID, status=413)
+    assert too_large.status == 413 and too_large.body()["errors"][0]["code"] == "SIZE_INVALID"
+    assert {m.name for m in ErrorCode} >= set(SPEC_CODES)
+    assert not {"RANGE_INVALID", "MANIFEST_TOO_LARGE", "NOT_FOUND"} & {m.name for m in ErrorCode}
