@@ -25,11 +25,13 @@ from registry.app import create_app
 from registry.config import load_config
 from registry.errors import ErrorCode
 from registry.routes import ROUTES, RouteRow
+from storage_backends.filesystem import FilesystemBackend
+from tests.auth.conftest import auth_config, token_for
 
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
 OCI_CONFIG = "application/vnd.oci.image.config.v1+json"
 OCI_LAYER = "application/vnd.oci.image.layer.v1.tar"
-EXAMPLES_PER_ROUTE = 40
+EXAMPLES_PER_ROUTE = 60
 WIRE_CODES = {code.name for code in ErrorCode}
 
 
@@ -46,15 +48,28 @@ class Seeded:
 
 
 class Registry:
-    """One app and one event loop for all examples: hypothesis calls the test synchronously."""
+    """One app and one event loop for all examples: hypothesis calls the test synchronously.
 
-    def __init__(self, root: Path) -> None:
-        env = {"REGISTRY_STORAGE_FILESYSTEM_ROOTDIRECTORY": str(root), "REGISTRY_STORAGE_DELETE_ENABLED": "true"}
+    In `token` mode the registry wants bearer tokens; `self.token` is a valid one for everything
+    the fuzz touches, so that some fuzzed requests carry it and reach the handlers."""
+
+    def __init__(self, tmp: Path, mode: str) -> None:
+        root = tmp / "data"
+        if mode == "token":
+            config = auth_config(tmp, "token")
+        else:
+            env = {"REGISTRY_STORAGE_FILESYSTEM_ROOTDIRECTORY": str(root), "REGISTRY_STORAGE_DELETE_ENABLED": "true"}
+            config = load_config(None, env)
+        app = create_app(config, backend=FilesystemBackend(root=root))
         self.runner = asyncio.Runner()
-        self.client = httpx.AsyncClient(
-            transport=httpx.ASGITransport(app=create_app(load_config(None, env))), base_url="http://registry.test"
-        )
+        self.client = httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://registry.test")
+        self.token = ""
+        if mode == "token":
+            scopes = ["repository:fuzz/app:pull,push,delete", "registry:catalog:*"]
+            self.token = self.runner.run(token_for(self.client, "root", *scopes))
+            self.client.headers["Authorization"] = f"Bearer {self.token}"
         self.seeded = self.runner.run(self._seed())
+        self.client.headers.pop("Authorization", None)
 
     async def _seed(self) -> Seeded:
         name = "fuzz/app"
@@ -90,9 +105,9 @@ def _digest(data: bytes, algorithm: str = "sha256") -> str:
     return f"{algorithm}:{hashlib.new(algorithm, data).hexdigest()}"
 
 
-@pytest.fixture(scope="module")
-def registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Registry]:
-    served = Registry(tmp_path_factory.mktemp("fuzz") / "data")
+@pytest.fixture(scope="module", params=["none", "token"])
+def registry(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Registry]:
+    served = Registry(tmp_path_factory.mktemp("fuzz"), request.param)
     yield served
     served.close()
 
@@ -104,9 +119,14 @@ _NAMEISH = st.text(st.sampled_from("abcXYZ019._-/:@%~ \\\0\u00e9"), min_size=0, 
 _HEX = st.text(st.sampled_from("0123456789abcdefABCDEFg"), min_size=0, max_size=130)
 
 
+def _often(value: str) -> st.SearchStrategy[str]:
+    """A real value, drawn about as often as all the malformed ones together."""
+    return st.one_of(st.just(value), st.just(value))
+
+
 def _digests(seeded: Seeded) -> st.SearchStrategy[str]:
     return st.one_of(
-        st.sampled_from([seeded.manifest, seeded.blob, _digest(b"absent"), _digest(b"absent", "sha512")]),
+        st.sampled_from([seeded.manifest, seeded.blob, _digest(b""), _digest(b"absent"), _digest(b"", "sha512")]),
         st.builds(
             lambda a, h: f"{a}:{h}", st.sampled_from(["sha256", "sha512", "md5", "SHA256", "", "sha256+b64"]), _HEX
         ),
@@ -118,13 +138,13 @@ def _digests(seeded: Seeded) -> st.SearchStrategy[str]:
 def _segment(seeded: Seeded, kind: str) -> st.SearchStrategy[str]:
     if kind == "name":
         return st.one_of(
-            st.just(seeded.name),
+            _often(seeded.name),
             st.sampled_from(["fuzz/absent", "a" * 256, "a/" * 40 + "b", "UPPER/case", "a//b", "a/../b", "-a", "a."]),
             _NAMEISH.filter(bool),
         )
     if kind == "reference":
         return st.one_of(
-            st.just(seeded.tag),
+            _often(seeded.tag),
             st.sampled_from([".INVALID_MANIFEST_NAME", "t" * 129, "latest", "_x"]),
             _digests(seeded),
             _NAMEISH.filter(bool),
@@ -175,23 +195,32 @@ _CONTENT_RANGE = st.one_of(
     st.text(st.sampled_from("bytes=-0123456789, /*"), max_size=20),
 )
 _HEADER_VALUE = st.text(st.characters(min_codepoint=0x20, max_codepoint=0x7E), max_size=60)
-_HEADERS = st.fixed_dictionaries(
-    {},
-    optional={
-        "Range": _RANGE,
-        "Content-Range": _CONTENT_RANGE,
-        "Content-Type": st.one_of(
-            st.sampled_from([OCI_MANIFEST, "application/vnd.docker.distribution.manifest.v1+json", "text/plain"]),
-            _HEADER_VALUE,
-        ),
-        "Accept": _HEADER_VALUE,
-        "Authorization": st.one_of(
-            st.sampled_from(["Basic !!!", "Bearer x.y.z", "Basic", "Digest a=b"]), _HEADER_VALUE
-        ),
-        "X-Request-Id": _HEADER_VALUE,
-        "If-None-Match": _HEADER_VALUE,
-    },
-)
+
+
+def _headers(token: str) -> st.SearchStrategy[dict[str, str]]:
+    malformed = st.one_of(
+        st.sampled_from(["Basic !!!", "Bearer x.y.z", "Basic", "Digest a=b", f"Bearer {token[:-2]}"]),
+        _HEADER_VALUE,
+    )
+    # With a token to give, most requests carry it, so that they get past authorization.
+    required = {"Authorization": st.one_of(_often(f"Bearer {token}"), malformed)} if token else {}
+    optional = {} if token else {"Authorization": malformed}
+    content_type = st.one_of(
+        st.sampled_from([OCI_MANIFEST, "application/vnd.docker.distribution.manifest.v1+json", "text/plain"]),
+        _HEADER_VALUE,
+    )
+    return st.fixed_dictionaries(
+        required,
+        optional={
+            **optional,
+            "Range": _RANGE,
+            "Content-Range": _CONTENT_RANGE,
+            "Content-Type": content_type,
+            "Accept": _HEADER_VALUE,
+            "X-Request-Id": _HEADER_VALUE,
+            "If-None-Match": _HEADER_VALUE,
+        },
+    )
 
 
 def _body(seeded: Seeded) -> st.SearchStrategy[bytes]:
@@ -225,7 +254,7 @@ def test_no_request_is_a_5xx_and_every_4xx_has_the_json_error_body(
     @given(
         path=_path(row, seeded),
         params=_query(seeded),
-        headers=_HEADERS,
+        headers=_headers(registry.token),
         body=_body(seeded),
     )
     def check(path: str, params: list[tuple[str, str]], headers: dict[str, str], body: bytes) -> None:
