@@ -11,6 +11,8 @@ from typing import Any
 import httpx
 import pytest
 
+from auth.base import AuthError, Challenge, Denied, TooManyRequests
+from oci.errorcodes import ErrorCode
 from registry.app import create_app
 from registry.config import load_config
 from storage_backends import BackendError, PathNotFound
@@ -137,3 +139,11 @@ async def test_unknown_paths_and_methods_answer_json_with_the_usual_headers(clie
         assert r.status_code == status, (method, path, r.status_code)
         _assert_common_headers(r)
         assert error_code(r) == "UNSUPPORTED", (method, path)
+
+
+def test_auth_refusals_carry_codes_of_the_one_table() -> None:
+    for refusal, code in [(Challenge, "UNAUTHORIZED"), (Denied, "DENIED"), (TooManyRequests, "TOOMANYREQUESTS")]:
+        error = refusal("no")
+        assert isinstance(error, AuthError)
+        assert error.code is ErrorCode[code]
+        assert error.status == ErrorCode[code].status
