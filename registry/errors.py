@@ -61,7 +61,7 @@ def registry_error(exc: Exception, missing: ErrorCode = ErrorCode.NAME_UNKNOWN) 
         case HTTPException() if exc.status_code < 500:
             return RegistryError(ErrorCode.UNSUPPORTED, exc.detail, exc.headers, status=exc.status_code)
         case InvalidDigest():
-            return RegistryError(ErrorCode.DIGEST_INVALID, detail=str(exc))
+            return RegistryError(ErrorCode.DIGEST_INVALID, detail=str(exc), message="invalid digest")
         case PathNotFound():
             return RegistryError(missing, message="content vanished during the request")
         case InvalidPath():
