@@ -218,6 +218,9 @@ def _headers(token: str) -> st.SearchStrategy[dict[str, str]]:
             "Content-Type": content_type,
             "Accept": _HEADER_VALUE,
             "X-Request-Id": _HEADER_VALUE,
+            # Lengths that disagree with the body, or are no length at all.
+            "Content-Length": st.one_of(st.integers(-2, 2**64).map(str), st.sampled_from(["", "abc", "1e3", " 5"])),
+            "Transfer-Encoding": st.sampled_from(["chunked", "gzip", "identity"]),
             "If-None-Match": _HEADER_VALUE,
         },
     )
