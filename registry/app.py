@@ -16,7 +16,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from auth.base import AccessController
+from auth.base import AccessController, ServesRoutes
 from auth.factory import open_controller
 from registry.config import Config, parse_duration
 from registry.dispatch import RegistryRouter
@@ -53,7 +53,7 @@ def create_app(
         "listing": ListingHandlers(store),
     }
     router = RegistryRouter(handlers, controller)
-    routes: list[BaseRoute] = list(getattr(controller, "routes", []))
+    routes: list[BaseRoute] = list(controller.routes) if isinstance(controller, ServesRoutes) else []
     # Probes and metrics live outside /v2/: no registry auth, and never confused with a repository.
     routes.extend(Health(backend).routes())
     if config.metrics.enabled:

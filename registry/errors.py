@@ -9,8 +9,9 @@ from typing import Any
 from starlette.exceptions import HTTPException
 
 from auth.base import AuthError
+from oci.digest import InvalidDigest
 from oci.errorcodes import ErrorCode
-from registry.digest import InvalidDigest
+from oci.manifests import ManifestError, Problem
 from storage_backends import InvalidOffset, InvalidPath, PathNotFound, StorageError
 
 __all__ = ["ErrorCode", "RegistryError", "registry_error"]
@@ -42,6 +43,13 @@ class RegistryError(Exception):
         return {"errors": [error]}
 
 
+# The protocol package (oci/) knows no HTTP: its errors become these codes when a request caused them.
+_MANIFEST_PROBLEMS = {
+    Problem.INVALID: (ErrorCode.MANIFEST_INVALID, "manifest invalid"),
+    Problem.DIGEST_INVALID: (ErrorCode.DIGEST_INVALID, "invalid digest in the manifest"),
+}
+
+
 def registry_error(exc: Exception, missing: ErrorCode = ErrorCode.NAME_UNKNOWN) -> RegistryError:
     """The one mapping from an exception to the error the client sees.
 
@@ -62,6 +70,9 @@ def registry_error(exc: Exception, missing: ErrorCode = ErrorCode.NAME_UNKNOWN) 
             return RegistryError(ErrorCode.UNSUPPORTED, exc.detail, exc.headers, status=exc.status_code)
         case InvalidDigest():
             return RegistryError(ErrorCode.DIGEST_INVALID, detail=str(exc), message="invalid digest")
+        case ManifestError():
+            code, message = _MANIFEST_PROBLEMS[exc.problem]
+            return RegistryError(code, detail=exc.detail, message=f"{message}: {exc.detail}")
         case PathNotFound():
             return RegistryError(missing, message="content vanished during the request")
         case InvalidPath():

@@ -10,8 +10,8 @@ import orjson
 from starlette.requests import Request
 from starlette.responses import Response
 
-from registry import mediatypes as mt
-from registry.digest import Digest
+from oci import mediatypes as mt
+from oci.digest import Digest
 from registry.handlers.common import query_int
 from registry.store import Store
 

@@ -5,7 +5,9 @@ from pathlib import Path
 
 import pytest
 
-from registry.errors import ErrorCode, RegistryError
+from oci.digest import InvalidDigest
+from oci.manifests import ManifestError, Problem
+from registry.errors import ErrorCode, RegistryError, registry_error
 
 SPEC = Path(__file__).resolve().parents[3] / "shared" / "specs" / "distribution-spec.md"
 
@@ -57,3 +59,20 @@ def test_member_names_are_the_wire_codes() -> None:
     assert too_large.status == 413 and too_large.body()["errors"][0]["code"] == "SIZE_INVALID"
     assert {m.name for m in ErrorCode} >= set(SPEC_CODES)
     assert not {"RANGE_INVALID", "MANIFEST_TOO_LARGE", "NOT_FOUND"} & {m.name for m in ErrorCode}
+
+
+def test_the_registry_maps_protocol_errors_to_codes() -> None:
+    invalid = registry_error(ManifestError(Problem.INVALID, "layers must be a list"))
+    assert invalid.code is ErrorCode.MANIFEST_INVALID
+    assert invalid.body()["errors"][0] == {
+        "code": "MANIFEST_INVALID",
+        "message": "manifest invalid: layers must be a list",
+        "detail": "layers must be a list",
+    }
+    assert registry_error(ManifestError(Problem.DIGEST_INVALID, "config.digest: x")).code is ErrorCode.DIGEST_INVALID
+    assert registry_error(InvalidDigest("invalid digest 'x'")).code is ErrorCode.DIGEST_INVALID
+
+
+@pytest.mark.parametrize("problem", list(Problem))
+def test_every_problem_has_a_code(problem: Problem) -> None:
+    assert registry_error(ManifestError(problem, "detail")).status == 400
