@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import require, require_root
+from tests.conftest import require, require_busybox, require_root
 from tests.runtime.images import busybox_layer, seed
 
 IMAGE = "test/busybox:latest"
@@ -56,7 +56,7 @@ class Dockyard:
 def dy(tmp_path: Path) -> Iterator[Dockyard]:
     require_root()
     require(sys.platform == "linux", "needs Linux")
-    require(Path("/bin/busybox").is_file(), "busybox-static is not installed")
+    require_busybox()
     root = tmp_path / "runtime"
     seed(root, IMAGE, [busybox_layer()])
     dockyard = Dockyard(root)
