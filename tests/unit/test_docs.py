@@ -1,5 +1,5 @@
 """The README and docs/ hold together: every relative link names a file that exists and, with a
-#fragment, a heading in it; the README stays a short page."""
+#fragment, a heading in it; every config they show loads."""
 
 from __future__ import annotations
 
@@ -7,6 +7,8 @@ import re
 from pathlib import Path
 
 import pytest
+
+from registry.config import load_config
 
 ROOT = Path(__file__).resolve().parents[2]
 PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
@@ -35,3 +37,23 @@ def test_the_docs_pages_are_linked_from_the_readme() -> None:
     readme = (ROOT / "README.md").read_text()
     for page in (ROOT / "docs").glob("*.md"):
         assert f"(docs/{page.name})" in readme, f"docs/{page.name} is not linked from the README"
+
+
+def _config_examples() -> list[tuple[str, str]]:
+    """Every YAML config in the pages: ```yaml blocks (but access-rules files) and heredocs into a .yml file."""
+    found = []
+    for page in PAGES:
+        text = page.read_text()
+        blocks = re.findall(r"```yaml\n(.*?)```", text, flags=re.S)
+        blocks += re.findall(r"> \S+\.yml <<'YAML'\n(.*?)^YAML$", text, flags=re.S | re.M)
+        for block in blocks:
+            if not re.match(r"(groups|admins|rules):", block):
+                found.append((f"{page.relative_to(ROOT)}: {block.splitlines()[0]}", block))
+    return found
+
+
+@pytest.mark.parametrize(("where", "text"), _config_examples(), ids=[w for w, _ in _config_examples()])
+def test_documented_configs_load(where: str, text: str, tmp_path: Path) -> None:
+    path = tmp_path / "config.yml"
+    path.write_text(text)
+    load_config(path, {})
