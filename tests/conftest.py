@@ -26,14 +26,22 @@ def require(condition: bool, reason: str) -> None:
 
 # The Debian package that installs each tool the tests drive, named in the skip a missing tool causes.
 DEBIAN_PACKAGES = {
+    "bpftool": "bpftool",
     "busybox": "busybox-static",  # the images the tests build are FROM scratch: the binary must be static
+    "chromium": "chromium",
+    "curl": "curl",
     "debootstrap": "debootstrap",
     "docker": "docker.io",
     "docker-compose": "docker-compose",
     "docker-registry": "docker-registry",
     "dockerd": "docker.io",
     "fuse-overlayfs": "fuse-overlayfs",
+    "gcc": "gcc",
+    "htpasswd": "apache2-utils",
+    "ip": "iproute2",
+    "jq": "jq",
     "newuidmap": "uidmap",
+    "nsenter": "util-linux",
     "podman": "podman",
     "runc": "runc",
     "skopeo": "skopeo",
@@ -49,7 +57,8 @@ BUSYBOX = Path("/bin/busybox")
 def require_tool(name: str, package: str | None = None) -> str:
     """The path of `name`; skip (naming the Debian package that installs it) when it is missing."""
     path = shutil.which(name)
-    require(path is not None, f"{name} is not installed (apt-get install {package or DEBIAN_PACKAGES[name]})")
+    package = package or DEBIAN_PACKAGES.get(name, name)
+    require(path is not None, f"{name} is not installed (apt-get install {package})")
     assert path is not None
     return path
 
