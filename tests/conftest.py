@@ -84,7 +84,7 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]):  
             report.longrepr = f"end-to-end test skipped under DOCKYARD_E2E=required: {report.longrepr}"
 
 
-def _whiteouts_work(directory: Path) -> bool:
+def whiteouts_work(directory: Path) -> bool:
     """Whether overlay whiteouts can be made here: a 0:0 character device and a trusted.* xattr. Root on an
     overlayfs (a container's root) or without CAP_MKNOD cannot."""
     probe = directory / ".whiteout-probe"
@@ -108,7 +108,7 @@ def whiteout_tmp_path(tmp_path: Path) -> Iterator[Path]:
     """A temporary directory where overlay whiteouts can be made: `tmp_path` itself, or a tmpfs mounted on it
     when `tmp_path` is on a filesystem that refuses them."""
     require_root()
-    if _whiteouts_work(tmp_path):
+    if whiteouts_work(tmp_path):
         yield tmp_path
         return
     target = tmp_path / "tmpfs"
@@ -116,7 +116,7 @@ def whiteout_tmp_path(tmp_path: Path) -> Iterator[Path]:
     mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "mode=0755", "tmpfs", str(target)], capture_output=True)
     require(mounted.returncode == 0, f"no whiteouts in {tmp_path}, nor a tmpfs: {mounted.stderr.decode().strip()}")
     try:
-        require(_whiteouts_work(target), "whiteout devices cannot be made even on a tmpfs: needs CAP_MKNOD")
+        require(whiteouts_work(target), "whiteout devices cannot be made even on a tmpfs: needs CAP_MKNOD")
         yield target
     finally:
         subprocess.run(["umount", "-l", str(target)], check=False)
