@@ -88,6 +88,14 @@ mkdir -p "$root/src"
 git -C "$repo" ls-files -z --cached --others --exclude-standard \
     | (cd "$repo" && tar --null --ignore-failed-read -T - -cf -) | tar -xf - -C "$root/src"
 
+# Into the machine as a container runtime would enter it: a mount namespace of its own and pivot_root,
+# not a bare chroot (in which runc, and so `docker exec`, cannot set a container's working directory).
+enter() {
+    unshare --mount --propagation private -- sh -c '
+        cd "$1" && shift && mkdir -p .host && pivot_root . .host &&
+            exec chroot . sh -c "umount -l /.host && rmdir /.host && exec \"\$@\"" sh "$@"' sh "$root" "$@"
+}
+
 run=(make test)
 [ "$ci" = 1 ] && run=(.ci/run)
 if [ $# -gt 0 ]; then run=(env "PYTEST_ARGS=$*" "${run[@]}"); fi
@@ -98,8 +106,8 @@ if [ "$as_user" = 1 ]; then
     [ -d "$root/root/.config/pip" ] && mkdir -p "$root/home/newcomer/.config" && cp -a "$root/root/.config/pip" "$root/home/newcomer/.config/"
     chroot "$root" chown -R newcomer: /src /home/newcomer
     env_args[2]=HOME=/home/newcomer
-    chroot "$root" "${env_args[@]}" setpriv --reuid=newcomer --regid=newcomer --init-groups \
+    enter "${env_args[@]}" setpriv --reuid=newcomer --regid=newcomer --init-groups \
         sh -c 'cd /src && "$@"' sh "${run[@]}"
 else
-    chroot "$root" "${env_args[@]}" sh -c 'cd /src && "$@"' sh "${run[@]}"
+    enter "${env_args[@]}" sh -c 'cd /src && "$@"' sh "${run[@]}"
 fi
