@@ -167,7 +167,7 @@ class UiPages:
             except AuthError as exc:
                 response = self._error(request, session, exc.status, exc.message, ErrorCode.DENIED)
             except PathNotFound:
-                response = self._error(request, session, 404, "it vanished meanwhile", ErrorCode.NOT_FOUND)
+                response = self._error(request, session, 404, "it vanished meanwhile", ErrorCode.MANIFEST_UNKNOWN)
             for key, value in SECURITY_HEADERS.items():
                 response.headers.setdefault(key, value)
             new_session = getattr(request.state, "new_session", None)
@@ -389,7 +389,7 @@ class UiPages:
 
     async def login_page(self, request: Request, session: Session, grant: Grant) -> Response:
         if self.access.mode != "login":
-            raise _Refused(404, "this registry has no login here", ErrorCode.NOT_FOUND)
+            raise _Refused(404, "this registry has no login here", ErrorCode.UNSUPPORTED)
         error = None
         status = 200
         if request.method == "POST":
