@@ -86,7 +86,8 @@ def run_server(config: Config) -> int:
         "host": host,
         "port": port,
         "loop": "uvloop",
-        "http": "httptools",
+        # httptools, quiet about TLS handshakes on the plain port (registry/plainport.py).
+        "http": "registry.plainport:PlainPortProtocol",
         "access_log": False,
         # uvicorn's own records go through the root handler, in the configured format.
         "log_config": None,
@@ -114,7 +115,7 @@ def run_server(config: Config) -> int:
         options["ssl_context_factory"] = functools.partial(uvicorn_context, config.http.tls)
     scheme = "https" if config.http.tls.certificate else "http"
     where = f"{scheme}+unix://{config.http.addr}" if config.http.net == "unix" else f"{scheme}://{host}:{port}"
-    log.warning("dockyard serving on %s (storage: %s, workers: %d)", where, config.storage.driver, workers)
+    log.info("dockyard serving on %s (storage: %s, workers: %d)", where, config.storage.driver, workers)
     try:
         if workers == 1:
             from registry.app import create_app
@@ -126,6 +127,10 @@ def run_server(config: Config) -> int:
             # The workers build their own apps; this process only checks the auth config (and
             # creates the token key once, before they race to).
             open_controller(config.auth, config.auth_context)
+            if config.ui.enabled:
+                from registry.ui.checks import check_ui
+
+                check_ui(config)
     except ConfigError as exc:
         print(f"dockyard: config error: {exc}", file=sys.stderr)
         return 2

@@ -29,6 +29,7 @@ from auth.config import (
     TokenConfig,
     TokenServerConfig,
 )
+from registry.ui.config import UiConfig
 from storage_backends.options import FilesystemOptions, MemoryOptions, S3Options
 from typedconfig import ConfigError, Duration, build, dataclass_of, duration, parse_duration
 
@@ -183,6 +184,8 @@ class Config:
     auth: AuthConfig = field(default_factory=AuthConfig)
     gc: GCConfig = field(default_factory=GCConfig)
     metrics: MetricsConfig = field(default_factory=MetricsConfig)
+    # The web UI's section is owned by registry/ui.
+    ui: UiConfig = field(default_factory=UiConfig)
 
     def __post_init__(self) -> None:
         tls = self.http.tls
