@@ -55,7 +55,10 @@ class CgroupManager(Protocol):
     `set` writes limits (None = unlimited), `stats` reads counters (zero where a controller is
     missing), `kill_all` SIGKILLs every member until it is empty, `destroy` removes the cgroup
     (after `kill_all`; a missing cgroup is not an error). `describe` gives what `open_manager`
-    needs to find the same cgroup from another process."""
+    needs to find the same cgroup from another process. `confine_devices` applies Docker's
+    device allow-list (or allows all) and says whether any device filter is in force;
+    `directories` maps each hierarchy's name under /sys/fs/cgroup ("" for a v2-only host) to
+    the container's directory there."""
 
     def create(self) -> None: ...
     def add(self, pid: int) -> None: ...
@@ -65,6 +68,8 @@ class CgroupManager(Protocol):
     def kill_all(self) -> None: ...
     def destroy(self) -> None: ...
     def describe(self) -> dict[str, Any]: ...
+    def confine_devices(self, allow_all: bool) -> bool: ...
+    def directories(self) -> dict[str, Path]: ...
 
 
 def _unified_root(root: Path) -> Path | None:
@@ -108,7 +113,10 @@ def new_manager(name: str, root: Path = DEFAULT_ROOT, proc_cgroup: str | None = 
     if version == "v2":
         return CgroupV2Manager(base, _join(own.get("", "/"), name))
     paths = {c: _join(own.get(c, "/"), name) for c in (*CONTROLLERS, "cpuacct", "devices")}
-    return CgroupV1Manager(base, paths)
+    # The hybrid layout's empty v2 tree still runs device programs for its members, so the
+    # container joins it too and gets the same rules there.
+    unified = _unified_root(root)
+    return CgroupV1Manager(base, paths, None if unified is None else _join(own.get("", "/"), name))
 
 
 def open_manager(description: Mapping[str, Any]) -> CgroupManager:
@@ -117,7 +125,7 @@ def open_manager(description: Mapping[str, Any]) -> CgroupManager:
 
     if description["version"] == "v2":
         return CgroupV2Manager(Path(description["root"]), description["path"])
-    return CgroupV1Manager(Path(description["root"]), dict(description["paths"]))
+    return CgroupV1Manager(Path(description["root"]), dict(description["paths"]), description.get("unified"))
 
 
 def _join(parent: str, name: str) -> str:
