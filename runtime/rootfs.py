@@ -304,4 +304,4 @@ def pivot_root(new_root: Path) -> None:
 
 
 def readonly_root() -> None:
-    syscalls.mount(None, "/", None, MS_BIND | MS_REMOUNT | MS_RDONLY)
+    _remount_readonly(Path("/"))  # keeping nodev when the root has it

@@ -43,8 +43,9 @@ DEFAULT_RULES = (
     "c 10:200 rwm",  # tun
 )
 
-# Set to 1, the runtime acts as if the kernel offered neither the v1 devices controller nor
-# device programs, which exercises the fallback (no CAP_MKNOD, a nodev root) on any host.
+# For the tests: "1" makes the runtime act as if the kernel offered neither the v1 devices
+# controller nor device programs (the fallback: no CAP_MKNOD, a nodev root); "v1" as if only the
+# v1 controller were missing (the device program alone then guards the devices).
 DISABLE_ENV = "DOCKYARD_NO_DEVICE_CGROUP"
 
 _TYPES = {"b": 1, "c": 2}  # BPF_DEVCG_DEV_BLOCK, BPF_DEVCG_DEV_CHAR
@@ -142,7 +143,7 @@ def _disabled() -> bool:
 
 
 def v1_controller_enabled() -> bool:
-    return not _disabled()
+    return os.environ.get(DISABLE_ENV) not in ("1", "v1")
 
 
 def try_attach(cgroup_dir: Path, rules: tuple[str, ...] = DEFAULT_RULES) -> bool:

@@ -219,6 +219,33 @@ def test_without_any_device_filter_mknod_goes_and_the_root_is_nodev(
     assert lines[-1] == "1" and "Operation not permitted" in r.stderr
 
 
+def test_the_device_program_alone_keeps_host_disks_shut(dy: Dockyard, monkeypatch: pytest.MonkeyPatch) -> None:
+    # The v1 devices controller left alone (as on a v2-only host): only the program guards.
+    if not (
+        Path("/sys/fs/cgroup/unified/cgroup.controllers").is_file()
+        or Path("/sys/fs/cgroup/cgroup.controllers").is_file()
+    ):
+        pytest.skip("no cgroup v2 tree on this host")
+    monkeypatch.setenv("DOCKYARD_NO_DEVICE_CGROUP", "v1")
+    script = (
+        "cat /sys/fs/cgroup/devices/devices.list 2>/dev/null || echo no-v1; grep CapBnd /proc/self/status; "
+        "mknod /tmp/sda b 8 0 && head -c1 /tmp/sda; mknod /tmp/kmsg c 1 11 && true < /tmp/kmsg; "
+        "echo > /dev/null && echo null-ok"
+    )
+    r = dy.run(IMAGE, "sh", "-c", script)
+    lines = r.stdout.splitlines()
+    assert lines[0] in ("a *:* rwm", "no-v1")  # the v1 controller allows everything
+    assert int(lines[1].split()[1], 16) & (1 << CAPABILITIES["CAP_MKNOD"])  # mknod itself is allowed
+    assert lines[-1] == "null-ok"
+    assert "head: /tmp/sda: Operation not permitted" in r.stderr
+    assert r.stderr.count("Operation not permitted") == 2, r.stderr
+    assert "dropping CAP_MKNOD" not in r.stderr
+    # With --read-only too, the fallback's nodev root stays nodev.
+    monkeypatch.setenv("DOCKYARD_NO_DEVICE_CGROUP", "1")
+    r = dy.run("--read-only", IMAGE, "sh", "-c", "grep ' / ' /proc/mounts")
+    assert {"ro", "nodev"} <= set(r.stdout.split()[3].split(",")), r.stdout
+
+
 # --- /sys/fs/cgroup --------------------------------------------------------------------------------
 
 
