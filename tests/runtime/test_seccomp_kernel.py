@@ -288,3 +288,24 @@ def test_bpftool_lists_the_program(v2_cgroup: Path) -> None:
     devices.attach_program(v2_cgroup)
     shown = subprocess.run(["bpftool", "cgroup", "show", str(v2_cgroup)], capture_output=True, text=True, check=True)
     assert "cgroup_device" in shown.stdout and "dockyard_dev" in shown.stdout
+
+
+def test_v2_manager_attaches_the_program_to_its_cgroup(tmp_path: Path) -> None:
+    # The v2 manager's device half, on the real v2 tree (this host's may have no controllers,
+    # so limits are not set here; tests/contract covers those files).
+    from runtime.cgroups.v2 import CgroupV2Manager
+
+    root = _unified_root()
+    manager = CgroupV2Manager(root, f"/dockyard-test-{uuid.uuid4().hex[:12]}")
+    manager.create()
+    try:
+        assert manager.confine_devices(allow_all=False) is True
+        assert manager.describe()["device_filter"] is True
+        assert manager.directories() == {"": manager.dir}
+        kmsg = tmp_path / "kmsg"
+        os.mknod(kmsg, 0o600 | stat.S_IFCHR, os.makedev(1, 11))
+        assert _opens(manager.dir, [kmsg]) == [errno.EPERM]
+    finally:
+        manager.kill_all()
+        manager.destroy()
+    assert not manager.dir.exists()
