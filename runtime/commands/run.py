@@ -211,7 +211,7 @@ def build_spec(args: argparse.Namespace, image: object, store: ContainerStore, v
 
 
 def _security(args: argparse.Namespace) -> Security:
-    """--cap-add, --cap-drop, --privileged, --security-opt; a seccomp profile is compiled here
+    """--cap-add, --cap-drop, --privileged, --security-opt; a profile file is compiled here
     once so that a broken one fails `run` rather than the container's start."""
     from runtime import seccomp
 
@@ -223,7 +223,7 @@ def _security(args: argparse.Namespace) -> Security:
             no_new_privileges=options.get("no_new_privileges", False),
             seccomp=options.get("seccomp", seccomp.DEFAULT),
         )
-        if not security.privileged:
+        if not security.privileged and security.seccomp not in (seccomp.DEFAULT, seccomp.UNCONFINED):
             seccomp.filter_for(security.seccomp, security.caps)
     except (SecurityError, seccomp.ProfileError) as exc:
         raise ValueError(str(exc)) from None
