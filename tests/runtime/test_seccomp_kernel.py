@@ -309,3 +309,45 @@ def test_v2_manager_attaches_the_program_to_its_cgroup(tmp_path: Path) -> None:
         manager.kill_all()
         manager.destroy()
     assert not manager.dir.exists()
+
+
+class _I386Call:
+    """Makes a 32-bit (i386 ABI) system call from this 64-bit process, the way a 32-bit program
+    in the container would: push rbx; mov eax, edi; mov ebx, esi; int 0x80; pop rbx; ret.
+    Returns the raw result (-errno on failure)."""
+
+    def __init__(self) -> None:
+        import mmap
+
+        self.code = mmap.mmap(-1, mmap.PAGESIZE, prot=mmap.PROT_READ | mmap.PROT_WRITE | mmap.PROT_EXEC)
+        self.code.write(bytes([0x53, 0x89, 0xF8, 0x89, 0xF3, 0xCD, 0x80, 0x5B, 0xC3]))
+        address = ctypes.addressof(ctypes.c_char.from_buffer(self.code))
+        self.function = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.c_int, ctypes.c_int)(address)
+
+    def __call__(self, nr: int, arg: int) -> int:
+        return int(self.function(nr, arg))
+
+
+def test_32_bit_calls_get_the_x86_section() -> None:
+    require(MACHINE == "x86_64", "the i386 ABI exists on x86_64 only")
+    call = _I386Call()
+    x86 = table("x86")
+    require(call(x86["getpid"], 0) == os.getpid(), "this kernel has no 32-bit emulation")
+
+    def calls() -> list[int]:
+        return [-call(x86["unshare"], CLONE_NEWUSER), int(call(x86["getppid"], 0) > 0)]
+
+    assert _in_child(_install("default"), calls) == [errno.EPERM, 1]
+    # A profile for x86_64 alone: a 32-bit call is an unknown architecture, and kills.
+    only64 = json.dumps({"defaultAction": "SCMP_ACT_ALLOW", "architectures": ["SCMP_ARCH_X86_64"]})
+    f = filter_for(only64, DEFAULT_CAPS)
+    assert f is not None
+    pid = os.fork()
+    if pid == 0:
+        syscalls.prctl(syscalls.PR_SET_NO_NEW_PRIVS, 1)
+        syscalls.seccomp_set_filter(f.program, f.flags)
+        os.getpid()
+        call(x86["getpid"], 0)
+        os._exit(0)
+    _, status = os.waitpid(pid, 0)
+    assert os.WIFSIGNALED(status) and os.WTERMSIG(status) == 31  # SIGSYS
