@@ -125,7 +125,8 @@ def _ps_arguments(p: argparse.ArgumentParser) -> None:
 
 def cmd_run(args: argparse.Namespace) -> int:
     from runtime.commands.run import build_spec, run_attached
-    from runtime.images import ImageError, ImageStore, ensure_image
+    from runtime.ensure import ensure_image
+    from runtime.images import ImageError, ImageStore
     from runtime.volumes import VolumeStore
 
     root = _root()
