@@ -13,7 +13,7 @@ import pytest
 
 from runtime.security import CAPABILITIES, all_capabilities
 from tests import imagebuild
-from tests.conftest import require_tool
+from tests.conftest import require, require_tool
 from tests.runtime.conftest import IMAGE, Dockyard
 from tests.runtime.images import busybox_layer, seed
 
@@ -165,7 +165,8 @@ def test_setuid_binaries_follow_no_new_privileges(dy: Dockyard, tmp_path: Path) 
         '#include <stdio.h>\n#include <unistd.h>\nint main(void){printf("%d\\n",(int)geteuid());return 0;}\n'
     )
     binary = tmp_path / "euid"
-    subprocess.run([gcc, "-static", "-O2", "-o", str(binary), str(source)], check=True, capture_output=True)
+    built = subprocess.run([gcc, "-static", "-O2", "-o", str(binary), str(source)], capture_output=True, text=True)
+    require(built.returncode == 0, f"gcc -static failed (libc6-dev is not installed?): {built.stderr.strip()}")
     image = "test/setuid:latest"
     seed(dy.root, image, [busybox_layer([imagebuild.file("bin/euid", binary.read_bytes(), mode=0o4755)])])
     assert dy.run("-u", "nobody", image, "euid").stdout.strip() == "0"  # setuid root works, as in Docker
