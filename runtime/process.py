@@ -21,29 +21,22 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from runtime import rootfs, syscalls
+from runtime import rootfs, seccomp, syscalls
 from runtime.namespaces import Namespace
+from runtime.security import CAPABILITIES, Security
 from runtime.spec import ContainerSpec, ProcessSpec
 
-__all__ = ["DEFAULT_CAPS", "ChildError", "Launched", "RootfsPaths", "exit_code", "spawn_container", "spawn_exec"]
+__all__ = [
+    "ChildError",
+    "Confinement",
+    "Launched",
+    "RootfsPaths",
+    "confinement",
+    "exit_code",
+    "spawn_container",
+    "spawn_exec",
+]
 
-# Docker's default capability set (moby oci/caps/defaults.go), by number (capability.h).
-DEFAULT_CAPS = {
-    "CAP_CHOWN": 0,
-    "CAP_DAC_OVERRIDE": 1,
-    "CAP_FOWNER": 3,
-    "CAP_FSETID": 4,
-    "CAP_KILL": 5,
-    "CAP_SETGID": 6,
-    "CAP_SETUID": 7,
-    "CAP_SETPCAP": 8,
-    "CAP_NET_BIND_SERVICE": 10,
-    "CAP_NET_RAW": 13,
-    "CAP_SYS_CHROOT": 18,
-    "CAP_MKNOD": 27,
-    "CAP_AUDIT_WRITE": 29,
-    "CAP_SETFCAP": 31,
-}
 _FORWARDED = (
     signal.SIGTERM,
     signal.SIGINT,
@@ -69,6 +62,26 @@ class RootfsPaths:
     work: Path
     copy: Path  # the flattened private copy used when overlayfs is unavailable
     files: dict[str, str] = field(default_factory=dict)  # /etc/hostname etc. -> host file
+    cgroups: dict[str, str] = field(default_factory=dict)  # hierarchy under /sys/fs/cgroup -> container's dir
+
+
+@dataclass(frozen=True)
+class Confinement:
+    """What the process keeps once it execs: capabilities (bounding set), no_new_privs, and the
+    seccomp filter to install."""
+
+    caps: frozenset[int]
+    no_new_privileges: bool = False
+    filter: seccomp.Filter | None = None
+
+
+def confinement(security: Security, devices_confined: bool = True) -> Confinement:
+    """The confinement for a container with `security`. Without a device filter (no devices
+    cgroup), CAP_MKNOD goes: a node the container made could open any host device.
+    Raises seccomp.ProfileError for a profile that cannot be compiled."""
+    names = [c for c in security.caps if devices_confined or security.privileged or c != "CAP_MKNOD"]
+    bpf = None if security.privileged else seccomp.filter_for(security.seccomp, names)
+    return Confinement(frozenset(CAPABILITIES[c] for c in names), security.no_new_privileges, bpf)
 
 
 @dataclass
@@ -85,21 +98,32 @@ def exit_code(status: int) -> int:
 
 
 def spawn_container(
-    spec: ContainerSpec, paths: RootfsPaths, stdio: tuple[int, int, int] | None, join_cgroup: Callable[[int], None]
+    spec: ContainerSpec,
+    paths: RootfsPaths,
+    stdio: tuple[int, int, int] | None,
+    join_cgroup: Callable[[int], None],
+    devices_confined: bool = True,
 ) -> Launched:
     """Fork the container's PID 1. `stdio` are fds to become its 0, 1, 2; None means a new pty,
     whose master is returned. Unless the network is the host's, the returned `netns` is an open
-    descriptor of the container's network namespace, valid even after the container exits."""
+    descriptor of the container's network namespace, valid even after the container exits.
+    `devices_confined` False means no device cgroup could be set up: the root is then nodev."""
     namespaces = [Namespace.MOUNT, Namespace.UTS, Namespace.IPC]
+    confine = confinement(spec.security, devices_confined)
 
     def child() -> list[str]:
         syscalls.unshare(sum(ns.flag for ns in namespaces))
         # Mounts made below must not propagate back to the host (mount_namespaces(7)).
         syscalls.mount(None, "/", None, syscalls.MS_REC | syscalls.MS_PRIVATE)
         socket.sethostname(spec.hostname)
-        notes = _mount_root(spec, paths)
+        notes = _mount_root(spec, paths, 0 if devices_confined else syscalls.MS_NODEV)
+        if not devices_confined:
+            notes.append(
+                "dockyard: no device cgroup available (neither the v1 devices controller nor cgroup BPF);"
+                " dropping CAP_MKNOD and mounting the root nodev\n"
+            )
         files = {k: v for k, v in paths.files.items() if spec.network != "host" or k != "/etc/hosts"}
-        rootfs.apply_mounts(paths.target, rootfs.plan_mounts(spec, files))
+        rootfs.apply_mounts(paths.target, rootfs.plan_mounts(spec, files, paths.cgroups))
         workdir = rootfs.resolve_in_root(paths.target, spec.process.cwd)
         if not workdir.exists():
             workdir.mkdir(parents=True)
@@ -124,7 +148,7 @@ def spawn_container(
                 from runtime.network import loopback_up
 
                 loopback_up()
-            launched = _fork(spec.process, stdio, join_cgroup, child, init=spec.init)
+            launched = _fork(spec.process, stdio, join_cgroup, child, confine, init=spec.init)
         finally:
             for ns, fd in own.items():
                 syscalls.setns(fd, ns.flag)
@@ -140,7 +164,11 @@ def spawn_container(
 
 
 def spawn_exec(
-    pid: int, process: ProcessSpec, stdio: tuple[int, int, int] | None, join_cgroup: Callable[[int], None]
+    pid: int,
+    process: ProcessSpec,
+    stdio: tuple[int, int, int] | None,
+    join_cgroup: Callable[[int], None],
+    confine: Confinement,
 ) -> Launched:
     """Fork a process inside the namespaces of the running container whose PID 1 is `pid`."""
     fds = {ns: os.open(ns.path(pid), os.O_RDONLY | os.O_CLOEXEC) for ns in Namespace if ns != Namespace.CGROUP}
@@ -160,7 +188,7 @@ def spawn_exec(
     try:
         syscalls.setns(fds[Namespace.PID], Namespace.PID.flag)
         try:
-            return _fork(process, stdio, join_cgroup, child, init=False)
+            return _fork(process, stdio, join_cgroup, child, confine, init=False)
         finally:
             syscalls.setns(own_pidns, Namespace.PID.flag)
     finally:
@@ -168,12 +196,12 @@ def spawn_exec(
             os.close(fd)
 
 
-def _mount_root(spec: ContainerSpec, paths: RootfsPaths) -> list[str]:
+def _mount_root(spec: ContainerSpec, paths: RootfsPaths, flags: int) -> list[str]:
     layers = list(spec.layers)
     notes: list[str] = []
     if not paths.copy.exists():
         try:
-            rootfs.mount_rootfs(layers, paths.upper, paths.work, paths.target)
+            rootfs.mount_rootfs(layers, paths.upper, paths.work, paths.target, flags)
             return notes
         except OSError as exc:
             if exc.errno not in (errno.EINVAL, errno.ENODEV, errno.EPERM, errno.ENOTSUP):
@@ -188,6 +216,8 @@ def _mount_root(spec: ContainerSpec, paths: RootfsPaths) -> list[str]:
         flatten([Path(p) for p in layers], staging)
         staging.rename(paths.copy)
     syscalls.mount(paths.copy, paths.target, None, syscalls.MS_BIND | syscalls.MS_REC)
+    if flags:
+        syscalls.mount(None, paths.target, None, syscalls.MS_BIND | syscalls.MS_REMOUNT | flags)
     return notes
 
 
@@ -196,6 +226,7 @@ def _fork(
     stdio: tuple[int, int, int] | None,
     join_cgroup: Callable[[int], None],
     setup: Callable[[], list[str]],
+    confine: Confinement,
     init: bool,
 ) -> Launched:
     go_r, go_w = os.pipe()
@@ -207,7 +238,7 @@ def _fork(
         os.close(err_r)
         if tty_parent is not None:
             tty_parent.close()
-        _child(process, stdio, tty_child, go_r, err_w, setup, init)
+        _child(process, stdio, tty_child, go_r, err_w, setup, confine, init)
     os.close(go_r)
     os.close(err_w)
     if tty_child is not None:
@@ -249,6 +280,7 @@ def _child(
     go: int,
     err: int,
     setup: Callable[[], list[str]],
+    confine: Confinement,
     init: bool,
 ) -> None:
     code = 125
@@ -272,9 +304,13 @@ def _child(
         _stdio(stdio, tty)
         for note in notes:
             os.write(2, note.encode())
-        _drop_privileges(process)
+        _drop_privileges(process, confine)
         os.chdir(process.cwd)
         env = dict(e.partition("=")[::2] for e in process.env)
+        if confine.filter is not None and confine.no_new_privileges:
+            # No privilege needed: as late as possible, so that nothing the runtime still does
+            # has to be allowed by the profile (execve itself must be).
+            syscalls.seccomp_set_filter(confine.filter.program, confine.filter.flags)
         if init:
             _run_init(process, env, err)
         code = 127
@@ -309,19 +345,24 @@ def _stdio(stdio: tuple[int, int, int] | None, tty: socket.socket | None) -> Non
     fcntl.ioctl(0, termios.TIOCSCTTY, 1)
 
 
-def _drop_privileges(process: ProcessSpec) -> None:
+def _drop_privileges(process: ProcessSpec, confine: Confinement) -> None:
     last = (
         int(Path("/proc/sys/kernel/cap_last_cap").read_text())
         if os.path.exists("/proc/sys/kernel/cap_last_cap")
         else 40
     )
-    keep = set(DEFAULT_CAPS.values())
     for cap in range(last + 1):
-        if cap not in keep:
+        if cap not in confine.caps:
             syscalls.prctl(syscalls.PR_CAPBSET_DROP, cap)
     syscalls.clear_ambient_caps()
     syscalls.clear_inheritable_caps()
-    syscalls.prctl(syscalls.PR_SET_NO_NEW_PRIVS, 1)
+    if confine.no_new_privileges:
+        syscalls.prctl(syscalls.PR_SET_NO_NEW_PRIVS, 1)
+    elif confine.filter is not None:
+        # Without no_new_privs, installing a filter takes CAP_SYS_ADMIN, which setuid(2) below may
+        # take away; so the filter goes in now, and the profile must allow the calls that follow
+        # (setgroups, setgid, setuid, prctl, chdir, execve), as runc's init requires too.
+        syscalls.seccomp_set_filter(confine.filter.program, confine.filter.flags)
     os.setgroups(list(process.groups))
     os.setgid(process.gid)
     os.setuid(process.uid)

@@ -23,6 +23,7 @@ __all__ = [
     "Step",
     "apply_mounts",
     "escape_overlay_path",
+    "host_devices",
     "mount_rootfs",
     "overlay_options",
     "pivot_root",
@@ -73,24 +74,37 @@ class Step:
     readonly: bool = False
     is_file: bool = False
     device: tuple[int, int] = (0, 0)
+    block: bool = False  # mknod: a block device rather than a character device
+    mode: int = 0o666  # mknod: the node's permissions
+    owner: tuple[int, int] = (0, 0)  # mknod: uid, gid
     copy_up: bool = False  # an empty named volume first receives what the image has at its target
 
 
-def plan_mounts(spec: ContainerSpec, files: dict[str, str] | None = None) -> list[Step]:
+def plan_mounts(
+    spec: ContainerSpec, files: dict[str, str] | None = None, cgroups: dict[str, str] | None = None
+) -> list[Step]:
     """The ordered steps that turn a mounted root into the container's filesystem. `files` maps
-    container paths (/etc/hostname, ...) to host files bind-mounted over them."""
+    container paths (/etc/hostname, ...) to host files bind-mounted over them; `cgroups` maps
+    each hierarchy's name under /sys/fs/cgroup ("" on a v2-only host) to the container's own
+    cgroup directory, shown there read-only as Docker does."""
+    privileged = spec.security.privileged
     steps = [
         Step("mount", "/proc", "proc", "proc", _SAFE),
         Step("mount", "/dev", "tmpfs", "tmpfs", MS_NOSUID, "mode=755,size=65536k"),
     ]
     steps += [Step("mknod", f"/dev/{name}", device=(major, minor)) for name, major, minor in _DEVICES]
+    if privileged:
+        # Docker gives a privileged container every device node of the host.
+        minimal = {f"/dev/{name}" for name, _, _ in _DEVICES} | {f"/dev/{name}" for name, _ in _DEV_LINKS}
+        steps += [s for s in host_devices() if s.target not in minimal]
     steps += [Step("symlink", f"/dev/{name}", target_of) for name, target_of in _DEV_LINKS]
     steps += [
         Step("mount", "/dev/pts", "devpts", "devpts", MS_NOSUID | MS_NOEXEC, "newinstance,ptmxmode=0666,mode=0620"),
         Step("mount", "/dev/shm", "shm", "tmpfs", _SAFE, "mode=1777,size=65536k"),
         Step("mount", "/dev/mqueue", "mqueue", "mqueue", _SAFE),
-        Step("mount", "/sys", "sysfs", "sysfs", _SAFE | MS_RDONLY),
+        Step("mount", "/sys", "sysfs", "sysfs", _SAFE | (0 if privileged else MS_RDONLY)),
     ]
+    steps += _cgroup_steps(cgroups or {}, readonly=not privileged)
     binds = [Step("bind", path, host, is_file=True) for path, host in (files or {}).items()]
     binds += [
         Step(
@@ -106,8 +120,50 @@ def plan_mounts(spec: ContainerSpec, files: dict[str, str] | None = None) -> lis
     # Shallow targets first, so that a bind under another bind (a volume on /etc, then /etc/hostname)
     # lands on top of it, as the OCI runtime spec orders mounts.
     steps += sorted(binds, key=lambda b: (len(Path(b.target).parts), b.target))
-    steps += [Step("mask", p) for p in MASKED_PATHS]
-    steps += [Step("readonly", p) for p in READONLY_PATHS]
+    if not privileged:
+        steps += [Step("mask", p) for p in MASKED_PATHS]
+        steps += [Step("readonly", p) for p in READONLY_PATHS]
+    return steps
+
+
+def _cgroup_steps(cgroups: dict[str, str], readonly: bool) -> list[Step]:
+    if not cgroups:
+        return []
+    if "" in cgroups:  # v2 only: the container's cgroup is the root of the tree it sees
+        return [Step("bind", "/sys/fs/cgroup", cgroups[""], readonly=readonly)]
+    # v1: a tmpfs holding one directory per hierarchy, each the container's own cgroup there.
+    steps = [Step("mount", "/sys/fs/cgroup", "tmpfs", "tmpfs", _SAFE, "mode=755")]
+    steps += [Step("bind", f"/sys/fs/cgroup/{name}", path, readonly=readonly) for name, path in sorted(cgroups.items())]
+    if readonly:
+        flags = syscalls.MS_REMOUNT | MS_RDONLY | _SAFE
+        steps.append(Step("mount", "/sys/fs/cgroup", "tmpfs", "tmpfs", flags, "mode=755"))
+    return steps
+
+
+def host_devices(dev: Path = Path("/dev")) -> list[Step]:
+    """mknod steps for the host's device nodes, for --privileged (pts, shm and mqueue are the
+    container's own)."""
+    steps = []
+    for path in sorted(dev.rglob("*")):
+        relative = path.relative_to(dev)
+        if relative.parts[0] in ("pts", "shm", "mqueue", "console"):
+            continue
+        try:
+            st = os.lstat(path)
+        except OSError:
+            continue
+        if not (stat.S_ISCHR(st.st_mode) or stat.S_ISBLK(st.st_mode)):
+            continue
+        steps.append(
+            Step(
+                "mknod",
+                f"/dev/{relative}",
+                device=(os.major(st.st_rdev), os.minor(st.st_rdev)),
+                block=stat.S_ISBLK(st.st_mode),
+                mode=stat.S_IMODE(st.st_mode),
+                owner=(st.st_uid, st.st_gid),
+            )
+        )
     return steps
 
 
@@ -127,7 +183,7 @@ def overlay_options(lower: list[str], upper: str, work: str) -> str:
 _PAGE = os.sysconf("SC_PAGE_SIZE")
 
 
-def mount_rootfs(layers: list[str], upper: Path, work: Path, target: Path) -> None:
+def mount_rootfs(layers: list[str], upper: Path, work: Path, target: Path, flags: int = 0) -> None:
     """Mount the overlay of `layers` (bottom to top) with the private `upper` at `target`."""
     options = overlay_options(layers, str(upper), str(work))
     if len(options) >= _PAGE:
@@ -138,7 +194,7 @@ def mount_rootfs(layers: list[str], upper: Path, work: Path, target: Path) -> No
         options = overlay_options(
             [os.path.relpath(p, base) for p in layers], os.path.relpath(upper, base), os.path.relpath(work, base)
         )
-    syscalls.mount("overlay", target, "overlay", 0, options)
+    syscalls.mount("overlay", target, "overlay", flags, options)
 
 
 def resolve_in_root(root: Path, path: str) -> Path:
@@ -180,8 +236,12 @@ def apply_mounts(root: Path, steps: list[Step]) -> None:
             _ensure(target, False)
             syscalls.mount(step.source, target, step.fstype, step.flags, step.data or None)
         elif step.op == "mknod":
-            os.mknod(target, 0o666 | stat.S_IFCHR, os.makedev(*step.device))
-            os.chmod(target, 0o666)  # mknod honours the umask
+            target.parent.mkdir(parents=True, exist_ok=True)
+            kind = stat.S_IFBLK if step.block else stat.S_IFCHR
+            os.mknod(target, step.mode | kind, os.makedev(*step.device))
+            os.chmod(target, step.mode)  # mknod honours the umask
+            if step.owner != (0, 0):
+                os.chown(target, *step.owner)
         elif step.op == "symlink":
             os.symlink(step.source, target)
         elif step.op == "bind":
@@ -244,4 +304,4 @@ def pivot_root(new_root: Path) -> None:
 
 
 def readonly_root() -> None:
-    syscalls.mount(None, "/", None, MS_BIND | MS_REMOUNT | MS_RDONLY)
+    _remount_readonly(Path("/"))  # keeping nodev when the root has it

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from runtime.cgroups import Resources
+from runtime.security import Security
 
 NetworkMode = Literal["none", "host", "private"]
 
@@ -63,6 +64,7 @@ class ContainerSpec:
     init: bool = False
     auto_remove: bool = False
     stop_signal: str = "SIGTERM"  # the image's StopSignal: what `stop` sends before SIGKILL
+    security: Security = field(default_factory=Security)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -78,4 +80,5 @@ class ContainerSpec:
         d["mounts"] = tuple(Mount(**m) for m in d.get("mounts", ()))
         d["ports"] = tuple(PortMapping(**p) for p in d.get("ports", ()))
         d["resources"] = Resources(**d.get("resources", {}))
+        d["security"] = Security.from_dict(d.get("security", {}))
         return cls(**d)

@@ -159,6 +159,7 @@ class Supervisor:
         try:
             manager.create()
             manager.set(spec.resources)
+            devices_confined = manager.confine_devices(allow_all=spec.security.privileged)
             container.update_state(cgroup=manager.describe(), supervisor=os.getpid(), error="")
             paths = RootfsPaths(
                 container.dir / "rootfs",
@@ -166,11 +167,12 @@ class Supervisor:
                 container.dir / "work",
                 container.dir / "copy",
                 self._write_files(),
+                {name: str(path) for name, path in manager.directories().items()},
             )
             if spec.ports:
                 forwarder = PortForwarder(spec.ports)
             stdio, parent_ends = self._stdio()
-            launched = spawn_container(spec, paths, stdio, manager.add)
+            launched = spawn_container(spec, paths, stdio, manager.add, devices_confined)
         except Exception as exc:
             if forwarder is not None:
                 forwarder.close()

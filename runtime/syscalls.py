@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import errno
 import os
+import struct
 
 __all__ = [
     "MNT_DETACH",
@@ -24,11 +26,14 @@ __all__ = [
     "PR_CAPBSET_READ",
     "PR_SET_NO_NEW_PRIVS",
     "PR_SET_PDEATHSIG",
+    "bpf_prog_attach",
+    "bpf_prog_load",
     "clear_ambient_caps",
     "clear_inheritable_caps",
     "mount",
     "pivot_root",
     "prctl",
+    "seccomp_set_filter",
     "setns",
     "umount2",
     "unshare",
@@ -166,3 +171,71 @@ def clear_inheritable_caps() -> None:
     data[0].inheritable = 0
     data[1].inheritable = 0
     _check(_libc.syscall(_SYS_CAPSET[machine], ctypes.byref(header), data), "capset")
+
+
+class _SockFprog(ctypes.Structure):
+    _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.c_void_p)]
+
+
+_SYS_SECCOMP = {"x86_64": 317, "aarch64": 277}
+_SECCOMP_SET_MODE_FILTER = 1
+
+
+def seccomp_set_filter(program: bytes, flags: int = 0) -> None:
+    """seccomp(SECCOMP_SET_MODE_FILTER) with a packed array of struct sock_filter. Without
+    no_new_privs this needs CAP_SYS_ADMIN (seccomp(2))."""
+    buffer = ctypes.create_string_buffer(program, len(program))
+    prog = _SockFprog(len(program) // 8, ctypes.cast(buffer, ctypes.c_void_p))
+    number = _SYS_SECCOMP[os.uname().machine]
+    _check(_libc.syscall(number, _SECCOMP_SET_MODE_FILTER, flags, ctypes.byref(prog)), "seccomp")
+
+
+_SYS_BPF = {"x86_64": 321, "aarch64": 280}
+_BPF_PROG_LOAD = 5
+_BPF_PROG_ATTACH = 8
+
+
+def _bpf(command: int, attr: ctypes.Array[ctypes.c_char]) -> int:
+    number = _SYS_BPF[os.uname().machine]
+    return int(_libc.syscall(number, command, attr, len(attr)))
+
+
+def bpf_prog_load(prog_type: int, instructions: bytes, license: str, name: str = "") -> int:
+    """bpf(BPF_PROG_LOAD): the new program's fd. A program the verifier rejects raises OSError
+    whose message carries the verifier's log."""
+    insns = ctypes.create_string_buffer(instructions, len(instructions))
+    lic = ctypes.create_string_buffer(license.encode())
+    log = ctypes.create_string_buffer(65536)
+    for log_level in (0, 1):
+        # union bpf_attr, BPF_PROG_LOAD: prog_type, insn_cnt, insns, license, log_level,
+        # log_size, log_buf, kern_version, prog_flags, prog_name[16] (linux/bpf.h).
+        attr = ctypes.create_string_buffer(
+            struct.pack(
+                "=IIQQIIQII16s",
+                prog_type,
+                len(instructions) // 8,
+                ctypes.addressof(insns),
+                ctypes.addressof(lic),
+                log_level,
+                len(log) if log_level else 0,
+                ctypes.addressof(log) if log_level else 0,
+                0,
+                0,
+                name.encode()[:15],
+            ),
+            64,
+        )
+        fd = _bpf(_BPF_PROG_LOAD, attr)
+        if fd >= 0:
+            return fd
+        err = ctypes.get_errno()
+        if log_level or err not in (errno.EACCES, errno.EINVAL):
+            detail = log.value.decode(errors="replace").strip()
+            raise OSError(err, f"bpf prog load: {os.strerror(err)}" + (f": {detail}" if detail else ""))
+    raise AssertionError("unreachable")
+
+
+def bpf_prog_attach(target_fd: int, prog_fd: int, attach_type: int, flags: int = 0) -> None:
+    """bpf(BPF_PROG_ATTACH): attach `prog_fd` to the cgroup open as `target_fd`."""
+    attr = ctypes.create_string_buffer(struct.pack("=IIIII", target_fd, prog_fd, attach_type, flags, 0), 20)
+    _check(_bpf(_BPF_PROG_ATTACH, attr), "bpf prog attach")

@@ -15,6 +15,7 @@ __all__ = [
     "Stats",
     "detect",
     "own_cgroups",
+    "unified_root",
 ]
 
 CONTROLLERS = ("memory", "cpu", "pids")
@@ -51,7 +52,10 @@ class CgroupManager(Protocol):
     `set` writes limits (None = unlimited), `stats` reads counters (zero where a controller is
     missing), `kill_all` SIGKILLs every member until it is empty, `destroy` removes the cgroup
     (after `kill_all`; a missing cgroup is not an error). `describe` gives what `open_manager`
-    needs to find the same cgroup from another process."""
+    needs to find the same cgroup from another process. `confine_devices` applies Docker's
+    device allow-list (or allows all) and says whether any device filter is in force;
+    `directories` maps each hierarchy's name under /sys/fs/cgroup ("" for a v2-only host) to
+    the container's directory there."""
 
     def create(self) -> None: ...
     def add(self, pid: int) -> None: ...
@@ -61,9 +65,12 @@ class CgroupManager(Protocol):
     def kill_all(self) -> None: ...
     def destroy(self) -> None: ...
     def describe(self) -> dict[str, Any]: ...
+    def confine_devices(self, allow_all: bool) -> bool: ...
+    def directories(self) -> dict[str, Path]: ...
 
 
-def _unified_root(root: Path) -> Path | None:
+def unified_root(root: Path) -> Path | None:
+    """The cgroup v2 tree: `root` itself on a v2-only host, `root`/unified in the hybrid layout."""
     for candidate in (root, root / "unified"):
         if (candidate / "cgroup.controllers").is_file():
             return candidate
@@ -72,7 +79,7 @@ def _unified_root(root: Path) -> Path | None:
 
 def detect(root: Path = DEFAULT_ROOT) -> tuple[str, Path]:
     """("v2", unified root) when it offers every controller we use, else ("v1", root)."""
-    unified = _unified_root(root)
+    unified = unified_root(root)
     if unified is not None:
         available = set((unified / "cgroup.controllers").read_text().split())
         if set(CONTROLLERS) <= available:

@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from runtime.cgroups import CONTROLLERS, DEFAULT_ROOT, CgroupManager, detect, own_cgroups
+from runtime.cgroups import CONTROLLERS, DEFAULT_ROOT, CgroupManager, detect, own_cgroups, unified_root
 from runtime.cgroups.v1 import CgroupV1Manager
 from runtime.cgroups.v2 import CgroupV2Manager
 
@@ -24,13 +24,16 @@ def new_manager(name: str, root: Path = DEFAULT_ROOT, proc_cgroup: str | None = 
     if version == "v2":
         return CgroupV2Manager(base, _join(own.get("", "/"), name))
     paths = {c: _join(own.get(c, "/"), name) for c in (*CONTROLLERS, "cpuacct", "devices")}
-    return CgroupV1Manager(base, paths)
+    # The hybrid layout's empty v2 tree still runs device programs for its members, so the
+    # container joins it too and gets the same rules there.
+    unified = unified_root(root)
+    return CgroupV1Manager(base, paths, None if unified is None else _join(own.get("", "/"), name))
 
 
 def open_manager(description: Mapping[str, Any]) -> CgroupManager:
     if description["version"] == "v2":
         return CgroupV2Manager(Path(description["root"]), description["path"])
-    return CgroupV1Manager(Path(description["root"]), dict(description["paths"]))
+    return CgroupV1Manager(Path(description["root"]), dict(description["paths"]), description.get("unified"))
 
 
 def _join(parent: str, name: str) -> str:

@@ -1,5 +1,6 @@
 """cgroup v1: one directory per controller hierarchy (memory, cpu, cpuacct, pids), as mounted by
-the hybrid layout (Documentation/admin-guide/cgroup-v1/)."""
+the hybrid layout (Documentation/admin-guide/cgroup-v1/), plus a directory in the hybrid
+layout's controller-less v2 tree, which is where device programs attach."""
 
 from __future__ import annotations
 
@@ -7,30 +8,18 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from runtime.cgroups import Resources, Stats
+from runtime.cgroups import Resources, Stats, devices
 from runtime.cgroups.cgroupfs import kill_until_empty, read_int, read_keyed, read_pids, remove_dir
 
 _UNLIMITED = "-1"
-DEFAULT_DEVICES = (
-    "c *:* m",
-    "b *:* m",
-    "c 1:3 rwm",  # null
-    "c 1:5 rwm",  # zero
-    "c 1:7 rwm",  # full
-    "c 1:8 rwm",  # random
-    "c 1:9 rwm",  # urandom
-    "c 5:0 rwm",  # tty
-    "c 5:1 rwm",  # console
-    "c 5:2 rwm",  # ptmx
-    "c 136:* rwm",  # pts
-    "c 10:200 rwm",  # tun
-)
 
 
 class CgroupV1Manager:
-    def __init__(self, root: Path, paths: Mapping[str, str]) -> None:
+    def __init__(self, root: Path, paths: Mapping[str, str], unified: str | None = None) -> None:
         self.root = root
         self.paths = dict(paths)
+        self.unified = unified  # the path in the v2 tree at <root>/unified, when there is one
+        self.device_filter = False
 
     def _dir(self, controller: str) -> Path | None:
         hierarchy = self.root / controller
@@ -38,13 +27,28 @@ class CgroupV1Manager:
             return None
         return hierarchy / self.paths[controller].lstrip("/")
 
+    def _unified_dir(self) -> Path | None:
+        if self.unified is None or not (self.root / "unified" / "cgroup.controllers").is_file():
+            return None
+        return self.root / "unified" / self.unified.lstrip("/")
+
     def _dirs(self) -> list[Path]:
         seen: dict[Path, None] = {}
         for controller in self.paths:
             d = self._dir(controller)
             if d is not None:
                 seen.setdefault(d.resolve() if d.exists() else d, None)
+        unified = self._unified_dir()
+        if unified is not None:
+            seen.setdefault(unified, None)
         return list(seen)
+
+    def directories(self) -> dict[str, Path]:
+        found = {c: d for c in self.paths if (d := self._dir(c)) is not None and d.is_dir()}
+        unified = self._unified_dir()
+        if unified is not None and unified.is_dir():
+            found["unified"] = unified
+        return found
 
     def create(self) -> None:
         for d in self._dirs():
@@ -58,18 +62,26 @@ class CgroupV1Manager:
         self._set_memory(resources.memory)
         self._set_cpu(resources.cpu_quota, resources.cpu_period)
         self._set_pids(resources.pids)
-        self._set_devices()
 
-    def _set_devices(self) -> None:
-        # Deny every device, then allow Docker's defaults: mknod of anything (useless without
-        # read/write), the nodes /dev holds, and ptys (cgroup-v1/devices.rst; moby's
-        # DefaultLinuxSpec). Without this, CAP_MKNOD would open the host's disks.
-        d = self._dir("devices")
-        if d is None:
-            return
-        (d / "devices.deny").write_text("a")
-        for rule in DEFAULT_DEVICES:
-            (d / "devices.allow").write_text(rule)
+    def confine_devices(self, allow_all: bool) -> bool:
+        """Deny every device, then allow Docker's defaults (cgroup-v1/devices.rst), in the devices
+        controller and, as a program, in the v2 tree. Without either, CAP_MKNOD would open the
+        host's disks. True when at least one of the two is in force."""
+        confined = False
+        d = self._dir("devices") if devices.v1_controller_enabled() else None
+        if d is not None:
+            if allow_all:
+                (d / "devices.allow").write_text("a")
+            else:
+                (d / "devices.deny").write_text("a")
+                for rule in devices.DEFAULT_RULES:
+                    (d / "devices.allow").write_text(rule)
+            confined = True
+        unified = self._unified_dir()
+        if unified is not None and not allow_all:
+            confined = devices.try_attach(unified) or confined
+        self.device_filter = confined or allow_all
+        return self.device_filter
 
     def _set_memory(self, limit: int | None) -> None:
         d = self._dir("memory")
@@ -129,4 +141,10 @@ class CgroupV1Manager:
             remove_dir(d)
 
     def describe(self) -> dict[str, Any]:
-        return {"version": "v1", "root": str(self.root), "paths": dict(self.paths)}
+        return {
+            "version": "v1",
+            "root": str(self.root),
+            "paths": dict(self.paths),
+            "unified": self.unified,
+            "device_filter": self.device_filter,
+        }

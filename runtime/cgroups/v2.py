@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from runtime.cgroups import CONTROLLERS, Resources, Stats
+from runtime.cgroups import CONTROLLERS, Resources, Stats, devices
 from runtime.cgroups.cgroupfs import kill_until_empty, read_int, read_keyed, read_pids, remove_dir
 
 
@@ -15,6 +15,7 @@ class CgroupV2Manager:
         self.root = root
         self.path = path
         self.dir = root / path.lstrip("/")
+        self.device_filter = False
 
     def create(self) -> None:
         self.dir.mkdir(parents=True, exist_ok=True)
@@ -85,5 +86,13 @@ class CgroupV2Manager:
     def destroy(self) -> None:
         remove_dir(self.dir)
 
+    def confine_devices(self, allow_all: bool) -> bool:
+        """v2 has no devices files: Docker's allow-list becomes a program attached to the cgroup."""
+        self.device_filter = allow_all or devices.try_attach(self.dir)
+        return self.device_filter
+
+    def directories(self) -> dict[str, Path]:
+        return {"": self.dir} if self.dir.is_dir() else {}
+
     def describe(self) -> dict[str, Any]:
-        return {"version": "v2", "root": str(self.root), "path": self.path}
+        return {"version": "v2", "root": str(self.root), "path": self.path, "device_filter": self.device_filter}

@@ -21,7 +21,7 @@ __all__ = ["run_exec"]
 
 def run_exec(args: argparse.Namespace) -> int:
     from runtime.images import default_root
-    from runtime.process import ChildError, spawn_exec
+    from runtime.process import ChildError, confinement, spawn_exec
 
     c = ContainerStore(default_root()).get(args.container)
     state = c.state()
@@ -54,7 +54,9 @@ def run_exec(args: argparse.Namespace) -> int:
 
     stdin = sys.stdin.fileno() if args.interactive else os.open(os.devnull, os.O_RDONLY)
     try:
-        launched = spawn_exec(state.pid, process, None if args.tty else (stdin, 1, 2), join)
+        # The same capabilities and seccomp filter as the container's first process.
+        confine = confinement(c.spec.security, bool(state.cgroup.get("device_filter", True)))
+        launched = spawn_exec(state.pid, process, None if args.tty else (stdin, 1, 2), join, confine)
     except ChildError as exc:
         print(f"dockyard: OCI runtime exec failed: {exc}", file=sys.stderr)
         return exc.code

@@ -14,6 +14,7 @@ from pathlib import Path
 from runtime import imageconfig, validate
 from runtime.cgroups import Resources
 from runtime.containers import Container, ContainerError, ContainerStore
+from runtime.security import Security, SecurityError, parse_security_opts, tweak_capabilities
 from runtime.spec import ContainerSpec, Mount, NetworkMode, PortMapping, ProcessSpec
 from runtime.users import UserError, read_from_layers, resolve_user
 from runtime.volumes import VolumeStore
@@ -138,6 +139,11 @@ def add_run_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--read-only", action="store_true")
     p.add_argument("--init", action="store_true")
     p.add_argument("--platform")
+    # Security: capabilities, privileged mode, no_new_privs, seccomp.
+    p.add_argument("--cap-add", action="append", default=[])
+    p.add_argument("--cap-drop", action="append", default=[])
+    p.add_argument("--privileged", action="store_true")
+    p.add_argument("--security-opt", action="append", default=[])
     p.add_argument("image")
     p.add_argument("cmd", metavar="COMMAND", nargs=argparse.REMAINDER)
 
@@ -196,11 +202,32 @@ def build_spec(args: argparse.Namespace, image: object, store: ContainerStore, v
         init=args.init,
         auto_remove=args.rm,
         stop_signal=str(config.get("StopSignal") or "SIGTERM"),
+        security=_security(args),
     )
     problems = validate.validate(spec)
     if problems:
         raise ValueError("; ".join(problems))
     return spec
+
+
+def _security(args: argparse.Namespace) -> Security:
+    """--cap-add, --cap-drop, --privileged, --security-opt; a profile file is compiled here
+    once so that a broken one fails `run` rather than the container's start."""
+    from runtime import seccomp
+
+    try:
+        options = parse_security_opts(args.security_opt)
+        security = Security(
+            caps=tweak_capabilities(args.cap_add, args.cap_drop, args.privileged),
+            privileged=args.privileged,
+            no_new_privileges=options.get("no_new_privileges", False),
+            seccomp=options.get("seccomp", seccomp.DEFAULT),
+        )
+        if not security.privileged and security.seccomp not in (seccomp.DEFAULT, seccomp.UNCONFINED):
+            seccomp.filter_for(security.seccomp, security.caps)
+    except (SecurityError, seccomp.ProfileError) as exc:
+        raise ValueError(str(exc)) from None
+    return security
 
 
 def _random_name(store: ContainerStore) -> str:

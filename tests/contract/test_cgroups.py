@@ -155,10 +155,14 @@ def test_v1_denies_devices_but_docker_defaults(tmp_path: Path) -> None:
     manager = new_manager("dockyard/c1", tmp_path, PROC_CGROUP_V1)
     manager.create()
     _populate(manager, tmp_path)
-    manager.set(Resources())
+    assert manager.confine_devices(allow_all=False) is True
     d = tmp_path / "devices/dockyard/c1"
     assert (d / "devices.deny").read_text() == "a"
     assert (d / "devices.allow").read_text() == "c 10:200 rwm"  # the last rule; the kernel appends each write
+    assert manager.describe()["device_filter"] is True
+    # --privileged: every device.
+    assert manager.confine_devices(allow_all=True) is True
+    assert (d / "devices.allow").read_text() == "a"
 
 
 def test_unset_limits_mean_unlimited(fake: tuple[CgroupManager, Path, Callable[[], None]]) -> None:

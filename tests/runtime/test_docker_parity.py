@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from runtime.security import CAPABILITIES
 from tests.conftest import require_busybox, require_tool
 from tests.runtime.conftest import Dockyard
 from tests.servers import DockerEngine, RegistryProcess, start_dockerd, start_registry
@@ -60,7 +61,7 @@ def _context(tmp: Path, dockerfile: str) -> Path:
     root = ctx / "rootfs"
     (root / "bin").mkdir(parents=True)
     shutil.copy2(require_busybox(), root / "bin/busybox")
-    for applet in ("sh", "echo", "id", "pwd", "env", "sort", "grep", "ls", "cat"):
+    for applet in ("sh", "echo", "id", "pwd", "env", "sort", "grep", "ls", "cat", "unshare", "mount", "mkdir"):
         (root / "bin" / applet).symlink_to("busybox")
     (root / "etc").mkdir()
     (root / "etc/passwd").write_text(PASSWD)
@@ -105,3 +106,72 @@ def test_same_stdout_as_docker(
     assert expected.stdout, expected.stderr
     ours = dy("run", "--rm", *flags, ref, *args)
     assert (ours.stdout, ours.returncode) == (expected.stdout, expected.returncode), ours.stderr
+
+
+# Security defaults (issue 11): the same capabilities, no_new_privs, seccomp mode and refusals.
+SECURITY_PROBE = (
+    "grep -E '^(CapEff|CapBnd|NoNewPrivs|Seccomp):' /proc/self/status; "
+    "unshare -U true 2>/dev/null; echo unshare=$?; mkdir -p /mnt; mount -t tmpfs none /mnt 2>/dev/null; echo mount=$?"
+)
+SECURITY_CASES = [
+    [],
+    ["--cap-drop", "ALL"],
+    ["--cap-drop", "ALL", "--cap-add", "net_raw"],
+    ["--cap-drop", "chown", "--cap-add", "CAP_NET_ADMIN"],
+    ["--cap-add", "SYS_ADMIN"],
+    ["--security-opt", "seccomp=unconfined"],
+    ["--security-opt", "no-new-privileges"],
+    ["-u", "nobody"],
+    ["--privileged"],
+]
+
+
+def _withheld_capabilities() -> list[str]:
+    """The capabilities this kernel knows that are outside the test process's bounding set."""
+    last = int(Path("/proc/sys/kernel/cap_last_cap").read_text())
+    status = Path("/proc/self/status").read_text()
+    bounding = int(next(line for line in status.splitlines() if line.startswith("CapBnd:")).split()[1], 16)
+    withheld = [name for name, bit in CAPABILITIES.items() if bit <= last and not bounding & (1 << bit)]
+    assert withheld, "docker --privileged failed though the bounding set is full"
+    return withheld
+
+
+@pytest.mark.parametrize("flags", SECURITY_CASES, ids=[" ".join(c) or "defaults" for c in SECURITY_CASES])
+def test_same_security_as_docker(engine: DockerEngine, images: dict[str, str], dy: Dockyard, flags: list[str]) -> None:
+    ref = images["shell"]
+    expected = engine.docker("run", "--rm", *flags, "--entrypoint", "/bin/sh", ref, "-c", SECURITY_PROBE, check=False)
+    if "--privileged" in flags and "unable to apply caps" in expected.stderr:
+        # runc's --privileged asks for every capability the kernel knows and fails when the host's
+        # bounding set withholds one (a sandbox without CAP_SYS_RESOURCE). Dockyard grants what the
+        # host allows, so compare with Docker's nearest run: all capabilities minus the withheld
+        # ones, no seccomp filter.
+        docker_flags = ["--cap-add", "ALL", "--security-opt", "seccomp=unconfined"]
+        for name in _withheld_capabilities():
+            docker_flags += ["--cap-drop", name]
+        expected = engine.docker(
+            "run", "--rm", *docker_flags, "--entrypoint", "/bin/sh", ref, "-c", SECURITY_PROBE, check=False
+        )
+    assert "Seccomp:" in expected.stdout, expected.stderr
+    ours = dy("run", "--rm", *flags, "--entrypoint", "/bin/sh", ref, "-c", SECURITY_PROBE)
+    assert ours.stdout == expected.stdout, ours.stderr
+
+
+def test_same_seccomp_profile_file_as_docker(
+    engine: DockerEngine, images: dict[str, str], dy: Dockyard, tmp_path: Path
+) -> None:
+    profile = tmp_path / "profile.json"
+    profile.write_text(
+        json.dumps(
+            {
+                "defaultAction": "SCMP_ACT_ALLOW",
+                "syscalls": [
+                    {"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_ERRNO"},
+                    {"names": ["unshare"], "action": "SCMP_ACT_ERRNO", "excludes": {"caps": ["CAP_SYS_ADMIN"]}},
+                ],
+            }
+        )
+    )
+    flags = ["--security-opt", f"seccomp={profile}", "--entrypoint", "/bin/sh", images["shell"], "-c", SECURITY_PROBE]
+    expected = engine.docker("run", "--rm", *flags, check=False)
+    assert "Seccomp:" in expected.stdout, expected.stderr
+    assert dy("run", "--rm", *flags).stdout == expected.stdout
