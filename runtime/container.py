@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import signal
 import socket
 import time
@@ -13,7 +14,7 @@ from runtime.attach import Outcome, wait_started
 from runtime.containers import Container, ContainerError, ContainerStore
 from runtime.supervisor import Supervisor, daemonize
 
-__all__ = ["attach", "kill", "parse_signal", "remove", "start", "stop", "wait_exited"]
+__all__ = ["attach", "kill", "parse_signal", "remove", "remove_files", "start", "stop", "wait_exited"]
 
 
 def start(store: ContainerStore, container: Container) -> tuple[Outcome, socket.socket]:
@@ -25,7 +26,7 @@ def start(store: ContainerStore, container: Container) -> tuple[Outcome, socket.
     ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
 
     def run() -> None:
-        Supervisor(container, theirs, store.remove_files).run()
+        Supervisor(container, theirs, lambda c: remove_files(store, c, volumes=True)).run()
 
     daemonize(run, keep=(theirs.fileno(),), log=container.dir / "supervisor.log")
     theirs.close()
@@ -86,7 +87,19 @@ def stop(container: Container, timeout: float = 10.0) -> None:
         raise ContainerError(f"container {container.name} did not stop")
 
 
-def remove(store: ContainerStore, container: Container, force: bool = False) -> None:
+def remove_files(store: ContainerStore, container: Container, volumes: bool) -> None:
+    """The container's directory and, with `volumes` (`rm -v`, `run --rm`), its anonymous volumes."""
+    store.remove_files(container)
+    if volumes:
+        from runtime.volumes import VolumeStore
+
+        anonymous = VolumeStore(store.root)
+        for mount in container.spec.mounts:
+            if mount.kind == "volume" and anonymous.is_anonymous(mount.volume):
+                shutil.rmtree(anonymous.base / mount.volume, ignore_errors=True)
+
+
+def remove(store: ContainerStore, container: Container, force: bool = False, volumes: bool = False) -> None:
     state = container.state()
     if state.status == "running":
         if not force:
@@ -102,4 +115,4 @@ def remove(store: ContainerStore, container: Container, force: bool = False) -> 
             manager = cgroups.open_manager(state.cgroup)
             manager.kill_all()
             manager.destroy()
-    store.remove_files(container)
+    remove_files(store, container, volumes)

@@ -275,7 +275,9 @@ class ImageStore:
         by_reference = parsed is not None and str(parsed) in self.refs()
         in_use = images_in_use(self.root)
         used = image.id in in_use or any(r in in_use for r in self.references_to(image.id))
-        if used and not force:
+        # Docker's rule: removing one of several tags only untags, even when a container uses the image.
+        other_tags = [r for r in self.references_to(image.id) if r != str(parsed) and _tag_of(r)]
+        if used and not force and not (by_reference and parsed is not None and parsed.tag and other_tags):
             raise ImageInUse(
                 f"conflict: unable to remove {ref} (must force) - image {image.short_id} is used by a container"
             )
@@ -419,6 +421,11 @@ def _parse(ref: str) -> Reference | None:
         return Reference.parse(ref)
     except InvalidReference:
         return None
+
+
+def _tag_of(ref: str) -> str | None:
+    parsed = _parse(ref)
+    return parsed.tag if parsed is not None else None
 
 
 def _last_comment(config: dict[str, Any]) -> str:

@@ -141,22 +141,11 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def _ago(timestamp: str) -> str:
-    if not timestamp:
-        return ""
-    seconds = max(0, int(time.time() - _parse_time(timestamp)))
-    for unit, size in (("days", 86400), ("hours", 3600), ("minutes", 60)):
-        if seconds >= size * 2:
-            return f"{seconds // size} {unit}"
-    if seconds >= 60:
-        return "About a minute"
-    return f"{seconds} seconds" if seconds > 1 else "Less than a second"
+    """The bare duration since `timestamp` ("13 seconds"), as Docker's ps columns use it."""
+    from runtime.commands.humanize import human_duration, since
 
-
-def _parse_time(timestamp: str) -> float:
-    import calendar
-
-    base = timestamp.split(".")[0]
-    return calendar.timegm(time.strptime(base, "%Y-%m-%dT%H:%M:%S"))
+    seconds = since(timestamp) if timestamp else None
+    return "" if seconds is None else human_duration(max(0.0, seconds))
 
 
 def _status(c: Container) -> str:
@@ -169,6 +158,8 @@ def _status(c: Container) -> str:
 
 
 def cmd_ps(args: argparse.Namespace) -> int:
+    from runtime.commands.humanize import ps_command
+
     containers = [c for c in ContainerStore(_root()).list() if args.all or c.state().status == "running"]
     if args.quiet:
         for c in containers:
@@ -176,15 +167,13 @@ def cmd_ps(args: argparse.Namespace) -> int:
         return 0
     rows = [("CONTAINER ID", "IMAGE", "COMMAND", "CREATED", "STATUS", "PORTS", "NAMES")]
     for c in containers:
-        command = " ".join(c.spec.process.args)
-        if not args.no_trunc and len(command) > 20:
-            command = command[:19] + "…"
+        command = ps_command(c.spec.process.args, truncate=not args.no_trunc)
         ports = ", ".join(f"{p.host_ip}:{p.host_port}->{p.container_port}/tcp" for p in c.spec.ports)
         rows.append(
             (
                 c.id if args.no_trunc else c.id[:12],
                 c.spec.image,
-                f'"{command}"',
+                command,
                 f"{_ago(c.state().created)} ago",
                 _status(c),
                 ports,
@@ -226,7 +215,7 @@ def cmd_kill(args: argparse.Namespace) -> int:
 def cmd_rm(args: argparse.Namespace) -> int:
     from runtime import container as lifecycle
 
-    return _each(args.containers, lambda s, c: lifecycle.remove(s, c, args.force))
+    return _each(args.containers, lambda s, c: lifecycle.remove(s, c, args.force, args.volumes))
 
 
 def cmd_start(args: argparse.Namespace) -> int:
@@ -251,13 +240,21 @@ def cmd_start(args: argparse.Namespace) -> int:
 
 def cmd_prune(args: argparse.Namespace) -> int:
     from runtime import container as lifecycle
+    from runtime.commands.confirm import confirm, reclaimed
+    from runtime.volumes import directory_size
 
+    if not args.force and not confirm("WARNING! This will remove all stopped containers."):
+        return 0
     store = ContainerStore(_root())
-    print("Deleted Containers:")
+    deleted, size = [], 0
     for c in store.list():
-        if c.state().status != "running":
+        if c.state().status not in ("running", "restarting"):
+            size += directory_size(c.dir / "upper")
             lifecycle.remove(store, c)
-            print(c.id)
+            deleted.append(c.id)
+    if deleted:
+        print("Deleted Containers:\n" + "".join(f"{cid}\n" for cid in deleted))
+    print(reclaimed(size))
     return 0
 
 

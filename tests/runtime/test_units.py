@@ -221,8 +221,15 @@ def test_parse_volume_and_mount(tmp_path: Path) -> None:
     assert m.readonly and m.target == "/x"
     with pytest.raises(ValueError, match="does not exist"):
         parse_mount(f"type=bind,source={tmp_path}/missing,target=/x", volumes)
-    with pytest.raises(ValueError):
-        parse_volume("/only-one-part", volumes)
+    with pytest.raises(ValueError, match="empty section between colons"):
+        parse_volume(":/data", volumes)
+    anonymous = parse_volume("/anon", volumes)
+    assert anonymous.kind == "volume" and anonymous.target == "/anon" and len(anonymous.volume) == 64
+    assert volumes.is_anonymous(anonymous.volume) and not volumes.is_anonymous("cache")
+    with pytest.raises(ValueError, match="create x: volume name is too short"):
+        parse_volume("x:/data", volumes)
+    with pytest.raises(ValueError, match='create rel/dir: "rel/dir" includes invalid characters'):
+        parse_volume("rel/dir:/data", volumes)
     with pytest.raises(VolumeError):
         volumes.create("../evil")
 
@@ -284,3 +291,16 @@ def test_without_root_one_clear_line(monkeypatch: pytest.MonkeyPatch, capsys: py
         assert main(argv) == 1
         err = capsys.readouterr().err
         assert err.count("\n") == 1 and "needs root on Linux" in err
+
+
+def test_human_durations_and_ps_commands_as_docker_prints_them() -> None:
+    from runtime.commands.humanize import go_quote, human_duration, ps_command
+
+    cases = [(0.4, "Less than a second"), (1, "1 second"), (13, "13 seconds"), (61, "About a minute")]
+    cases += [(300, "5 minutes"), (3500, "58 minutes"), (3600, "About an hour"), (5 * 3600, "5 hours")]
+    cases += [(3 * 86400, "3 days"), (20 * 86400, "2 weeks"), (90 * 86400, "3 months"), (800 * 86400, "2 years")]
+    assert [human_duration(s) for s, _ in cases] == [text for _, text in cases]
+    assert ps_command(("sh", "-c", "echo a  b"), truncate=False) == "\"sh -c 'echo a  b'\""
+    assert ps_command(("echo", 'x"y', "it's"), truncate=False) == '"echo x\\"y it\'s"'
+    assert ps_command(("sleep", "1000000000000000000000"), truncate=True) == '"sleep 1000000000000…"'
+    assert go_quote("tab\there\x01") == '"tab\\there\\x01"'
