@@ -133,14 +133,16 @@ class Supervisor:
                 self._add_client(client)
 
     def _write_files(self) -> dict[str, str]:
+        from runtime import etcfiles
+
         d = self.container.dir
         (d / "hostname").write_text(self.spec.hostname + "\n")
-        (d / "hosts").write_text(
-            f"127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n127.0.1.1\t{self.spec.hostname}\n"
-        )
-        resolv = Path("/etc/resolv.conf")
-        text = resolv.read_text() if resolv.is_file() and self.spec.network == "host" else ""
-        (d / "resolv.conf").write_text(text)
+        try:
+            host_hosts = Path("/etc/hosts").read_text()
+        except OSError:
+            host_hosts = ""
+        (d / "hosts").write_text(etcfiles.hosts_file(self.spec, host_hosts))
+        (d / "resolv.conf").write_text(etcfiles.resolv_conf(self.spec, etcfiles.host_resolv_conf()))
         return {
             "/etc/hostname": str(d / "hostname"),
             "/etc/hosts": str(d / "hosts"),

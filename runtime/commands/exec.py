@@ -44,6 +44,7 @@ def run_exec(args: argparse.Namespace) -> int:
         info.groups,
         args.tty,
         args.interactive,
+        c.spec.process.rlimits,
     )
     manager = cgroups.open_manager(state.cgroup) if state.cgroup else None
 

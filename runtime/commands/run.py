@@ -13,6 +13,7 @@ from pathlib import Path
 
 from runtime import imageconfig, validate
 from runtime.cgroups import Resources
+from runtime.commands import runflags
 from runtime.containers import Container, ContainerError, ContainerStore
 from runtime.spec import ContainerSpec, Mount, NetworkMode, PortMapping, ProcessSpec
 from runtime.users import UserError, read_from_layers, resolve_user
@@ -154,6 +155,7 @@ def add_run_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--read-only", action="store_true")
     p.add_argument("--init", action="store_true")
     p.add_argument("--platform")
+    runflags.add_arguments(p)
     p.add_argument("image")
     p.add_argument("cmd", metavar="COMMAND", nargs=argparse.REMAINDER)
 
@@ -199,6 +201,7 @@ def build_spec(args: argparse.Namespace, image: object, store: ContainerStore, v
             groups=info.groups,
             terminal=args.tty,
             stdin=args.interactive,
+            **runflags.process_fields(args),
         ),
         hostname=hostname,
         user=user,
@@ -212,6 +215,7 @@ def build_spec(args: argparse.Namespace, image: object, store: ContainerStore, v
         init=args.init,
         auto_remove=args.rm,
         stop_signal=str(config.get("StopSignal") or "SIGTERM"),
+        **runflags.spec_fields(args),
     )
     problems = validate.validate(spec)
     if problems:
