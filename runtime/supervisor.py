@@ -150,9 +150,30 @@ class Supervisor:
         }
 
     def run(self) -> int:
+        """Run the container, again and again as long as its restart policy says so."""
+        from runtime import restart
+
         signal.signal(signal.SIGINT, signal.SIG_IGN)
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
         signal.signal(signal.SIGHUP, signal.SIG_IGN)
+        backoff = restart.Backoff()
+        while True:
+            began = time.monotonic()
+            code, started = self._run_once()
+            state = self.container.state()
+            if not started or not restart.should_restart(self.spec.restart, state, code):
+                break
+            self.container.update_state(status="restarting", restart_count=state.restart_count + 1)
+            if not restart.wait_before_restart(self.container, backoff.next(time.monotonic() - began)):
+                if self.container.dir.is_dir():
+                    self.container.update_state(status="exited")
+                break
+        if self.spec.auto_remove:
+            self.remove(self.container)
+        return code
+
+    def _run_once(self) -> tuple[int, bool]:
+        """Start the container's process and wait for it: (its exit code, whether it started)."""
         container, spec = self.container, self.spec
         manager = cgroups.new_manager(f"dockyard/{spec.id}")
         stdio: tuple[int, int, int] | None = None
@@ -160,7 +181,12 @@ class Supervisor:
         try:
             manager.create()
             manager.set(spec.resources)
-            container.update_state(cgroup=manager.describe(), supervisor=os.getpid(), error="")
+            container.update_state(
+                cgroup=manager.describe(),
+                supervisor=os.getpid(),
+                supervisor_start=process_start_time(os.getpid()),
+                error="",
+            )
             paths = RootfsPaths(
                 container.dir / "rootfs",
                 container.dir / "upper",
@@ -176,9 +202,9 @@ class Supervisor:
             if forwarder is not None:
                 forwarder.close()
             if isinstance(exc, ChildError):
-                return self._failed(manager, exc.code, str(exc))
+                return self._failed(manager, exc.code, str(exc)), False
             print(traceback.format_exc(), file=sys.stderr)
-            return self._failed(manager, 125, str(exc))
+            return self._failed(manager, 125, str(exc)), False
         for fd in stdio or ():
             if fd > 2:
                 os.close(fd)
@@ -213,9 +239,7 @@ class Supervisor:
             container.attach_socket.unlink()
         container.update_state(status="exited", exit_code=code, oom_killed=oom, finished=now())
         self._broadcast(Kind.EXIT, str(code).encode())
-        if spec.auto_remove:
-            self.remove(container)
-        return code
+        return code, True
 
     def _stdio(self) -> tuple[tuple[int, int, int] | None, tuple[int, int]]:
         if self.spec.process.terminal:
@@ -263,10 +287,9 @@ class Supervisor:
 
     def _failed(self, manager: cgroups.CgroupManager, code: int, message: str) -> int:
         self._cleanup_cgroup(manager)
-        self.container.update_state(status="exited", exit_code=code, error=message, finished=now())
+        # Never started (a port in use, a missing executable): Docker leaves such a container Created.
+        self.container.update_state(status="created", exit_code=code, error=message, finished=now())
         self._broadcast(Kind.ERROR, f"{code} {message}".encode())
-        if self.spec.auto_remove:
-            self.remove(self.container)
         return code
 
 

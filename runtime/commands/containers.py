@@ -30,12 +30,20 @@ def _needs_root(handler: Handler) -> Handler:
             print("dockyard: the container runtime needs root on Linux (namespaces, cgroups, mounts)", file=sys.stderr)
             return 1
         try:
+            _revive()
             return handler(args)
         except (ContainerError, ValueError) as exc:
             print(f"dockyard: {exc}", file=sys.stderr)
             return 125 if args.command == "run" else 1
 
     return wrapped
+
+
+def _revive() -> None:
+    """Containers with a restart policy whose supervisor is gone come back with the next command."""
+    from runtime.restart import revive
+
+    revive(ContainerStore(_root()))
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -103,6 +111,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
     attach = subparsers.add_parser("attach", help="Attach to a running container's input and output")
     attach.add_argument("--no-stdin", action="store_true")
+    attach.add_argument("--detach-keys")
     attach.add_argument("container")
     attach.set_defaults(func=_needs_root(cmd_attach))
 
@@ -124,6 +133,7 @@ def _ps_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    from runtime.attach import parse_detach_keys
     from runtime.commands.run import build_spec, run_attached
     from runtime.images import ImageError, ImageStore, ensure_image
     from runtime.volumes import VolumeStore
@@ -136,8 +146,9 @@ def cmd_run(args: argparse.Namespace) -> int:
         return 125
     store = ContainerStore(root)
     spec = build_spec(args, image, store, VolumeStore(root))
+    detach_keys = parse_detach_keys(args.detach_keys) if args.detach_keys else None
     container = store.create(spec)
-    return run_attached(store, container, args.detach, args.interactive, args.tty)
+    return run_attached(store, container, args.detach, args.interactive, args.tty, detach_keys)
 
 
 def _ago(timestamp: str) -> str:
@@ -154,13 +165,17 @@ def _status(c: Container) -> str:
         return f"Up {_ago(state.started)}"
     if state.status == "exited":
         return f"Exited ({state.exit_code}) {_ago(state.finished)} ago"
+    if state.status == "restarting":
+        return f"Restarting ({state.exit_code}) {_ago(state.finished)} ago"
     return "Created"
 
 
 def cmd_ps(args: argparse.Namespace) -> int:
     from runtime.commands.humanize import ps_command
 
-    containers = [c for c in ContainerStore(_root()).list() if args.all or c.state().status == "running"]
+    containers = [
+        c for c in ContainerStore(_root()).list() if args.all or c.state().status in ("running", "restarting")
+    ]
     if args.quiet:
         for c in containers:
             print(c.id if args.no_trunc else c.id[:12])
@@ -169,6 +184,8 @@ def cmd_ps(args: argparse.Namespace) -> int:
     for c in containers:
         command = ps_command(c.spec.process.args, truncate=not args.no_trunc)
         ports = ", ".join(f"{p.host_ip}:{p.host_port}->{p.container_port}/tcp" for p in c.spec.ports)
+        if c.state().status != "running":
+            ports = ""  # as Docker: only a running container's ports are published
         rows.append(
             (
                 c.id if args.no_trunc else c.id[:12],
@@ -228,7 +245,7 @@ def cmd_start(args: argparse.Namespace) -> int:
         return run_attached(store, c, False, args.interactive, c.spec.process.terminal)
 
     def start(s: ContainerStore, c: Container) -> None:
-        if c.state().status == "running":
+        if c.state().status in ("running", "restarting"):
             return
         outcome, sock = lifecycle.start(s, c)
         sock.close()
@@ -316,6 +333,7 @@ def _inspect_container(c: Container) -> dict[str, Any]:
         "State": {
             "Status": state.status,
             "Running": state.status == "running",
+            "Restarting": state.status == "restarting",
             "Pid": state.pid if state.status == "running" else 0,
             "ExitCode": state.exit_code,
             "OOMKilled": state.oom_killed,
@@ -326,6 +344,7 @@ def _inspect_container(c: Container) -> dict[str, Any]:
         "Image": spec.image_id,
         "Name": "/" + spec.name,
         "LogPath": str(c.log_path),
+        "RestartCount": state.restart_count,
         "HostConfig": {
             "Binds": [f"{m.volume or m.source}:{m.target}{':ro' if m.readonly else ''}" for m in spec.mounts],
             "NetworkMode": spec.network,
@@ -335,6 +354,13 @@ def _inspect_container(c: Container) -> dict[str, Any]:
             "AutoRemove": spec.auto_remove,
             "ReadonlyRootfs": spec.readonly_rootfs,
             "Init": spec.init,
+            "RestartPolicy": {"Name": spec.restart.name, "MaximumRetryCount": spec.restart.max_retries},
+            "Tmpfs": {t.target: t.options for t in spec.tmpfs},
+            "ExtraHosts": list(spec.extra_hosts),
+            "Dns": list(spec.dns),
+            "DnsSearch": list(spec.dns_search),
+            "DnsOptions": list(spec.dns_options),
+            "Ulimits": [{"Name": r.name, "Soft": r.soft, "Hard": r.hard} for r in spec.process.rlimits],
             "Memory": spec.resources.memory or 0,
             "NanoCpus": (spec.resources.cpu_quota or 0) * 1_000_000_000 // spec.resources.cpu_period,
             "PidsLimit": spec.resources.pids,
@@ -388,12 +414,18 @@ def cmd_inspect(args: argparse.Namespace) -> int:
 
 def cmd_attach(args: argparse.Namespace) -> int:
     from runtime import container as lifecycle
-    from runtime.attach import relay
+    from runtime.attach import DEFAULT_DETACH_KEYS, Detached, parse_detach_keys, relay
 
     c = ContainerStore(_root()).get(args.container)
+    keys = parse_detach_keys(args.detach_keys) if args.detach_keys else DEFAULT_DETACH_KEYS
     sock = lifecycle.attach(c)
     try:
-        code = relay(sock, stdin=c.spec.process.stdin and not args.no_stdin, terminal=c.spec.process.terminal)
+        # Docker's attach leaves the container's stdin open at the end of ours.
+        stdin = c.spec.process.stdin and not args.no_stdin
+        code = relay(sock, stdin=stdin, terminal=c.spec.process.terminal, close_stdin=False, detach_keys=keys)
+    except Detached:
+        print("read escape sequence", file=sys.stderr)
+        return 1
     finally:
         sock.close()
     if code is None:

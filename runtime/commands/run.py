@@ -155,6 +155,7 @@ def add_run_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--read-only", action="store_true")
     p.add_argument("--init", action="store_true")
     p.add_argument("--platform")
+    p.add_argument("--detach-keys")
     runflags.add_arguments(p)
     p.add_argument("image")
     p.add_argument("cmd", metavar="COMMAND", nargs=argparse.REMAINDER)
@@ -231,10 +232,18 @@ def _random_name(store: ContainerStore) -> str:
             return name
 
 
-def run_attached(store: ContainerStore, container: Container, detach: bool, stdin: bool, terminal: bool) -> int:
-    """Start `container`; print its id when detached, else relay stdio and return its exit code."""
+def run_attached(
+    store: ContainerStore,
+    container: Container,
+    detach: bool,
+    stdin: bool,
+    terminal: bool,
+    detach_keys: bytes | None = None,
+) -> int:
+    """Start `container`; print its id when detached, else relay stdio and return its exit code
+    (0 when the user detaches with the detach keys, as Docker)."""
     from runtime import container as lifecycle
-    from runtime.attach import relay
+    from runtime.attach import DEFAULT_DETACH_KEYS, Detached, relay
 
     outcome, sock = lifecycle.start(store, container)
     if not outcome.started:
@@ -256,7 +265,9 @@ def run_attached(store: ContainerStore, container: Container, detach: bool, stdi
 
     previous = {sig: signal.signal(sig, proxy) for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
     try:
-        code = relay(sock, stdin=stdin, terminal=terminal)
+        code = relay(sock, stdin=stdin, terminal=terminal, detach_keys=detach_keys or DEFAULT_DETACH_KEYS)
+    except Detached:
+        return 0
     finally:
         sock.close()
         for sig, handler in previous.items():

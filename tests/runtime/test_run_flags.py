@@ -4,13 +4,23 @@
 from __future__ import annotations
 
 import json
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from runtime.rootfs import INIT_BINARY
 from tests.conftest import require
 from tests.runtime.conftest import IMAGE, Dockyard
+from tests.runtime.test_lifecycle import _on_pty, _read_until
 
 pytestmark = pytest.mark.privileged
 
@@ -130,3 +140,127 @@ def test_ps_quotes_commands_like_docker(dy: Dockyard) -> None:
     ps = dy("ps", "-a", "--no-trunc").stdout
     assert "\"sh -c 'echo a  b'\"" in ps
     assert "Exited (0) " in ps and " ago" in ps
+
+
+def _state(dy: Dockyard, name: str) -> dict[str, Any]:
+    info: dict[str, Any] = json.loads(dy("inspect", name, check=True).stdout)[0]
+    return info
+
+
+def _until(check: Callable[[], bool], what: str, timeout: float = 20) -> None:
+    deadline = time.monotonic() + timeout
+    while not check():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"never: {what}")
+        time.sleep(0.1)
+
+
+def test_restart_on_failure_counts_and_stops(dy: Dockyard) -> None:
+    dy("run", "-d", "--name", "flaky", "--restart", "on-failure:2", IMAGE, "sh", "-c", "echo run; exit 3", check=True)
+    _until(lambda: _state(dy, "flaky")["State"]["Status"] == "exited" and _state(dy, "flaky")["RestartCount"] == 2,
+           "two restarts, then exited")  # fmt: skip
+    info = _state(dy, "flaky")
+    assert info["State"]["ExitCode"] == 3 and info["HostConfig"]["RestartPolicy"] == {
+        "Name": "on-failure",
+        "MaximumRetryCount": 2,
+    }
+    assert dy("logs", "flaky").stdout == "run\nrun\nrun\n"
+    # A clean exit is not a failure.
+    dy("run", "-d", "--name", "clean", "--restart", "on-failure", IMAGE, "true", check=True)
+    _until(lambda: _state(dy, "clean")["State"]["Status"] == "exited", "clean exit")
+    assert _state(dy, "clean")["RestartCount"] == 0
+    for flags, message in [
+        (["--restart", "always", "--rm"], "conflicting options: cannot specify both --restart and --rm"),
+        (["--restart", "bogus"], "invalid restart policy 'bogus'"),
+        (["--restart", "always:3"], "maximum retry count cannot be used with restart policy 'always'"),
+        (["--restart", "on-failure:x"], "invalid restart policy format: maximum retry count must be an integer"),
+    ]:
+        bad = dy("run", *flags, IMAGE, "true")
+        assert bad.returncode == 125 and message in bad.stderr, bad.stderr
+
+
+def test_restart_always_until_stopped_and_after_the_supervisor_dies(dy: Dockyard) -> None:
+    dy("run", "-d", "--name", "loop", "--restart", "always", IMAGE, "sh", "-c", "sleep 0.2; exit 1", check=True)
+    _until(lambda: _state(dy, "loop")["RestartCount"] >= 2, "restarts")
+    dy("stop", "loop", check=True)
+    _until(lambda: _state(dy, "loop")["State"]["Status"] == "exited", "stopped")
+    count = _state(dy, "loop")["RestartCount"]
+    time.sleep(1)
+    assert _state(dy, "loop")["State"]["Status"] == "exited" and _state(dy, "loop")["RestartCount"] == count
+
+    # A supervisor killed (as at a reboot) takes its container along; the next command revives it.
+    dy("run", "-d", "--name", "svc", "--restart", "always", IMAGE, "sleep", "1000", check=True)
+    first = _state(dy, "svc")["State"]["Pid"]
+    state = json.loads((dy.root / "containers" / _state(dy, "svc")["Id"] / "state.json").read_text())
+    os.kill(state["supervisor"], signal.SIGKILL)
+    _until(lambda: not Path(f"/proc/{first}").exists(), "the container died with its supervisor")
+    info = _state(dy, "svc")  # this very command revives it
+    assert info["State"]["Status"] == "running" and info["State"]["Pid"] != first
+    assert info["RestartCount"] == 1
+    # unless-stopped, stopped by hand, stays down.
+    dy("run", "-d", "--name", "manual", "--restart", "unless-stopped", IMAGE, "sleep", "1000", check=True)
+    dy("stop", "-t", "1", "manual", check=True)
+    assert _state(dy, "manual")["State"]["Status"] == "exited"
+    assert "manual" not in dy("ps").stdout
+
+
+def test_port_conflict_leaves_the_container_created(dy: Dockyard) -> None:
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        r = dy("run", "--name", "clash", "-p", f"{port}:80", IMAGE, "true")
+    assert r.returncode == 125
+    assert _state(dy, "clash")["State"]["Status"] == "created"
+    assert re.search(r"\bCreated\s+clash$", dy("ps", "-a").stdout, re.M)
+
+
+def test_attach_keeps_the_container_stdin_open(dy: Dockyard) -> None:
+    script = "read a; echo got:$a; read b; echo second:$b"
+    dy("run", "-d", "-i", "--name", "reader", IMAGE, "sh", "-c", script, check=True)
+    first = subprocess.Popen(
+        [sys.executable, "-m", "dockyard", "attach", "reader"],
+        env=dy.env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    assert first.stdin is not None and first.stdout is not None
+    first.stdin.write("one\n")
+    first.stdin.close()
+    assert first.stdout.readline() == "got:one\n"
+    time.sleep(0.5)
+    assert _state(dy, "reader")["State"]["Running"] is True  # `read b` still waits
+    second = dy("attach", "reader", input="two\n", timeout=30)
+    assert second.stdout == "second:two\n" and second.returncode == 0
+    assert first.wait(30) == 0 and first.stdout.read() == "second:two\n"
+
+
+def test_detach_keys(dy: Dockyard) -> None:
+    pid, fd = _on_pty(dy, "run", "-it", "--name", "detachable", IMAGE, "sh")
+    try:
+        assert b"# " in _read_until(fd, b"# ")
+        os.write(fd, b"echo o''ne\r")
+        assert b"one" in _read_until(fd, b"one\r\n")
+        os.write(fd, b"\x10\x11")
+        _, status = os.waitpid(pid, 0)
+        assert os.waitstatus_to_exitcode(status) == 0
+    finally:
+        os.close(fd)
+    assert _state(dy, "detachable")["State"]["Running"] is True
+    pid, fd = _on_pty(dy, "attach", "--detach-keys", "ctrl-x,x", "detachable")
+    try:
+        # Only the container prints "two" unquoted; input typed before the client has made its
+        # terminal raw is flushed (TCSAFLUSH), so type until it answers.
+        for _ in range(30):
+            os.write(fd, b"echo t''wo\r")
+            if b"two\r\n" in _read_until(fd, b"two\r\n", timeout=1):
+                break
+        else:
+            raise AssertionError("attach never relayed the input")
+        os.write(fd, b"\x18x")
+        assert b"read escape sequence" in _read_until(fd, b"read escape sequence")
+        _, status = os.waitpid(pid, 0)
+        assert os.waitstatus_to_exitcode(status) == 1
+    finally:
+        os.close(fd)
+    assert _state(dy, "detachable")["State"]["Running"] is True
+    bad = dy("attach", "--detach-keys", "ctrl-1", "detachable")
+    assert bad.returncode != 0 and "Invalid detach keys (ctrl-1) provided" in bad.stderr
