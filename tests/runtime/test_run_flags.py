@@ -20,6 +20,7 @@ import pytest
 from runtime.rootfs import INIT_BINARY
 from tests.conftest import require
 from tests.runtime.conftest import IMAGE, Dockyard
+from tests.runtime.images import busybox_layer, seed
 from tests.runtime.test_lifecycle import _on_pty, _read_until
 
 pytestmark = pytest.mark.privileged
@@ -264,3 +265,14 @@ def test_detach_keys(dy: Dockyard) -> None:
     assert _state(dy, "detachable")["State"]["Running"] is True
     bad = dy("attach", "--detach-keys", "ctrl-1", "detachable")
     assert bad.returncode != 0 and "Invalid detach keys (ctrl-1) provided" in bad.stderr
+
+
+def test_rmi_of_one_of_two_tags_only_untags_an_image_in_use(dy: Dockyard) -> None:
+    seed(dy.root, "test/two:a", [busybox_layer()], {"Env": ["TWO=1"]})
+    seed(dy.root, "test/two:b", [busybox_layer()], {"Env": ["TWO=1"]})
+    dy("run", "--name", "user", "test/two:b", "true", check=True)
+    r = dy("rmi", "test/two:b")
+    assert (r.returncode, r.stdout) == (0, "Untagged: test/two:b\n"), r.stderr
+    assert dy.run("test/two:a", "true").returncode == 0
+    last = dy("rmi", "test/two:a")
+    assert last.returncode == 1 and "(must force)" in last.stderr
