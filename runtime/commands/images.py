@@ -264,7 +264,7 @@ def rmi_command(args: argparse.Namespace) -> int:
         try:
             result = store.remove(ref, force=args.force)
         except ImageError as exc:
-            print(f"Error: {exc}", file=sys.stderr)
+            print(f"Error response from daemon: {exc}", file=sys.stderr)
             status = 1
             continue
         for untagged in result.untagged:

@@ -202,3 +202,14 @@ def test_anonymous_volumes_as_docker(both: Both) -> None:
         assert cli("volume", "ls", "-q").stdout == ""
         assert cli("run", "--rm", "-v", "/anon", "-v", "named:/named", both.ref, "true").returncode == 0
         assert cli("volume", "ls", "-q").stdout.split() == ["named"]
+
+
+def test_rmi_of_an_image_in_use_as_docker(both: Both) -> None:
+    lines = []
+    for cli in (both.docker, both.dy):
+        assert cli("run", "--name", "user", both.ref, "true").returncode == 0
+        short = cli("ps", "-aq").stdout.split()[0]
+        result = cli("rmi", both.ref)
+        assert result.returncode == 1
+        lines.append(result.stderr.strip().splitlines()[0].replace(short, "<container>"))
+    assert lines[1] == lines[0]

@@ -133,7 +133,7 @@ def test_remove_by_id_with_several_repositories_needs_force(store: ImageStore) -
 def test_remove_refuses_image_in_use(store: ImageStore, monkeypatch: pytest.MonkeyPatch) -> None:
     image_id = _add(store, ["h:1/a:v1"], [BASE])
     monkeypatch.setattr(runtime.images, "images_in_use", lambda root: {image_id})
-    with pytest.raises(ImageInUse, match="used by a container"):
+    with pytest.raises(ImageInUse, match=r'repository reference "h:1/a:v1" \(must force\) - a container is using'):
         store.remove("h:1/a:v1")
     result = store.remove("h:1/a:v1", force=True)
     assert result.untagged == ["h:1/a:v1"] and result.deleted == []
