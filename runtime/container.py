@@ -9,8 +9,8 @@ import signal
 import socket
 import time
 
-from runtime import cgroups
 from runtime.attach import Outcome, wait_started
+from runtime.cgroups.factory import open_manager
 from runtime.containers import Container, ContainerError, ContainerStore
 from runtime.supervisor import Supervisor, daemonize
 
@@ -141,7 +141,7 @@ def remove(store: ContainerStore, container: Container, force: bool = False, vol
     if state.cgroup:
         # Normally gone with the supervisor; left behind only if it died.
         with contextlib.suppress(OSError):
-            manager = cgroups.open_manager(state.cgroup)
+            manager = open_manager(state.cgroup)
             manager.kill_all()
             manager.destroy()
     remove_files(store, container, volumes)

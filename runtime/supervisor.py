@@ -19,6 +19,7 @@ from pathlib import Path
 
 from runtime import cgroups
 from runtime.attach import Kind, read_frame, send_frame
+from runtime.cgroups.factory import new_manager
 from runtime.containers import Container, now, process_start_time
 from runtime.network import PortForwarder
 from runtime.process import ChildError, Launched, RootfsPaths, exit_code, set_winsize, spawn_container
@@ -175,7 +176,7 @@ class Supervisor:
     def _run_once(self) -> tuple[int, bool]:
         """Start the container's process and wait for it: (its exit code, whether it started)."""
         container, spec = self.container, self.spec
-        manager = cgroups.new_manager(f"dockyard/{spec.id}")
+        manager = new_manager(f"dockyard/{spec.id}")
         stdio: tuple[int, int, int] | None = None
         forwarder: PortForwarder | None = None
         try:

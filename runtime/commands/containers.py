@@ -135,7 +135,8 @@ def _ps_arguments(p: argparse.ArgumentParser) -> None:
 def cmd_run(args: argparse.Namespace) -> int:
     from runtime.attach import parse_detach_keys
     from runtime.commands.run import build_spec, run_attached
-    from runtime.images import ImageError, ImageStore, ensure_image
+    from runtime.ensure import ensure_image
+    from runtime.images import ImageError, ImageStore
     from runtime.volumes import VolumeStore
 
     root = _root()
