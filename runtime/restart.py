@@ -1,19 +1,14 @@
-"""Restart policies (--restart), carried out by the container's supervisor, and the revival of
-containers whose supervisor is gone (killed, or the machine restarted): the next `dockyard`
-container command restarts those whose policy says they should run, as dockerd does when it
-starts. Nothing runs between reboots, so a container comes back only when `dockyard` is next run."""
+"""Restart policies (--restart): when a container that exited starts again, and after how long.
+The supervisor carries them out; runtime/revive.py applies them to containers whose supervisor is gone."""
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
-import json
 import time
 
-from runtime.containers import Container, ContainerStore, State, now
+from runtime.containers import Container, State
 from runtime.spec import RestartPolicy
 
-__all__ = ["Backoff", "revive", "should_restart", "wait_before_restart"]
+__all__ = ["Backoff", "should_restart", "wait_before_restart"]
 
 _FIRST_DELAY = 0.1  # moby restartmanager: 100ms, doubled after each quick exit, at most a minute
 _MAX_DELAY = 60.0
@@ -48,41 +43,3 @@ def wait_before_restart(container: Container, delay: float) -> bool:
         if time.monotonic() >= deadline:
             return True
         time.sleep(min(0.05, max(0.0, deadline - time.monotonic())))
-
-
-def _orphaned(container: Container) -> State | None:
-    """The state of a container recorded as running or restarting whose supervisor is gone."""
-    try:
-        recorded = json.loads((container.dir / "state.json").read_text()).get("status")
-    except (OSError, ValueError):
-        return None
-    state = container.state()
-    if recorded in ("running", "restarting") and state.status == "exited":
-        return state
-    return None
-
-
-def revive(store: ContainerStore) -> None:
-    """Restart every container whose supervisor died while its policy wanted it running."""
-    from runtime import container as lifecycle
-
-    if not store.base.is_dir():
-        return
-    with open(store.base / "revive.lock", "a") as lock:
-        try:
-            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            return  # another command is already at it
-        for c in store.list():
-            if c.spec.restart.name == "no":
-                continue
-            state = _orphaned(c)
-            if state is None:
-                continue
-            c.update_state(status="exited", exit_code=state.exit_code, finished=state.finished or now())
-            if not should_restart(c.spec.restart, c.state(), state.exit_code):
-                continue
-            c.update_state(restart_count=state.restart_count + 1)
-            with contextlib.suppress(Exception):
-                _outcome, sock = lifecycle.start(store, c)
-                sock.close()

@@ -41,7 +41,7 @@ def _needs_root(handler: Handler) -> Handler:
 
 def _revive() -> None:
     """Containers with a restart policy whose supervisor is gone come back with the next command."""
-    from runtime.restart import revive
+    from runtime.revive import revive
 
     revive(ContainerStore(_root()))
 
