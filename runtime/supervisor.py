@@ -235,6 +235,12 @@ class Supervisor:
             forwarder.close()
         if launched.netns is not None:
             os.close(launched.netns)
+        # A restart opens new ones: this run's terminal and stdin pipe go with its process.
+        leftovers = [fd for fd in (launched.pty, self.stdin_fd) if fd is not None]
+        self.pty = self.stdin_fd = None
+        for fd in leftovers:
+            with contextlib.suppress(OSError):
+                os.close(fd)
         server.close()
         with contextlib.suppress(OSError):
             container.attach_socket.unlink()
