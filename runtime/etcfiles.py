@@ -54,14 +54,14 @@ def hosts_file(spec: ContainerSpec, host_hosts: str) -> str:
     return DEFAULT_HOSTS + extra + f"127.0.1.1\t{spec.hostname}\n"
 
 
-def host_resolv_conf(path: Path = Path("/etc/resolv.conf")) -> str:
+def host_resolv_conf(path: Path = Path("/etc/resolv.conf"), resolved: Path = _SYSTEMD_RESOLVED) -> str:
     try:
         text = path.read_text()
     except OSError:
         return ""
     # systemd-resolved's stub (127.0.0.53) is loopback; its upstream list is the real one (as Docker).
-    if _nameservers(text) == ["127.0.0.53"] and _SYSTEMD_RESOLVED.is_file():
-        return _SYSTEMD_RESOLVED.read_text()
+    if _nameservers(text) == ["127.0.0.53"] and resolved.is_file():
+        return resolved.read_text()
     return text
 
 

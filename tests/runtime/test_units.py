@@ -340,6 +340,17 @@ def test_resolv_conf_and_hosts_as_docker_writes_them() -> None:
     assert hosts_file(_spec(network="host", extra_hosts=extra[:1]), "1.1.1.1 me") == "1.1.1.1 me\n10.1.1.1\tdb\n"
 
 
+def test_systemd_resolved_stub_gives_way_to_its_upstream_list(tmp_path: Path) -> None:
+    from runtime.etcfiles import host_resolv_conf
+
+    stub, upstream = tmp_path / "resolv.conf", tmp_path / "upstream.conf"
+    stub.write_text("nameserver 127.0.0.53\noptions edns0 trust-ad\n")
+    upstream.write_text("nameserver 192.0.2.1\n")
+    assert host_resolv_conf(stub, upstream) == "nameserver 192.0.2.1\n"
+    assert host_resolv_conf(stub, tmp_path / "absent") == stub.read_text()
+    assert host_resolv_conf(tmp_path / "none", upstream) == ""
+
+
 def test_restart_policies_and_backoff() -> None:
     from runtime.commands.runflags import parse_restart
     from runtime.containers import State
