@@ -5,8 +5,12 @@ Dockyard's "dockyard: " are the only difference allowed in an error line."""
 
 from __future__ import annotations
 
+import json
+import os
+import pty
 import shutil
 import subprocess
+import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -14,6 +18,7 @@ import pytest
 
 from tests.conftest import require_tool
 from tests.runtime.conftest import Dockyard
+from tests.runtime.test_lifecycle import _read_until
 from tests.servers import DockerEngine, start_dockerd, start_registry
 
 pytestmark = [pytest.mark.privileged, pytest.mark.e2e]
@@ -213,3 +218,43 @@ def test_rmi_of_an_image_in_use_as_docker(both: Both) -> None:
         assert result.returncode == 1
         lines.append(result.stderr.strip().splitlines()[0].replace(short, "<container>"))
     assert lines[1] == lines[0]
+
+
+def _on_pty(argv: list[str], env: dict[str, str]) -> tuple[int, int]:
+    pid, fd = pty.fork()
+    if pid == 0:
+        os.execvpe(argv[0], argv, env)
+    return pid, fd
+
+
+def _type_until(fd: int, line: bytes, answer: bytes) -> bytes:
+    """Input typed before a client has made its terminal raw is flushed: type until it answers."""
+    for _ in range(30):
+        os.write(fd, line)
+        out = _read_until(fd, answer, timeout=1)
+        if answer in out:
+            return out
+    raise AssertionError(f"no {answer!r} in answer to {line!r}")
+
+
+def test_detach_keys_as_docker(both: Both) -> None:
+    for argv, env in ((["docker"], both.engine.env), ([sys.executable, "-m", "dockyard"], both.dy.env)):
+        results = []
+        pid, fd = _on_pty([*argv, "run", "-it", "--name", "detachable", both.ref, "sh"], env)
+        try:
+            _type_until(fd, b"echo o''ne\r", b"one\r\n")
+            os.write(fd, b"\x10\x11")
+            results.append(os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]))
+        finally:
+            os.close(fd)
+        pid, fd = _on_pty([*argv, "attach", "--detach-keys", "ctrl-x,x", "detachable"], env)
+        try:
+            _type_until(fd, b"echo t''wo\r", b"two\r\n")
+            os.write(fd, b"\x18x")
+            tail = _read_until(fd, b"read escape sequence")
+            results.append(os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]))
+        finally:
+            os.close(fd)
+        running = subprocess.run([*argv, "inspect", "detachable"], env=env, capture_output=True, text=True)
+        assert json.loads(running.stdout)[0]["State"]["Running"] is True, argv
+        assert results == [0, 1] and b"read escape sequence" in tail, (argv, results, tail)
