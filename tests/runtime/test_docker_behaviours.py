@@ -16,8 +16,8 @@ from dataclasses import dataclass
 
 import pytest
 
-from tests.conftest import require_tool
-from tests.runtime.conftest import Dockyard
+from tests.conftest import require_busybox, require_tool
+from tests.runtime.conftest import Dockyard, require_tini
 from tests.runtime.test_lifecycle import _read_until
 from tests.servers import DockerEngine, start_dockerd, start_registry
 
@@ -51,8 +51,9 @@ def image(engine: DockerEngine, tmp_path_factory: pytest.TempPathFactory) -> Ite
     ctx = tmp_path_factory.mktemp("ctx")
     root = ctx / "rootfs"
     (root / "bin").mkdir(parents=True)
-    shutil.copy2("/bin/busybox", root / "bin/busybox")
-    applets = subprocess.run(["/bin/busybox", "--list"], capture_output=True, text=True, check=True).stdout.split()
+    busybox = require_busybox()
+    shutil.copy2(busybox, root / "bin/busybox")
+    applets = subprocess.run([busybox, "--list"], capture_output=True, text=True, check=True).stdout.split()
     for applet in applets:
         if applet != "busybox":
             (root / "bin" / applet).symlink_to("busybox")
@@ -137,6 +138,8 @@ OUTPUTS: list[tuple[list[str], list[str], list[str]]] = [
 
 @pytest.mark.parametrize(("docker_flags", "flags", "command"), OUTPUTS, ids=[" ".join(o[1] + o[2]) for o in OUTPUTS])
 def test_same_output_as_docker(both: Both, docker_flags: list[str], flags: list[str], command: list[str]) -> None:
+    if "--init" in flags:
+        require_tini()
     expected = both.docker("run", "--rm", *docker_flags, both.ref, *command)
     assert expected.stdout or expected.returncode, expected.stderr
     ours = both.dy("run", "--rm", *flags, both.ref, *command)

@@ -17,9 +17,7 @@ from typing import Any
 
 import pytest
 
-from runtime.rootfs import INIT_BINARY
-from tests.conftest import require
-from tests.runtime.conftest import IMAGE, Dockyard
+from tests.runtime.conftest import IMAGE, Dockyard, require_tini
 from tests.runtime.images import busybox_layer, seed
 from tests.runtime.test_lifecycle import _on_pty, _read_until
 
@@ -78,7 +76,7 @@ def test_host_network_sees_the_host_files_and_private_drops_loopback_resolvers(d
 
 
 def test_init_is_tini(dy: Dockyard) -> None:
-    require(Path(INIT_BINARY).is_file(), "tini is not installed")
+    require_tini()
     r = dy.run("--init", "-e", "SECRET=s3cret", IMAGE, "sh", "-c", "tr '\\0' ' ' < /proc/1/cmdline; echo; exit 3")
     assert r.stdout == "/sbin/docker-init -- sh -c tr '\\0' ' ' < /proc/1/cmdline; echo; exit 3 \n"
     assert r.returncode == 3

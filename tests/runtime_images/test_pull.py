@@ -340,7 +340,7 @@ def test_device_nodes_pull_and_digest_pull_of_present_image(tmp_path: Path, regi
             device("dev/initctl", kind=tarfile.FIFOTYPE),
         ]
     )
-    image, ref = _publish(tmp_path, registry, ImageSpec([BASE, devices]), "demo/dev:v1")
+    image, ref = _publish(tmp_path, registry, ImageSpec([base(), devices]), "demo/dev:v1")
     out = dockyard("pull", ref).stdout
     assert f"{_short(devices.digest)}: skipped 2 device nodes (a container's /dev is its own)" in out
     store = ImageStore(dockyard.root)
@@ -356,7 +356,7 @@ def test_device_nodes_pull_and_digest_pull_of_present_image(tmp_path: Path, regi
     # image prune asks first, terminal or not: no answer deletes nothing.
     dockyard("rmi", ref)
     dockyard("pull", "-q", ref)
-    _publish(tmp_path, registry, ImageSpec([BASE]), "demo/dev:v1")
+    _publish(tmp_path, registry, ImageSpec([base()]), "demo/dev:v1")
     dockyard("pull", "-q", ref)
     asked = dockyard("image", "prune", input="")
     assert asked.stdout == "WARNING! This will remove all dangling images.\nAre you sure you want to continue? [y/N] "
