@@ -17,7 +17,64 @@ import threading
 import tty
 from dataclasses import dataclass
 
-__all__ = ["Frame", "Kind", "Outcome", "read_frame", "relay", "send_frame"]
+__all__ = [
+    "DEFAULT_DETACH_KEYS",
+    "Detached",
+    "Frame",
+    "Kind",
+    "Outcome",
+    "parse_detach_keys",
+    "read_frame",
+    "relay",
+    "send_frame",
+]
+
+DEFAULT_DETACH_KEYS = b"\x10\x11"  # Ctrl-P Ctrl-Q, as Docker
+# Docker's names for the control characters, in code order (moby/term ASCII).
+_CTRL_NAMES = [
+    "ctrl-@",
+    *(f"ctrl-{chr(c)}" for c in range(ord("a"), ord("z") + 1)),
+    *("ctrl-[", "ctrl-\\", "ctrl-]", "ctrl-^", "ctrl-_"),
+]
+
+
+class Detached(Exception):
+    """The user typed the detach keys: the container goes on without this client."""
+
+
+def parse_detach_keys(text: str) -> bytes:
+    """--detach-keys "ctrl-p,ctrl-q" (a comma-separated list of ctrl-KEY names and single characters)."""
+    codes = bytearray()
+    for key in text.split(","):
+        if len(key) == 1:
+            codes += key.encode()
+        elif key in _CTRL_NAMES:
+            codes.append(_CTRL_NAMES.index(key))
+        else:
+            raise ValueError(f"Invalid detach keys ({text}) provided")
+    return bytes(codes)
+
+
+class _DetachScanner:
+    """Holds back input that may be the start of the detach sequence, as Docker's escape proxy does."""
+
+    def __init__(self, keys: bytes) -> None:
+        self.keys = keys
+        self.held = b""
+
+    def feed(self, data: bytes) -> tuple[bytes, bool]:
+        """The bytes to forward, and whether the whole sequence was typed."""
+        out = bytearray()
+        for byte in data:
+            if self.keys and byte == self.keys[len(self.held)]:
+                self.held += bytes([byte])
+                if len(self.held) == len(self.keys):
+                    return bytes(out), True
+                continue
+            out += self.held + bytes([byte])
+            self.held = b""
+        return bytes(out), False
+
 
 _HEADER = struct.Struct(">BI")
 
@@ -84,9 +141,19 @@ def wait_started(sock: socket.socket) -> Outcome:
             return Outcome(False, int(code), message)
 
 
-def relay(sock: socket.socket, stdin: bool, terminal: bool) -> int | None:
+def relay(
+    sock: socket.socket,
+    stdin: bool,
+    terminal: bool,
+    close_stdin: bool = True,
+    detach_keys: bytes = DEFAULT_DETACH_KEYS,
+) -> int | None:
     """Pipe our stdio to and from the supervisor until the container exits (its code) or the
-    connection drops (None)."""
+    connection drops (None). At EOF on our stdin the container's stdin is closed only with
+    `close_stdin` (`run -i`; `attach` leaves it open, as Docker). Raises Detached when the
+    detach keys are typed."""
+    scanner = _DetachScanner(detach_keys)
+    detached = threading.Event()
     in_fd, out_fd, err_fd = sys.stdin.fileno(), sys.stdout.fileno(), sys.stderr.fileno()
     is_tty = terminal and os.isatty(in_fd)
     saved = termios.tcgetattr(in_fd) if is_tty else None
@@ -112,9 +179,16 @@ def relay(sock: socket.socket, stdin: bool, terminal: bool) -> int | None:
                     return
                 data = os.read(in_fd, 65536)
                 if not data:
-                    send_frame(sock, Kind.STDIN_EOF)
+                    if close_stdin:
+                        send_frame(sock, Kind.STDIN_EOF)
                     return
-                send_frame(sock, Kind.STDIN, data)
+                data, detach = scanner.feed(data)
+                if data:
+                    send_frame(sock, Kind.STDIN, data)
+                if detach:
+                    detached.set()
+                    sock.shutdown(socket.SHUT_RDWR)
+                    return
 
     reader = threading.Thread(target=pump_stdin, daemon=True) if stdin else None
     if reader is not None:
@@ -135,6 +209,8 @@ def relay(sock: socket.socket, stdin: bool, terminal: bool) -> int | None:
             termios.tcsetattr(in_fd, termios.TCSADRAIN, saved)
         if previous_winch is not None:
             signal.signal(signal.SIGWINCH, previous_winch)
+    if detached.is_set():
+        raise Detached()
     return code
 
 

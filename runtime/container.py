@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import signal
 import socket
 import time
@@ -13,19 +14,20 @@ from runtime.cgroups.factory import open_manager
 from runtime.containers import Container, ContainerError, ContainerStore
 from runtime.supervisor import Supervisor, daemonize
 
-__all__ = ["attach", "kill", "parse_signal", "remove", "start", "stop", "wait_exited"]
+__all__ = ["attach", "kill", "parse_signal", "remove", "remove_files", "start", "stop", "wait_exited"]
 
 
 def start(store: ContainerStore, container: Container) -> tuple[Outcome, socket.socket]:
     """Start `container` under a new supervisor. The returned socket is already attached, so no
     output is lost; close it to detach."""
     state = container.state()
-    if state.status == "running":
-        raise ContainerError(f"container {container.name} is already running")
+    if state.status in ("running", "restarting"):
+        raise ContainerError(f"container {container.name} is already {state.status}")
+    container.update_state(manually_stopped=False)
     ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
 
     def run() -> None:
-        Supervisor(container, theirs, store.remove_files).run()
+        Supervisor(container, theirs, lambda c: remove_files(store, c, volumes=True)).run()
 
     daemonize(run, keep=(theirs.fileno(),), log=container.dir / "supervisor.log")
     theirs.close()
@@ -45,8 +47,14 @@ def attach(container: Container) -> socket.socket:
 
 def kill(container: Container, sig: int = signal.SIGKILL) -> None:
     state = container.state()
+    if state.status == "restarting":
+        container.update_state(manually_stopped=True)
+        return
     if state.status != "running":
         raise ContainerError(f"Container {container.id} is not running")
+    if sig in (signal.SIGKILL, signal.SIGTERM, signal.SIGINT, parse_signal(container.spec.stop_signal)):
+        # Stopped by hand: the restart policy no longer applies (as dockerd's HasBeenManuallyStopped).
+        container.update_state(manually_stopped=True)
     with contextlib.suppress(ProcessLookupError):
         os.kill(state.pid, sig)
 
@@ -74,8 +82,14 @@ def wait_exited(container: Container, timeout: float) -> bool:
 def stop(container: Container, timeout: float = 10.0) -> None:
     """SIGTERM, then SIGKILL once `timeout` has passed (Docker's stop). A PID 1 without a SIGTERM
     handler ignores it (pid_namespaces(7)), so such containers end with the SIGKILL: 137."""
-    if container.state().status != "running":
+    status = container.state().status
+    if status == "restarting":
+        container.update_state(manually_stopped=True)
+        _wait_supervisor(container, timeout)
         return
+    if status != "running":
+        return
+    container.update_state(manually_stopped=True)
     with contextlib.suppress(ContainerError):
         kill(container, parse_signal(container.spec.stop_signal))
     if wait_exited(container, timeout):
@@ -86,8 +100,36 @@ def stop(container: Container, timeout: float = 10.0) -> None:
         raise ContainerError(f"container {container.name} did not stop")
 
 
-def remove(store: ContainerStore, container: Container, force: bool = False) -> None:
+def remove_files(store: ContainerStore, container: Container, volumes: bool) -> None:
+    """The container's directory and, with `volumes` (`rm -v`, `run --rm`), its anonymous volumes."""
+    store.remove_files(container)
+    if volumes:
+        from runtime.volumes import VolumeStore
+
+        anonymous = VolumeStore(store.root)
+        for mount in container.spec.mounts:
+            if mount.kind == "volume" and anonymous.is_anonymous(mount.volume):
+                shutil.rmtree(anonymous.base / mount.volume, ignore_errors=True)
+
+
+def _wait_supervisor(container: Container, timeout: float) -> None:
+    """Until a restarting container's supervisor has seen the stop and given up."""
+    deadline = time.monotonic() + timeout
+    while container.state().status == "restarting" and time.monotonic() < deadline:
+        time.sleep(0.02)
+
+
+def remove(store: ContainerStore, container: Container, force: bool = False, volumes: bool = False) -> None:
     state = container.state()
+    if state.status == "restarting":
+        if not force:
+            raise ContainerError(
+                f"You cannot remove a restarting container {container.id}. Stop the container before "
+                "attempting removal or force remove"
+            )
+        container.update_state(manually_stopped=True)
+        _wait_supervisor(container, 10)
+        state = container.state()
     if state.status == "running":
         if not force:
             raise ContainerError(
@@ -102,4 +144,4 @@ def remove(store: ContainerStore, container: Container, force: bool = False) -> 
             manager = open_manager(state.cgroup)
             manager.kill_all()
             manager.destroy()
-    store.remove_files(container)
+    remove_files(store, container, volumes)

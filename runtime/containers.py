@@ -32,7 +32,7 @@ from runtime.spec import ContainerSpec
 
 __all__ = ["Container", "ContainerError", "ContainerStore", "State", "images_in_use", "now"]
 
-Status = Literal["created", "running", "exited"]
+Status = Literal["created", "running", "restarting", "exited"]
 
 
 class ContainerError(Exception):
@@ -57,6 +57,9 @@ class State:
     started: str = ""
     finished: str = ""
     cgroup: dict[str, Any] = dataclasses.field(default_factory=dict)
+    supervisor_start: int = 0  # the supervisor's start time, to tell it is still there
+    restart_count: int = 0
+    manually_stopped: bool = False  # by stop or kill: the restart policy does not apply
 
 
 def process_start_time(pid: int) -> int:
@@ -87,7 +90,9 @@ class Container:
         except (OSError, ValueError):
             return State()
         state = State(**data)
-        if state.status == "running" and not self.alive(state):
+        if (state.status == "running" and not self.alive(state)) or (
+            state.status == "restarting" and not self.supervised(state)
+        ):
             # The supervisor died without recording the end (killed, or the machine restarted).
             state.status = "exited"
             state.exit_code = state.exit_code or 255
@@ -96,6 +101,10 @@ class Container:
     @staticmethod
     def alive(state: State) -> bool:
         return state.pid > 0 and process_start_time(state.pid) == state.pid_start
+
+    @staticmethod
+    def supervised(state: State) -> bool:
+        return state.supervisor > 0 and process_start_time(state.supervisor) == state.supervisor_start
 
     def save_state(self, state: State) -> None:
         write_atomic(self.dir / "state.json", json.dumps(dataclasses.asdict(state), indent=1).encode())

@@ -90,6 +90,16 @@ def images_in_use(root: Path) -> set[str]:
     return result
 
 
+def _container_using(root: Path, image_id: str) -> str:
+    """`container <short id>` of one container made from the image, for Docker's conflict message."""
+    try:
+        from runtime.containers import ContainerStore
+    except ImportError:
+        return "a container"
+    user = next((c for c in ContainerStore(root).list() if c.spec.image_id == image_id), None)
+    return f"container {user.id[:12]}" if user is not None else "a container"
+
+
 class ImageStore:
     def __init__(self, root: Path) -> None:
         self.root = Path(root)
@@ -275,9 +285,17 @@ class ImageStore:
         by_reference = parsed is not None and str(parsed) in self.refs()
         in_use = images_in_use(self.root)
         used = image.id in in_use or any(r in in_use for r in self.references_to(image.id))
-        if used and not force:
+        # Docker's rule: removing one of several tags only untags, even when a container uses the image.
+        other_tags = [r for r in self.references_to(image.id) if r != str(parsed) and _tag_of(r)]
+        if used and not force and not (by_reference and parsed is not None and parsed.tag and other_tags):
+            user = _container_using(self.root, image.id)
+            if by_reference:
+                raise ImageInUse(
+                    f'conflict: unable to remove repository reference "{ref}" (must force) - '
+                    f"{user} is using its referenced image {image.short_id}"
+                )
             raise ImageInUse(
-                f"conflict: unable to remove {ref} (must force) - image {image.short_id} is used by a container"
+                f"conflict: unable to delete {image.short_id} (must be forced) - image is being used by {user}"
             )
         result = RemoveResult()
         with self._refs_update() as refs:
@@ -392,6 +410,11 @@ def _parse(ref: str) -> Reference | None:
         return Reference.parse(ref)
     except InvalidReference:
         return None
+
+
+def _tag_of(ref: str) -> str | None:
+    parsed = _parse(ref)
+    return parsed.tag if parsed is not None else None
 
 
 def _last_comment(config: dict[str, Any]) -> str:

@@ -9,7 +9,8 @@ applies the layer on top of a tree, deleting what the whiteouts name, as a copy-
 
 Entries are created relative to directory descriptors opened with O_NOFOLLOW, so no entry can reach outside
 the destination: absolute names, `..` components, paths through a symlink and hard links that point outside
-are refused, as are device nodes and FIFOs.
+are refused. Device nodes are skipped and counted (a container's /dev is a fresh tmpfs, and the device
+rules would refuse them anyway); FIFOs are kept.
 """
 
 from __future__ import annotations
@@ -50,6 +51,7 @@ class LayerError(Exception):
 class UnpackResult:
     diff_id: str  # sha256 of the uncompressed tar stream
     size: int  # bytes of regular file content written
+    skipped_devices: int = 0  # character and block devices left out
 
 
 # --- pure parts ------------------------------------------------------------------------------------------------
@@ -133,6 +135,7 @@ class _Extraction:
     created: set[Parts] = field(default_factory=set)
     dirs: dict[Parts, tarfile.TarInfo] = field(default_factory=dict)
     size: int = 0
+    skipped_devices: int = 0
     as_root: bool = field(default_factory=lambda: os.geteuid() == 0)
 
 
@@ -152,7 +155,7 @@ def unpack(source: BinaryIO, dest: Path, whiteouts: Whiteouts = "overlay") -> Un
         reader.drain()
     finally:
         os.close(root_fd)
-    return UnpackResult("sha256:" + reader.hasher.hexdigest(), ex.size)
+    return UnpackResult("sha256:" + reader.hasher.hexdigest(), ex.size, ex.skipped_devices)
 
 
 def _extract(ex: _Extraction, tar: tarfile.TarFile, member: tarfile.TarInfo) -> None:
@@ -167,8 +170,9 @@ def _extract(ex: _Extraction, tar: tarfile.TarFile, member: tarfile.TarInfo) -> 
         else:
             _whiteout(ex, target)
         return
-    if member.ischr() or member.isblk() or member.isfifo():
-        raise LayerError(f"refusing device node or FIFO in layer: {member.name!r}")
+    if member.ischr() or member.isblk():
+        ex.skipped_devices += 1
+        return
     with _parent(ex, parts[:-1]) as parent_fd:
         name = parts[-1]
         existing = _lstat(name, parent_fd)
@@ -190,6 +194,9 @@ def _extract(ex: _Extraction, tar: tarfile.TarFile, member: tarfile.TarInfo) -> 
                 _set_owner_and_times(ex, member, parent_fd, name, chmod=False)
             elif member.islnk():
                 _hardlink(ex, member, parent_fd, name)
+            elif member.isfifo():
+                os.mkfifo(name, 0o600, dir_fd=parent_fd)
+                _set_owner_and_times(ex, member, parent_fd, name, chmod=True)
             else:
                 raise LayerError(f"unsupported tar entry type {member.type!r} for {member.name!r}")
     ex.created.add(parts)
@@ -390,6 +397,8 @@ def _merge_dir(src: Path, dst: Path, as_root: bool, inodes: dict[tuple[int, int]
             os.symlink(os.readlink(entry.path), target)
         elif stat.S_ISREG(st.st_mode):
             shutil.copyfile(entry.path, target, follow_symlinks=False)
+        elif stat.S_ISFIFO(st.st_mode):
+            os.mkfifo(target, 0o600)
         else:
             raise LayerError(f"unexpected file type in layer directory: {entry.path}")
         _copy_meta(Path(entry.path), target, st, as_root)

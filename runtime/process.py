@@ -21,7 +21,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from runtime import rootfs, seccomp, syscalls
+from runtime import rlimits, rootfs, seccomp, syscalls
 from runtime.namespaces import Namespace
 from runtime.security import CAPABILITIES, Security
 from runtime.spec import ContainerSpec, ProcessSpec
@@ -36,17 +36,6 @@ __all__ = [
     "spawn_container",
     "spawn_exec",
 ]
-
-_FORWARDED = (
-    signal.SIGTERM,
-    signal.SIGINT,
-    signal.SIGHUP,
-    signal.SIGQUIT,
-    signal.SIGUSR1,
-    signal.SIGUSR2,
-    signal.SIGWINCH,
-    signal.SIGCONT,
-)
 
 
 class ChildError(Exception):
@@ -122,8 +111,7 @@ def spawn_container(
                 "dockyard: no device cgroup available (neither the v1 devices controller nor cgroup BPF);"
                 " dropping CAP_MKNOD and mounting the root nodev\n"
             )
-        files = {k: v for k, v in paths.files.items() if spec.network != "host" or k != "/etc/hosts"}
-        rootfs.apply_mounts(paths.target, rootfs.plan_mounts(spec, files, paths.cgroups))
+        rootfs.apply_mounts(paths.target, rootfs.plan_mounts(spec, paths.files, paths.cgroups))
         workdir = rootfs.resolve_in_root(paths.target, spec.process.cwd)
         if not workdir.exists():
             workdir.mkdir(parents=True)
@@ -148,7 +136,7 @@ def spawn_container(
                 from runtime.network import loopback_up
 
                 loopback_up()
-            launched = _fork(spec.process, stdio, join_cgroup, child, confine, init=spec.init)
+            launched = _fork(rootfs.init_process(spec), stdio, join_cgroup, child, confine)
         finally:
             for ns, fd in own.items():
                 syscalls.setns(fd, ns.flag)
@@ -188,7 +176,7 @@ def spawn_exec(
     try:
         syscalls.setns(fds[Namespace.PID], Namespace.PID.flag)
         try:
-            return _fork(process, stdio, join_cgroup, child, confine, init=False)
+            return _fork(process, stdio, join_cgroup, child, confine)
         finally:
             syscalls.setns(own_pidns, Namespace.PID.flag)
     finally:
@@ -227,7 +215,6 @@ def _fork(
     join_cgroup: Callable[[int], None],
     setup: Callable[[], list[str]],
     confine: Confinement,
-    init: bool,
 ) -> Launched:
     go_r, go_w = os.pipe()
     err_r, err_w = os.pipe2(os.O_CLOEXEC)
@@ -238,7 +225,7 @@ def _fork(
         os.close(err_r)
         if tty_parent is not None:
             tty_parent.close()
-        _child(process, stdio, tty_child, go_r, err_w, setup, confine, init)
+        _child(process, stdio, tty_child, go_r, err_w, setup, confine)
     os.close(go_r)
     os.close(err_w)
     if tty_child is not None:
@@ -281,7 +268,6 @@ def _child(
     err: int,
     setup: Callable[[], list[str]],
     confine: Confinement,
-    init: bool,
 ) -> None:
     code = 125
     try:
@@ -304,6 +290,7 @@ def _child(
         _stdio(stdio, tty)
         for note in notes:
             os.write(2, note.encode())
+        rlimits.apply(process.rlimits)
         _drop_privileges(process, confine)
         os.chdir(process.cwd)
         env = dict(e.partition("=")[::2] for e in process.env)
@@ -311,8 +298,6 @@ def _child(
             # No privilege needed: as late as possible, so that nothing the runtime still does
             # has to be allowed by the profile (execve itself must be).
             syscalls.seccomp_set_filter(confine.filter.program, confine.filter.flags)
-        if init:
-            _run_init(process, env, err)
         code = 127
         _exec(process, env, err)
     except BaseException as exc:
@@ -378,35 +363,6 @@ def _exec(process: ProcessSpec, env: dict[str, str], err: int) -> None:
     except PermissionError:
         os.write(err, f'126 exec: "{process.args[0]}": permission denied'.encode())
         os._exit(126)
-
-
-def _run_init(process: ProcessSpec, env: dict[str, str], err: int) -> None:
-    """--init: stay as PID 1, forward signals to the command and reap every orphan (like tini)."""
-    pid = os.fork()
-    if pid == 0:
-        if process.terminal:
-            os.setsid()
-            fcntl.ioctl(0, termios.TIOCSCTTY, 1)
-        try:
-            _exec(process, env, err)
-        except OSError as exc:
-            os.write(err, f"127 {exc.strerror}".encode())
-        os._exit(127)
-    os.close(err)
-
-    def forward(signum: int, _frame: object) -> None:
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(pid, signum)
-
-    for sig in _FORWARDED:
-        signal.signal(sig, forward)
-    while True:
-        try:
-            reaped, status = os.wait()
-        except ChildProcessError:
-            os._exit(1)
-        if reaped == pid:
-            os._exit(exit_code(status))
 
 
 def winsize(fd: int) -> bytes:

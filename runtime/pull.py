@@ -22,8 +22,8 @@ from oci.reference import Reference
 from runtime import auth_config
 from runtime.auth_config import AuthConfigError
 from runtime.images import ImageError, ImageStore, LocalImage
-from runtime.layers import LayerError, unpack
-from runtime.progress import PullReporter, reporter_for
+from runtime.layers import LayerError, UnpackResult, unpack
+from runtime.progress import PullReporter, reporter_for, short
 
 _T = TypeVar("_T")
 
@@ -67,6 +67,10 @@ async def _pull_image(
     credentials = auth_config.get_credentials(store.root, reference.registry)
     insecure = insecure or reference.registry in auth_config.insecure_registries(store.root)
     previous = store.refs().get(str(reference), {}).get("manifest")
+    if reference.digest is not None and previous is None:
+        # NAME@DIGEST of an image already here under a tag: up to date, and no second (<none>) entry.
+        present = store.resolve(str(reference))
+        previous = present.manifest_digest if present is not None else None
     reporter = reporter_for(out or sys.stdout, progress)
     store.ensure_dirs()
     try:
@@ -146,7 +150,8 @@ async def _pull(
     store.put_blob(manifest.data, manifest.digest)
     if index_digest is not None:
         store.put_blob(top.data, index_digest)
-    store.tag(str(reference), manifest.digest, index_digest)
+    if reference.digest is None or store.resolve(str(reference)) is None:
+        store.tag(str(reference), manifest.digest, index_digest)
     return manifest.digest, index_digest
 
 
@@ -178,10 +183,15 @@ async def _fetch_layer(
             reporter.layer(digest, "Extracting")
             (staged / "diff").mkdir()
             result = await _finish_even_if_cancelled(anyio.to_thread.run_sync(_unpack_file, blob, staged / "diff"))
-            if result[0] != diff_id:
-                raise DigestMismatch(f"layer {digest} unpacks to {result[0]}, but the image config says {diff_id}")
+            if result.diff_id != diff_id:
+                raise DigestMismatch(f"layer {digest} unpacks to {result.diff_id}, but the image config says {diff_id}")
             blob.unlink()
-            store.commit_layer(staged, diff_id, result[1])
+            store.commit_layer(staged, diff_id, result.size)
+            if result.skipped_devices:
+                reporter.status(
+                    f"{short(digest)}: skipped {result.skipped_devices} device node"
+                    f"{'s' if result.skipped_devices != 1 else ''} (a container's /dev is its own)"
+                )
         except BaseException:
             shutil.rmtree(staged, ignore_errors=True)
             raise
@@ -204,10 +214,9 @@ def _open_write(path: Path) -> BinaryIO:
     return open(path, "wb")
 
 
-def _unpack_file(blob: Path, dest: Path) -> tuple[str, int]:
+def _unpack_file(blob: Path, dest: Path) -> UnpackResult:
     with open(blob, "rb") as handle:
-        result = unpack(handle, dest)
-    return result.diff_id, result.size
+        return unpack(handle, dest)
 
 
 def _json(data: bytes, what: str) -> dict[str, Any]:

@@ -6,6 +6,7 @@ mount namespace, so every mount vanishes with the namespace and nothing leaks on
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import shutil
 import stat
@@ -14,22 +15,26 @@ from pathlib import Path
 from typing import Literal
 
 from runtime import syscalls
-from runtime.spec import ContainerSpec
+from runtime.spec import ContainerSpec, ProcessSpec
 from runtime.syscalls import MS_BIND, MS_NODEV, MS_NOEXEC, MS_NOSUID, MS_RDONLY, MS_REC, MS_REMOUNT
 
 __all__ = [
+    "INIT_BINARY",
+    "INIT_TARGET",
     "MASKED_PATHS",
     "READONLY_PATHS",
     "Step",
     "apply_mounts",
     "escape_overlay_path",
     "host_devices",
+    "init_process",
     "mount_rootfs",
     "overlay_options",
     "pivot_root",
     "plan_mounts",
     "readonly_root",
     "resolve_in_root",
+    "tmpfs_step",
 ]
 
 # Docker's defaults (moby oci/defaults.go): paths hidden behind /dev/null or an empty read-only
@@ -48,6 +53,10 @@ MASKED_PATHS = (
     "/sys/devices/virtual/powercap",
 )
 READONLY_PATHS = ("/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger")
+
+# --init: Debian's static tini, bind-mounted read-only where Docker puts its docker-init (also tini).
+INIT_BINARY = "/usr/bin/tini-static"
+INIT_TARGET = "/sbin/docker-init"
 
 _DEVICES = (("null", 1, 3), ("zero", 1, 5), ("full", 1, 7), ("random", 1, 8), ("urandom", 1, 9), ("tty", 5, 0))
 _DEV_LINKS = (
@@ -117,6 +126,9 @@ def plan_mounts(
         )
         for m in spec.mounts
     ]
+    binds += [tmpfs_step(t.target, t.options) for t in spec.tmpfs]
+    if spec.init:
+        binds.append(Step("bind", INIT_TARGET, INIT_BINARY, readonly=True, is_file=True))
     # Shallow targets first, so that a bind under another bind (a volume on /etc, then /etc/hostname)
     # lands on top of it, as the OCI runtime spec orders mounts.
     steps += sorted(binds, key=lambda b: (len(Path(b.target).parts), b.target))
@@ -165,6 +177,39 @@ def host_devices(dev: Path = Path("/dev")) -> list[Step]:
             )
         )
     return steps
+
+
+# mount(8) flag words a --tmpfs option list may carry; everything else is tmpfs data (size=, mode=).
+_FLAG_WORDS = {
+    "ro": (MS_RDONLY, True),
+    "rw": (MS_RDONLY, False),
+    "nosuid": (MS_NOSUID, True),
+    "suid": (MS_NOSUID, False),
+    "nodev": (MS_NODEV, True),
+    "dev": (MS_NODEV, False),
+    "noexec": (MS_NOEXEC, True),
+    "exec": (MS_NOEXEC, False),
+}
+
+
+def tmpfs_step(target: str, options: str) -> Step:
+    """--tmpfs PATH[:OPTIONS]: Docker's defaults are nosuid, nodev and noexec; `exec` etc. lift them."""
+    flags = _SAFE
+    data = []
+    for option in filter(None, options.split(",")):
+        if option in _FLAG_WORDS:
+            flag, on = _FLAG_WORDS[option]
+            flags = flags | flag if on else flags & ~flag
+        else:
+            data.append(option)
+    return Step("mount", target, "tmpfs", "tmpfs", flags, ",".join(data))
+
+
+def init_process(spec: ContainerSpec) -> ProcessSpec:
+    """The process to exec as PID 1: with --init, tini running the command (`docker-init -- CMD`)."""
+    if not spec.init:
+        return spec.process
+    return dataclasses.replace(spec.process, args=(INIT_TARGET, "--", *spec.process.args))
 
 
 def escape_overlay_path(path: str) -> str:

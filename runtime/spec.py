@@ -35,6 +35,31 @@ class PortMapping:
 
 
 @dataclass(frozen=True)
+class Rlimit:
+    """--ulimit NAME=SOFT[:HARD], applied with setrlimit(2) before exec; -1 is unlimited."""
+
+    name: str  # Docker's names: nofile, nproc, core, ...
+    soft: int
+    hard: int
+
+
+@dataclass(frozen=True)
+class Tmpfs:
+    """--tmpfs PATH[:OPTIONS], mounted with Docker's defaults (nosuid, nodev, noexec)."""
+
+    target: str
+    options: str = ""
+
+
+@dataclass(frozen=True)
+class RestartPolicy:
+    """--restart no|on-failure[:N]|always|unless-stopped, carried out by the supervisor."""
+
+    name: Literal["no", "on-failure", "always", "unless-stopped"] = "no"
+    max_retries: int = 0  # on-failure only; 0 is no limit
+
+
+@dataclass(frozen=True)
 class ProcessSpec:
     args: tuple[str, ...]
     env: tuple[str, ...] = ()
@@ -44,6 +69,7 @@ class ProcessSpec:
     groups: tuple[int, ...] = ()
     terminal: bool = False
     stdin: bool = False
+    rlimits: tuple[Rlimit, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -65,6 +91,14 @@ class ContainerSpec:
     auto_remove: bool = False
     stop_signal: str = "SIGTERM"  # the image's StopSignal: what `stop` sends before SIGKILL
     security: Security = field(default_factory=Security)
+    # /etc/hosts, /etc/resolv.conf, tmpfs mounts and the restart policy (--add-host, --dns*,
+    # --tmpfs, --restart)
+    extra_hosts: tuple[str, ...] = ()
+    dns: tuple[str, ...] = ()
+    dns_search: tuple[str, ...] = ()
+    dns_options: tuple[str, ...] = ()
+    tmpfs: tuple[Tmpfs, ...] = ()
+    restart: RestartPolicy = field(default_factory=RestartPolicy)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -75,10 +109,15 @@ class ContainerSpec:
         proc = dict(d["process"])
         for key in ("args", "env", "groups"):
             proc[key] = tuple(proc.get(key, ()))
+        proc["rlimits"] = tuple(Rlimit(**r) for r in proc.get("rlimits", ()))
         d["process"] = ProcessSpec(**proc)
         d["layers"] = tuple(d["layers"])
         d["mounts"] = tuple(Mount(**m) for m in d.get("mounts", ()))
         d["ports"] = tuple(PortMapping(**p) for p in d.get("ports", ()))
         d["resources"] = Resources(**d.get("resources", {}))
         d["security"] = Security.from_dict(d.get("security", {}))
+        for key in ("extra_hosts", "dns", "dns_search", "dns_options"):
+            d[key] = tuple(d.get(key, ()))
+        d["tmpfs"] = tuple(Tmpfs(**t) for t in d.get("tmpfs", ()))
+        d["restart"] = RestartPolicy(**d.get("restart", {}))
         return cls(**d)

@@ -134,14 +134,16 @@ class Supervisor:
                 self._add_client(client)
 
     def _write_files(self) -> dict[str, str]:
+        from runtime import etcfiles
+
         d = self.container.dir
         (d / "hostname").write_text(self.spec.hostname + "\n")
-        (d / "hosts").write_text(
-            f"127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n127.0.1.1\t{self.spec.hostname}\n"
-        )
-        resolv = Path("/etc/resolv.conf")
-        text = resolv.read_text() if resolv.is_file() and self.spec.network == "host" else ""
-        (d / "resolv.conf").write_text(text)
+        try:
+            host_hosts = Path("/etc/hosts").read_text()
+        except OSError:
+            host_hosts = ""
+        (d / "hosts").write_text(etcfiles.hosts_file(self.spec, host_hosts))
+        (d / "resolv.conf").write_text(etcfiles.resolv_conf(self.spec, etcfiles.host_resolv_conf()))
         return {
             "/etc/hostname": str(d / "hostname"),
             "/etc/hosts": str(d / "hosts"),
@@ -149,9 +151,30 @@ class Supervisor:
         }
 
     def run(self) -> int:
+        """Run the container, again and again as long as its restart policy says so."""
+        from runtime import restart
+
         signal.signal(signal.SIGINT, signal.SIG_IGN)
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
         signal.signal(signal.SIGHUP, signal.SIG_IGN)
+        backoff = restart.Backoff()
+        while True:
+            began = time.monotonic()
+            code, started = self._run_once()
+            state = self.container.state()
+            if not started or not restart.should_restart(self.spec.restart, state, code):
+                break
+            self.container.update_state(status="restarting", restart_count=state.restart_count + 1)
+            if not restart.wait_before_restart(self.container, backoff.next(time.monotonic() - began)):
+                if self.container.dir.is_dir():
+                    self.container.update_state(status="exited")
+                break
+        if self.spec.auto_remove:
+            self.remove(self.container)
+        return code
+
+    def _run_once(self) -> tuple[int, bool]:
+        """Start the container's process and wait for it: (its exit code, whether it started)."""
         container, spec = self.container, self.spec
         manager = new_manager(f"dockyard/{spec.id}")
         stdio: tuple[int, int, int] | None = None
@@ -160,7 +183,12 @@ class Supervisor:
             manager.create()
             manager.set(spec.resources)
             devices_confined = manager.confine_devices(allow_all=spec.security.privileged)
-            container.update_state(cgroup=manager.describe(), supervisor=os.getpid(), error="")
+            container.update_state(
+                cgroup=manager.describe(),
+                supervisor=os.getpid(),
+                supervisor_start=process_start_time(os.getpid()),
+                error="",
+            )
             paths = RootfsPaths(
                 container.dir / "rootfs",
                 container.dir / "upper",
@@ -177,9 +205,9 @@ class Supervisor:
             if forwarder is not None:
                 forwarder.close()
             if isinstance(exc, ChildError):
-                return self._failed(manager, exc.code, str(exc))
+                return self._failed(manager, exc.code, str(exc)), False
             print(traceback.format_exc(), file=sys.stderr)
-            return self._failed(manager, 125, str(exc))
+            return self._failed(manager, 125, str(exc)), False
         for fd in stdio or ():
             if fd > 2:
                 os.close(fd)
@@ -209,14 +237,18 @@ class Supervisor:
             forwarder.close()
         if launched.netns is not None:
             os.close(launched.netns)
+        # A restart opens new ones: this run's terminal and stdin pipe go with its process.
+        leftovers = [fd for fd in (launched.pty, self.stdin_fd) if fd is not None]
+        self.pty = self.stdin_fd = None
+        for fd in leftovers:
+            with contextlib.suppress(OSError):
+                os.close(fd)
         server.close()
         with contextlib.suppress(OSError):
             container.attach_socket.unlink()
         container.update_state(status="exited", exit_code=code, oom_killed=oom, finished=now())
         self._broadcast(Kind.EXIT, str(code).encode())
-        if spec.auto_remove:
-            self.remove(container)
-        return code
+        return code, True
 
     def _stdio(self) -> tuple[tuple[int, int, int] | None, tuple[int, int]]:
         if self.spec.process.terminal:
@@ -264,10 +296,9 @@ class Supervisor:
 
     def _failed(self, manager: cgroups.CgroupManager, code: int, message: str) -> int:
         self._cleanup_cgroup(manager)
-        self.container.update_state(status="exited", exit_code=code, error=message, finished=now())
+        # Never started (a port in use, a missing executable): Docker leaves such a container Created.
+        self.container.update_state(status="created", exit_code=code, error=message, finished=now())
         self._broadcast(Kind.ERROR, f"{code} {message}".encode())
-        if self.spec.auto_remove:
-            self.remove(self.container)
         return code
 
 

@@ -30,12 +30,20 @@ def _needs_root(handler: Handler) -> Handler:
             print("dockyard: the container runtime needs root on Linux (namespaces, cgroups, mounts)", file=sys.stderr)
             return 1
         try:
+            _revive()
             return handler(args)
         except (ContainerError, ValueError) as exc:
             print(f"dockyard: {exc}", file=sys.stderr)
             return 125 if args.command == "run" else 1
 
     return wrapped
+
+
+def _revive() -> None:
+    """Containers with a restart policy whose supervisor is gone come back with the next command."""
+    from runtime.revive import revive
+
+    revive(ContainerStore(_root()))
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -103,6 +111,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
     attach = subparsers.add_parser("attach", help="Attach to a running container's input and output")
     attach.add_argument("--no-stdin", action="store_true")
+    attach.add_argument("--detach-keys")
     attach.add_argument("container")
     attach.set_defaults(func=_needs_root(cmd_attach))
 
@@ -124,6 +133,7 @@ def _ps_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    from runtime.attach import parse_detach_keys
     from runtime.commands.run import build_spec, run_attached
     from runtime.ensure import ensure_image
     from runtime.images import ImageError, ImageStore
@@ -137,27 +147,17 @@ def cmd_run(args: argparse.Namespace) -> int:
         return 125
     store = ContainerStore(root)
     spec = build_spec(args, image, store, VolumeStore(root))
+    detach_keys = parse_detach_keys(args.detach_keys) if args.detach_keys else None
     container = store.create(spec)
-    return run_attached(store, container, args.detach, args.interactive, args.tty)
+    return run_attached(store, container, args.detach, args.interactive, args.tty, detach_keys)
 
 
 def _ago(timestamp: str) -> str:
-    if not timestamp:
-        return ""
-    seconds = max(0, int(time.time() - _parse_time(timestamp)))
-    for unit, size in (("days", 86400), ("hours", 3600), ("minutes", 60)):
-        if seconds >= size * 2:
-            return f"{seconds // size} {unit}"
-    if seconds >= 60:
-        return "About a minute"
-    return f"{seconds} seconds" if seconds > 1 else "Less than a second"
+    """The bare duration since `timestamp` ("13 seconds"), as Docker's ps columns use it."""
+    from runtime.commands.humanize import human_duration, since
 
-
-def _parse_time(timestamp: str) -> float:
-    import calendar
-
-    base = timestamp.split(".")[0]
-    return calendar.timegm(time.strptime(base, "%Y-%m-%dT%H:%M:%S"))
+    seconds = since(timestamp) if timestamp else None
+    return "" if seconds is None else human_duration(max(0.0, seconds))
 
 
 def _status(c: Container) -> str:
@@ -166,26 +166,32 @@ def _status(c: Container) -> str:
         return f"Up {_ago(state.started)}"
     if state.status == "exited":
         return f"Exited ({state.exit_code}) {_ago(state.finished)} ago"
+    if state.status == "restarting":
+        return f"Restarting ({state.exit_code}) {_ago(state.finished)} ago"
     return "Created"
 
 
 def cmd_ps(args: argparse.Namespace) -> int:
-    containers = [c for c in ContainerStore(_root()).list() if args.all or c.state().status == "running"]
+    from runtime.commands.humanize import ps_command
+
+    containers = [
+        c for c in ContainerStore(_root()).list() if args.all or c.state().status in ("running", "restarting")
+    ]
     if args.quiet:
         for c in containers:
             print(c.id if args.no_trunc else c.id[:12])
         return 0
     rows = [("CONTAINER ID", "IMAGE", "COMMAND", "CREATED", "STATUS", "PORTS", "NAMES")]
     for c in containers:
-        command = " ".join(c.spec.process.args)
-        if not args.no_trunc and len(command) > 20:
-            command = command[:19] + "…"
+        command = ps_command(c.spec.process.args, truncate=not args.no_trunc)
         ports = ", ".join(f"{p.host_ip}:{p.host_port}->{p.container_port}/tcp" for p in c.spec.ports)
+        if c.state().status != "running":
+            ports = ""  # as Docker: only a running container's ports are published
         rows.append(
             (
                 c.id if args.no_trunc else c.id[:12],
                 c.spec.image,
-                f'"{command}"',
+                command,
                 f"{_ago(c.state().created)} ago",
                 _status(c),
                 ports,
@@ -227,7 +233,7 @@ def cmd_kill(args: argparse.Namespace) -> int:
 def cmd_rm(args: argparse.Namespace) -> int:
     from runtime import container as lifecycle
 
-    return _each(args.containers, lambda s, c: lifecycle.remove(s, c, args.force))
+    return _each(args.containers, lambda s, c: lifecycle.remove(s, c, args.force, args.volumes))
 
 
 def cmd_start(args: argparse.Namespace) -> int:
@@ -240,7 +246,7 @@ def cmd_start(args: argparse.Namespace) -> int:
         return run_attached(store, c, False, args.interactive, c.spec.process.terminal)
 
     def start(s: ContainerStore, c: Container) -> None:
-        if c.state().status == "running":
+        if c.state().status in ("running", "restarting"):
             return
         outcome, sock = lifecycle.start(s, c)
         sock.close()
@@ -252,13 +258,21 @@ def cmd_start(args: argparse.Namespace) -> int:
 
 def cmd_prune(args: argparse.Namespace) -> int:
     from runtime import container as lifecycle
+    from runtime.commands.confirm import confirm, reclaimed
+    from runtime.volumes import directory_size
 
+    if not args.force and not confirm("WARNING! This will remove all stopped containers."):
+        return 0
     store = ContainerStore(_root())
-    print("Deleted Containers:")
+    deleted, size = [], 0
     for c in store.list():
-        if c.state().status != "running":
+        if c.state().status not in ("running", "restarting"):
+            size += directory_size(c.dir / "upper")
             lifecycle.remove(store, c)
-            print(c.id)
+            deleted.append(c.id)
+    if deleted:
+        print("Deleted Containers:\n" + "".join(f"{cid}\n" for cid in deleted))
+    print(reclaimed(size))
     return 0
 
 
@@ -320,6 +334,7 @@ def _inspect_container(c: Container) -> dict[str, Any]:
         "State": {
             "Status": state.status,
             "Running": state.status == "running",
+            "Restarting": state.status == "restarting",
             "Pid": state.pid if state.status == "running" else 0,
             "ExitCode": state.exit_code,
             "OOMKilled": state.oom_killed,
@@ -330,6 +345,7 @@ def _inspect_container(c: Container) -> dict[str, Any]:
         "Image": spec.image_id,
         "Name": "/" + spec.name,
         "LogPath": str(c.log_path),
+        "RestartCount": state.restart_count,
         "HostConfig": {
             "Binds": [f"{m.volume or m.source}:{m.target}{':ro' if m.readonly else ''}" for m in spec.mounts],
             "NetworkMode": spec.network,
@@ -339,6 +355,13 @@ def _inspect_container(c: Container) -> dict[str, Any]:
             "AutoRemove": spec.auto_remove,
             "ReadonlyRootfs": spec.readonly_rootfs,
             "Init": spec.init,
+            "RestartPolicy": {"Name": spec.restart.name, "MaximumRetryCount": spec.restart.max_retries},
+            "Tmpfs": {t.target: t.options for t in spec.tmpfs},
+            "ExtraHosts": list(spec.extra_hosts),
+            "Dns": list(spec.dns),
+            "DnsSearch": list(spec.dns_search),
+            "DnsOptions": list(spec.dns_options),
+            "Ulimits": [{"Name": r.name, "Soft": r.soft, "Hard": r.hard} for r in spec.process.rlimits],
             "Memory": spec.resources.memory or 0,
             "NanoCpus": (spec.resources.cpu_quota or 0) * 1_000_000_000 // spec.resources.cpu_period,
             "PidsLimit": spec.resources.pids,
@@ -392,12 +415,18 @@ def cmd_inspect(args: argparse.Namespace) -> int:
 
 def cmd_attach(args: argparse.Namespace) -> int:
     from runtime import container as lifecycle
-    from runtime.attach import relay
+    from runtime.attach import DEFAULT_DETACH_KEYS, Detached, parse_detach_keys, relay
 
     c = ContainerStore(_root()).get(args.container)
+    keys = parse_detach_keys(args.detach_keys) if args.detach_keys else DEFAULT_DETACH_KEYS
     sock = lifecycle.attach(c)
     try:
-        code = relay(sock, stdin=c.spec.process.stdin and not args.no_stdin, terminal=c.spec.process.terminal)
+        # Docker's attach leaves the container's stdin open at the end of ours.
+        stdin = c.spec.process.stdin and not args.no_stdin
+        code = relay(sock, stdin=stdin, terminal=c.spec.process.terminal, close_stdin=False, detach_keys=keys)
+    except Detached:
+        print("read escape sequence", file=sys.stderr)
+        return 1
     finally:
         sock.close()
     if code is None:

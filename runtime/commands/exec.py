@@ -45,6 +45,7 @@ def run_exec(args: argparse.Namespace) -> int:
         info.groups,
         args.tty,
         args.interactive,
+        c.spec.process.rlimits,
     )
     manager = open_manager(state.cgroup) if state.cgroup else None
 

@@ -12,7 +12,6 @@ import os
 import platform
 import sys
 from collections.abc import Callable
-from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from oci.digest import InvalidDigest
@@ -267,7 +266,7 @@ def rmi_command(args: argparse.Namespace) -> int:
         try:
             result = store.remove(ref, force=args.force)
         except ImageError as exc:
-            print(f"Error: {exc}", file=sys.stderr)
+            print(f"Error response from daemon: {exc}", file=sys.stderr)
             status = 1
             continue
         for untagged in result.untagged:
@@ -279,17 +278,15 @@ def rmi_command(args: argparse.Namespace) -> int:
 
 @_handled
 def prune_command(args: argparse.Namespace) -> int:
+    from runtime.commands.confirm import confirm, reclaimed
+
     _require_root("image prune")
-    if not args.force and sys.stdin.isatty():
-        answer = input("WARNING! This will remove all layers and blobs no image uses.\nAre you sure? [y/N] ")
-        if answer.strip().lower() not in ("y", "yes"):
-            return 0
+    if not args.force and not confirm("WARNING! This will remove all dangling images."):
+        return 0
     result = _store().prune()
     if result.deleted:
-        print("Deleted:")
-        for digest in result.deleted:
-            print(f"  {digest}")
-    print(f"\nTotal reclaimed space: {human_size(result.reclaimed)}")
+        print("Deleted Images:\n" + "".join(f"deleted: {digest}\n" for digest in result.deleted))
+    print(reclaimed(result.reclaimed))
     return 0
 
 
@@ -378,21 +375,9 @@ def human_size(size: int) -> str:
 
 
 def _ago(created: object) -> str:
-    if not isinstance(created, str) or not created:
-        return "N/A"
-    try:
-        when = datetime.fromisoformat(created.replace("Z", "+00:00"))
-    except ValueError:
-        return "N/A"
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    seconds = int((datetime.now(UTC) - when).total_seconds())
-    for unit, length in (("year", 365 * 86400), ("month", 30 * 86400), ("week", 7 * 86400), ("day", 86400),
-                         ("hour", 3600), ("minute", 60)):  # fmt: skip
-        if seconds >= length:
-            count = seconds // length
-            return f"{count} {unit}{'s' if count != 1 else ''} ago"
-    return "Less than a minute ago" if seconds >= 0 else "In the future"
+    from runtime.commands.humanize import ago
+
+    return ago(created)
 
 
 def _short(image_id: str) -> str:

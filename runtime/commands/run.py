@@ -13,11 +13,12 @@ from pathlib import Path
 
 from runtime import imageconfig, validate
 from runtime.cgroups import Resources
+from runtime.commands import runflags
 from runtime.containers import Container, ContainerError, ContainerStore
 from runtime.security import Security, SecurityError, parse_security_opts, tweak_capabilities
 from runtime.spec import ContainerSpec, Mount, NetworkMode, PortMapping, ProcessSpec
 from runtime.users import UserError, read_from_layers, resolve_user
-from runtime.volumes import VolumeStore
+from runtime.volumes import VolumeError, VolumeStore
 
 __all__ = ["add_run_arguments", "build_spec", "parse_bytes", "parse_mount", "parse_volume", "run_attached"]
 
@@ -80,20 +81,33 @@ def parse_bytes(value: str) -> int:
 
 
 def parse_volume(value: str, volumes: VolumeStore) -> Mount:
-    """-v HOST:CTR[:ro|rw] or NAME:CTR[:ro|rw]; a missing host directory is created, as Docker does."""
+    """-v HOST:CTR[:ro|rw], NAME:CTR[:ro|rw] or CTR alone (an anonymous volume); a missing host
+    directory is created, as Docker does. Errors carry Docker's wording."""
     parts = value.split(":")
-    if len(parts) not in (2, 3) or not parts[0] or not parts[1]:
-        raise ValueError(f"invalid volume specification: '{value}'")
+    if len(parts) > 3 or (len(parts) > 1 and not all(parts[:2])):
+        raise ValueError(f"invalid spec: {value}: empty section between colons")
+    if len(parts) == 1:
+        parts = ["", parts[0]]
     mode = parts[2] if len(parts) == 3 else "rw"
     if mode not in ("ro", "rw"):
-        raise ValueError(f"invalid mode: {mode}")
+        raise ValueError(f"Error response from daemon: invalid mode: {mode}")
     source, target = parts[0], parts[1]
     if source.startswith(("/", ".")):
         path = Path(source).resolve()
         path.mkdir(parents=True, exist_ok=True)
         return Mount(str(path), target, mode == "ro")
-    data = volumes.create(source)
-    return Mount(str(data), target, mode == "ro", kind="volume", volume=source)
+    return _volume_mount(source, target, mode == "ro", volumes)
+
+
+def _volume_mount(name: str, target: str, readonly: bool, volumes: VolumeStore) -> Mount:
+    try:
+        if not name:
+            name, data = volumes.create_anonymous()
+        else:
+            data = volumes.create(name)
+    except VolumeError as exc:
+        raise ValueError(f"Error response from daemon: {exc}") from None
+    return Mount(str(data), target, readonly, kind="volume", volume=name)
 
 
 def parse_mount(value: str, volumes: VolumeStore) -> Mount:
@@ -107,13 +121,16 @@ def parse_mount(value: str, volumes: VolumeStore) -> Mount:
     target = fields.get("target", fields.get("destination", fields.get("dst", "")))
     readonly = fields.get("readonly", fields.get("ro", "false")).lower() in ("true", "1")
     if not target:
-        raise ValueError("invalid argument for --mount: target is required")
+        raise ValueError(f'invalid argument "{value}" for "--mount" flag: target is required')
     if kind == "bind":
+        invalid = 'Error response from daemon: invalid mount config for type "bind"'
+        if not source:
+            raise ValueError(f"{invalid}: field Source must not be empty")
         if not os.path.exists(source):
-            raise ValueError(f'invalid mount config for type "bind": bind source path does not exist: {source}')
+            raise ValueError(f"{invalid}: bind source path does not exist: {source}")
         return Mount(str(Path(source).resolve()), target, readonly)
     if kind == "volume":
-        return Mount(str(volumes.create(source)), target, readonly, kind="volume", volume=source)
+        return _volume_mount(source, target, readonly, volumes)
     raise ValueError(f"unsupported mount type: {kind}")
 
 
@@ -144,6 +161,8 @@ def add_run_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--cap-drop", action="append", default=[])
     p.add_argument("--privileged", action="store_true")
     p.add_argument("--security-opt", action="append", default=[])
+    p.add_argument("--detach-keys")
+    runflags.add_arguments(p)
     p.add_argument("image")
     p.add_argument("cmd", metavar="COMMAND", nargs=argparse.REMAINDER)
 
@@ -189,6 +208,7 @@ def build_spec(args: argparse.Namespace, image: object, store: ContainerStore, v
             groups=info.groups,
             terminal=args.tty,
             stdin=args.interactive,
+            **runflags.process_fields(args),
         ),
         hostname=hostname,
         user=user,
@@ -203,6 +223,7 @@ def build_spec(args: argparse.Namespace, image: object, store: ContainerStore, v
         auto_remove=args.rm,
         stop_signal=str(config.get("StopSignal") or "SIGTERM"),
         security=_security(args),
+        **runflags.spec_fields(args),
     )
     problems = validate.validate(spec)
     if problems:
@@ -238,10 +259,18 @@ def _random_name(store: ContainerStore) -> str:
             return name
 
 
-def run_attached(store: ContainerStore, container: Container, detach: bool, stdin: bool, terminal: bool) -> int:
-    """Start `container`; print its id when detached, else relay stdio and return its exit code."""
+def run_attached(
+    store: ContainerStore,
+    container: Container,
+    detach: bool,
+    stdin: bool,
+    terminal: bool,
+    detach_keys: bytes | None = None,
+) -> int:
+    """Start `container`; print its id when detached, else relay stdio and return its exit code
+    (0 when the user detaches with the detach keys, as Docker)."""
     from runtime import container as lifecycle
-    from runtime.attach import relay
+    from runtime.attach import DEFAULT_DETACH_KEYS, Detached, relay
 
     outcome, sock = lifecycle.start(store, container)
     if not outcome.started:
@@ -263,7 +292,9 @@ def run_attached(store: ContainerStore, container: Container, detach: bool, stdi
 
     previous = {sig: signal.signal(sig, proxy) for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
     try:
-        code = relay(sock, stdin=stdin, terminal=terminal)
+        code = relay(sock, stdin=stdin, terminal=terminal, detach_keys=detach_keys or DEFAULT_DETACH_KEYS)
+    except Detached:
+        return 0
     finally:
         sock.close()
         for sig, handler in previous.items():

@@ -1,4 +1,4 @@
-"""`dockyard volume create|ls|rm|inspect`: named volumes, as `docker volume`."""
+"""`dockyard volume create|ls|rm|prune|inspect`: named volumes, as `docker volume`."""
 
 from __future__ import annotations
 
@@ -37,6 +37,10 @@ def register(
     rm.add_argument("-f", "--force", action="store_true")
     rm.add_argument("names", nargs="+")
     rm.set_defaults(func=wrap(cmd_rm))
+    prune = sub.add_parser("prune", help="Remove unused local volumes")
+    prune.add_argument("-a", "--all", action="store_true", help="remove named volumes too, not only anonymous ones")
+    prune.add_argument("-f", "--force", action="store_true", help="do not prompt for confirmation")
+    prune.set_defaults(func=wrap(cmd_prune))
     inspect = sub.add_parser("inspect", help="Display detailed information on one or more volumes")
     inspect.add_argument("names", nargs="+")
     inspect.set_defaults(func=wrap(cmd_inspect))
@@ -63,9 +67,28 @@ def cmd_ls(args: argparse.Namespace) -> int:
     return 0
 
 
+def _in_use(root: Path) -> set[str]:
+    return {m.volume for c in ContainerStore(root).list() for m in c.spec.mounts if m.kind == "volume"}
+
+
+def cmd_prune(args: argparse.Namespace) -> int:
+    from runtime.commands.confirm import confirm, reclaimed
+
+    which = "all" if args.all else "anonymous"
+    warning = f"WARNING! This will remove {which} local volumes not used by at least one container."
+    if not args.force and not confirm(warning):
+        return 0
+    root = _root()
+    removed, size = VolumeStore(root).prune(_in_use(root), include_named=args.all)
+    if removed:
+        print("Deleted Volumes:\n" + "".join(f"{name}\n" for name in removed))
+    print(reclaimed(size))
+    return 0
+
+
 def cmd_rm(args: argparse.Namespace) -> int:
     root = _root()
-    in_use = {m.volume for c in ContainerStore(root).list() for m in c.spec.mounts if m.kind == "volume"}
+    in_use = _in_use(root)
     code = 0
     for name in args.names:
         try:

@@ -19,6 +19,13 @@ from tests.runtime.images import busybox_layer, seed
 IMAGE = "test/busybox:latest"
 
 
+def require_tini() -> None:
+    """--init runs Debian's static tini."""
+    from runtime.rootfs import INIT_BINARY
+
+    require(Path(INIT_BINARY).is_file(), f"{INIT_BINARY} is not there (apt-get install tini)")
+
+
 @dataclass
 class Dockyard:
     root: Path

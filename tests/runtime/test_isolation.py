@@ -9,7 +9,7 @@ import socket
 
 import pytest
 
-from tests.runtime.conftest import IMAGE, Dockyard
+from tests.runtime.conftest import IMAGE, Dockyard, require_tini
 
 pytestmark = pytest.mark.privileged
 
@@ -43,10 +43,13 @@ def test_hostname_defaults_to_short_id_and_follows_flag(dy: Dockyard) -> None:
     ],
 )
 def test_exit_codes(dy: Dockyard, flags: tuple[str, ...], script: str, code: int) -> None:
+    if "--init" in flags:
+        require_tini()
     assert dy.run(*flags, IMAGE, "sh", "-c", script).returncode == code
 
 
 def test_sigterm_with_init_gives_143(dy: Dockyard) -> None:
+    require_tini()
     # Without --init the shell is PID 1 and the kernel drops SIGTERM it has no handler for,
     # exactly as under Docker (pid_namespaces(7)).
     assert dy.run(IMAGE, "sh", "-c", "kill -TERM $$; echo survived").stdout.strip() == "survived"
@@ -56,6 +59,7 @@ def test_sigterm_with_init_gives_143(dy: Dockyard) -> None:
 
 
 def test_init_reaps_zombies(dy: Dockyard) -> None:
+    require_tini()
     script = "sh -c 'sleep 0.1 & exec true' ; sleep 0.5; ps -o stat,comm | grep -c '^Z' || true"
     r = dy.run("--init", IMAGE, "sh", "-c", script)
     assert r.stdout.strip() == "0", r.stdout

@@ -221,8 +221,15 @@ def test_parse_volume_and_mount(tmp_path: Path) -> None:
     assert m.readonly and m.target == "/x"
     with pytest.raises(ValueError, match="does not exist"):
         parse_mount(f"type=bind,source={tmp_path}/missing,target=/x", volumes)
-    with pytest.raises(ValueError):
-        parse_volume("/only-one-part", volumes)
+    with pytest.raises(ValueError, match="empty section between colons"):
+        parse_volume(":/data", volumes)
+    anonymous = parse_volume("/anon", volumes)
+    assert anonymous.kind == "volume" and anonymous.target == "/anon" and len(anonymous.volume) == 64
+    assert volumes.is_anonymous(anonymous.volume) and not volumes.is_anonymous("cache")
+    with pytest.raises(ValueError, match="create x: volume name is too short"):
+        parse_volume("x:/data", volumes)
+    with pytest.raises(ValueError, match='create rel/dir: "rel/dir" includes invalid characters'):
+        parse_volume("rel/dir:/data", volumes)
     with pytest.raises(VolumeError):
         volumes.create("../evil")
 
@@ -284,3 +291,94 @@ def test_without_root_one_clear_line(monkeypatch: pytest.MonkeyPatch, capsys: py
         assert main(argv) == 1
         err = capsys.readouterr().err
         assert err.count("\n") == 1 and "needs root on Linux" in err
+
+
+def test_human_durations_and_ps_commands_as_docker_prints_them() -> None:
+    from runtime.commands.humanize import go_quote, human_duration, ps_command
+
+    cases = [(0.4, "Less than a second"), (1, "1 second"), (13, "13 seconds"), (61, "About a minute")]
+    cases += [(300, "5 minutes"), (3500, "58 minutes"), (3600, "About an hour"), (5 * 3600, "5 hours")]
+    cases += [(3 * 86400, "3 days"), (20 * 86400, "2 weeks"), (90 * 86400, "3 months"), (800 * 86400, "2 years")]
+    assert [human_duration(s) for s, _ in cases] == [text for _, text in cases]
+    assert ps_command(("sh", "-c", "echo a  b"), truncate=False) == "\"sh -c 'echo a  b'\""
+    assert ps_command(("echo", 'x"y', "it's"), truncate=False) == '"echo x\\"y it\'s"'
+    assert ps_command(("sleep", "1000000000000000000000"), truncate=True) == '"sleep 1000000000000…"'
+    assert go_quote("tab\there\x01") == '"tab\\there\\x01"'
+
+
+def test_new_spec_fields_round_trip() -> None:
+    from runtime.spec import RestartPolicy, Rlimit, Tmpfs
+
+    spec = _spec(
+        process=ProcessSpec(("a",), rlimits=(Rlimit("nofile", 10, 20),)),
+        extra_hosts=("a:1.2.3.4",),
+        dns=("9.9.9.9",),
+        dns_search=("x.org",),
+        dns_options=("ndots:2",),
+        tmpfs=(Tmpfs("/run", "size=1m"),),
+        restart=RestartPolicy("on-failure", 3),
+    )
+    assert ContainerSpec.from_dict(spec.to_dict()) == spec
+    assert ContainerSpec.from_dict({k: v for k, v in _spec().to_dict().items() if k != "restart"}).restart.name == "no"
+
+
+def test_resolv_conf_and_hosts_as_docker_writes_them() -> None:
+    from runtime.etcfiles import DEFAULT_HOSTS, hosts_file, resolv_conf
+
+    host = "# managed\nnameserver 127.0.0.53\nnameserver ::1\nnameserver 10.0.0.2\nsearch corp\noptions edns0\n"
+    private = _spec()
+    assert resolv_conf(private, host) == "# managed\nnameserver 10.0.0.2\nsearch corp\noptions edns0\n"
+    assert resolv_conf(private, "nameserver 127.0.0.1\n") == "nameserver 8.8.8.8\nnameserver 8.8.4.4\n"
+    assert resolv_conf(_spec(network="host"), host) == host
+    dns = _spec(dns=("1.1.1.1",), dns_options=("ndots:5",))
+    assert resolv_conf(dns, host) == "search corp\nnameserver 1.1.1.1\noptions ndots:5\n"
+    search = _spec(dns_search=("a.org", "b.org"))
+    assert resolv_conf(search, host) == "search a.org b.org\nnameserver 10.0.0.2\noptions edns0\n"
+    extra = ("db:10.1.1.1", "v6=fe80::1")
+    ours = hosts_file(_spec(extra_hosts=extra, hostname="h"), "ignored")
+    assert ours == DEFAULT_HOSTS + "10.1.1.1\tdb\nfe80::1\tv6\n127.0.1.1\th\n"
+    assert hosts_file(_spec(network="host", extra_hosts=extra[:1]), "1.1.1.1 me") == "1.1.1.1 me\n10.1.1.1\tdb\n"
+
+
+def test_systemd_resolved_stub_gives_way_to_its_upstream_list(tmp_path: Path) -> None:
+    from runtime.etcfiles import host_resolv_conf
+
+    stub, upstream = tmp_path / "resolv.conf", tmp_path / "upstream.conf"
+    stub.write_text("nameserver 127.0.0.53\noptions edns0 trust-ad\n")
+    upstream.write_text("nameserver 192.0.2.1\n")
+    assert host_resolv_conf(stub, upstream) == "nameserver 192.0.2.1\n"
+    assert host_resolv_conf(stub, tmp_path / "absent") == stub.read_text()
+    assert host_resolv_conf(tmp_path / "none", upstream) == ""
+
+
+def test_restart_policies_and_backoff() -> None:
+    from runtime.commands.runflags import parse_restart
+    from runtime.containers import State
+    from runtime.restart import Backoff, should_restart
+
+    on_failure = parse_restart("on-failure:2")
+    assert (on_failure.name, on_failure.max_retries) == ("on-failure", 2)
+    assert should_restart(on_failure, State(restart_count=1), 1)
+    assert not should_restart(on_failure, State(restart_count=2), 1)
+    assert not should_restart(on_failure, State(), 0)
+    assert should_restart(parse_restart("always"), State(), 0)
+    assert not should_restart(parse_restart("unless-stopped"), State(manually_stopped=True), 1)
+    assert not should_restart(parse_restart("no"), State(), 1)
+    backoff = Backoff()
+    assert [backoff.next(0.1) for _ in range(4)] == [0.1, 0.2, 0.4, 0.8]
+    assert backoff.next(30) == 0.1
+    for _ in range(20):
+        backoff.next(0)
+    assert backoff.delay == 60
+
+
+def test_tmpfs_options_and_detach_keys() -> None:
+    from runtime.attach import parse_detach_keys
+
+    step = rootfs.tmpfs_step("/t", "size=1m,exec,ro,mode=700")
+    assert step.flags == syscalls.MS_NOSUID | syscalls.MS_NODEV | syscalls.MS_RDONLY
+    assert step.data == "size=1m,mode=700"
+    assert parse_detach_keys("ctrl-p,ctrl-q") == b"\x10\x11"
+    assert parse_detach_keys("ctrl-@,ctrl-\\,a") == b"\x00\x1ca"
+    with pytest.raises(ValueError, match=r"Invalid detach keys \(ctrl-1\) provided"):
+        parse_detach_keys("ctrl-1")

@@ -8,6 +8,7 @@ import json
 import os
 import stat
 import subprocess
+import tarfile
 from pathlib import Path
 
 import pytest
@@ -19,6 +20,7 @@ from tests.imagebuild import (
     ImageSpec,
     Layer,
     busybox_entries,
+    device,
     directory,
     file,
     layer,
@@ -326,3 +328,39 @@ def test_ensure_image_pulls_once_and_wraps_failures(
     for bad in (ref.replace("demo/b", "demo/missing"), "UPPER/Case:v1", f"{registry.address}/demo/b:v1@sha256:xyz"):
         with pytest.raises(ImageError):
             ensure_image(store, bad)
+
+
+def test_device_nodes_pull_and_digest_pull_of_present_image(tmp_path: Path, registry: Registry, dockyard: Cli) -> None:
+    # `docker import` of a debootstrap tree: /dev holds device nodes and a FIFO.
+    devices = layer(
+        [
+            directory("dev"),
+            device("dev/null"),
+            device("dev/full", major=1, minor=7),
+            device("dev/initctl", kind=tarfile.FIFOTYPE),
+        ]
+    )
+    image, ref = _publish(tmp_path, registry, ImageSpec([base(), devices]), "demo/dev:v1")
+    out = dockyard("pull", ref).stdout
+    assert f"{_short(devices.digest)}: skipped 2 device nodes (a container's /dev is its own)" in out
+    store = ImageStore(dockyard.root)
+    dev = store.layer_dir(devices.diff_id) / "dev"
+    assert os.listdir(dev) == ["initctl"] and stat.S_ISFIFO(os.lstat(dev / "initctl").st_mode)
+
+    name = ref.rpartition(":")[0]
+    again = dockyard("pull", f"{name}@{image.manifest_digest}").stdout
+    assert f"Status: Image is up to date for {name}@{image.manifest_digest}" in again
+    rows = dockyard("images").stdout.splitlines()[1:]
+    assert [row.split()[:2] for row in rows] == [[name, "v1"]]
+
+    # image prune asks first, terminal or not: no answer deletes nothing.
+    dockyard("rmi", ref)
+    dockyard("pull", "-q", ref)
+    _publish(tmp_path, registry, ImageSpec([base()]), "demo/dev:v1")
+    dockyard("pull", "-q", ref)
+    asked = dockyard("image", "prune", input="")
+    assert asked.stdout == "WARNING! This will remove all dangling images.\nAre you sure you want to continue? [y/N] "
+    assert store.has_layer(devices.diff_id)
+    pruned = dockyard("image", "prune", input="y\n").stdout
+    assert f"deleted: {devices.diff_id}" in pruned and "\nTotal reclaimed space: " in pruned
+    assert not store.has_layer(devices.diff_id)

@@ -133,7 +133,7 @@ def test_remove_by_id_with_several_repositories_needs_force(store: ImageStore) -
 def test_remove_refuses_image_in_use(store: ImageStore, monkeypatch: pytest.MonkeyPatch) -> None:
     image_id = _add(store, ["h:1/a:v1"], [BASE])
     monkeypatch.setattr(runtime.images, "images_in_use", lambda root: {image_id})
-    with pytest.raises(ImageInUse, match="used by a container"):
+    with pytest.raises(ImageInUse, match=r'repository reference "h:1/a:v1" \(must force\) - a container is using'):
         store.remove("h:1/a:v1")
     result = store.remove("h:1/a:v1", force=True)
     assert result.untagged == ["h:1/a:v1"] and result.deleted == []
@@ -173,3 +173,16 @@ def test_default_root(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     assert runtime.images.default_root() == Path("/var/lib/dockyard-runtime")
     monkeypatch.setenv("DOCKYARD_RUNTIME_ROOT", str(tmp_path))
     assert runtime.images.default_root() == tmp_path
+
+
+def test_removing_one_of_two_tags_only_untags_even_when_in_use(
+    store: ImageStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    image_id = _add(store, ["h:1/a:v1", "h:1/a:v2"], [BASE])
+    monkeypatch.setattr(runtime.images, "images_in_use", lambda root: {image_id})
+    result = store.remove("h:1/a:v2")
+    assert result.untagged == ["h:1/a:v2"] and result.deleted == []
+    assert [i.reference for i in store.list()] == ["h:1/a:v1"]
+    # The last tag of an image a container uses needs -f, as with Docker.
+    with pytest.raises(ImageInUse):
+        store.remove("h:1/a:v1")
