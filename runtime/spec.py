@@ -28,9 +28,9 @@ class Mount:
 @dataclass(frozen=True)
 class PortMapping:
     host_ip: str
-    host_port: int
+    host_port: int  # 0: any free port, chosen when the container starts (`-p 80`, `-P`)
     container_port: int
-    protocol: Literal["tcp"] = "tcp"
+    protocol: Literal["tcp", "udp"] = "tcp"
 
 
 @dataclass(frozen=True)
@@ -63,6 +63,12 @@ class ContainerSpec:
     init: bool = False
     auto_remove: bool = False
     stop_signal: str = "SIGTERM"  # the image's StopSignal: what `stop` sends before SIGKILL
+    # What `inspect` reports as Docker does (Config.Entrypoint/Cmd/Labels/ExposedPorts); the
+    # process itself runs `process.args`.
+    entrypoint: tuple[str, ...] | None = None
+    cmd: tuple[str, ...] | None = None
+    labels: dict[str, str] = field(default_factory=dict)
+    exposed_ports: tuple[str, ...] = ()  # "80/tcp", from the image and --expose
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -78,4 +84,8 @@ class ContainerSpec:
         d["mounts"] = tuple(Mount(**m) for m in d.get("mounts", ()))
         d["ports"] = tuple(PortMapping(**p) for p in d.get("ports", ()))
         d["resources"] = Resources(**d.get("resources", {}))
+        for key in ("entrypoint", "cmd"):
+            if d.get(key) is not None:
+                d[key] = tuple(d[key])
+        d["exposed_ports"] = tuple(d.get("exposed_ports", ()))
         return cls(**d)

@@ -21,6 +21,7 @@ from runtime import cgroups
 from runtime.attach import Kind, read_frame, send_frame
 from runtime.containers import Container, now, process_start_time
 from runtime.network import PortForwarder
+from runtime.ports import PublishedPort
 from runtime.process import ChildError, Launched, RootfsPaths, exit_code, set_winsize, spawn_container
 
 __all__ = ["Supervisor", "daemonize"]
@@ -188,6 +189,7 @@ class Supervisor:
             finished="",
             exit_code=0,
             oom_killed=False,
+            ports=_published(forwarder),
         )
         if forwarder is not None and launched.netns is not None:
             forwarder.start(launched.netns)
@@ -209,7 +211,7 @@ class Supervisor:
         server.close()
         with contextlib.suppress(OSError):
             container.attach_socket.unlink()
-        container.update_state(status="exited", exit_code=code, oom_killed=oom, finished=now())
+        container.update_state(status="exited", exit_code=code, oom_killed=oom, finished=now(), ports=[])
         self._broadcast(Kind.EXIT, str(code).encode())
         if spec.auto_remove:
             self.remove(container)
@@ -266,6 +268,12 @@ class Supervisor:
         if self.spec.auto_remove:
             self.remove(self.container)
         return code
+
+
+def _published(forwarder: PortForwarder | None) -> list[dict[str, object]]:
+    if forwarder is None:
+        return []
+    return [PublishedPort(m.container_port, m.protocol, m.host_ip, m.host_port).as_dict() for m in forwarder.published]
 
 
 def _write_all(fd: int, data: bytes) -> None:

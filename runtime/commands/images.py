@@ -94,6 +94,7 @@ def _add_images(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("-q", "--quiet", action="store_true", help="only show image ids")
     parser.add_argument("--no-trunc", action="store_true", help="do not truncate ids")
     parser.add_argument("--digests", action="store_true", help="show digests")
+    parser.add_argument("-f", "--filter", action="append", default=[], help="dangling=, reference=, label=, ...")
     parser.add_argument("repository", nargs="?", metavar="REPOSITORY[:TAG]")
     parser.set_defaults(func=images_command)
 
@@ -221,6 +222,13 @@ def images_command(args: argparse.Namespace) -> int:
     images = store.list()
     if args.repository:
         images = [i for i in images if _matches_filter(i, args.repository)]
+    if args.filter:
+        from runtime.commands.imagefilter import filter_images
+
+        try:
+            images = filter_images(store, images, args.filter)
+        except ValueError as exc:
+            raise _Refusal(f"Error response from daemon: {exc}") from None
     if args.quiet:
         seen: set[str] = set()
         for image in images:

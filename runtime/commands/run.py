@@ -14,7 +14,7 @@ from pathlib import Path
 from runtime import imageconfig, validate
 from runtime.cgroups import Resources
 from runtime.containers import Container, ContainerError, ContainerStore
-from runtime.spec import ContainerSpec, Mount, NetworkMode, PortMapping, ProcessSpec
+from runtime.spec import ContainerSpec, Mount, NetworkMode, ProcessSpec
 from runtime.users import UserError, read_from_layers, resolve_user
 from runtime.volumes import VolumeStore
 
@@ -138,13 +138,16 @@ def add_run_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--read-only", action="store_true")
     p.add_argument("--init", action="store_true")
     p.add_argument("--platform")
+    from runtime.commands.create import add_create_arguments
+
+    add_create_arguments(p)
     p.add_argument("image")
     p.add_argument("cmd", metavar="COMMAND", nargs=argparse.REMAINDER)
 
 
 def build_spec(args: argparse.Namespace, image: object, store: ContainerStore, volumes: VolumeStore) -> ContainerSpec:
     """Raises ValueError with Docker's wording for any flag problem."""
-    from runtime.network import parse_publish
+    from runtime.commands.create import docker_fields
 
     config = dict(getattr(image, "config", {}).get("config") or {})
     layers = [Path(p) for p in getattr(image, "layer_dirs", [])]
@@ -166,7 +169,7 @@ def build_spec(args: argparse.Namespace, image: object, store: ContainerStore, v
     except imageconfig.ConfigError as exc:
         raise ValueError(str(exc)) from None
     mounts = [parse_volume(v, volumes) for v in args.volume] + [parse_mount(m, volumes) for m in args.mount]
-    ports: list[PortMapping] = [parse_publish(p) for p in args.publish]
+    recorded = docker_fields(args, config)
     network: NetworkMode = "private" if args.network in ("bridge", "default") else args.network
     spec = ContainerSpec(
         id=cid,
@@ -189,7 +192,7 @@ def build_spec(args: argparse.Namespace, image: object, store: ContainerStore, v
         mounts=tuple(mounts),
         readonly_rootfs=args.read_only,
         network=network,
-        ports=tuple(ports),
+        **recorded,
         resources=Resources.from_cpus(
             args.cpus, memory=None if args.memory is None else parse_bytes(args.memory), pids=args.pids_limit
         ),
