@@ -30,9 +30,12 @@ def _needs_root(handler: Handler) -> Handler:
             return handler(args)
         except (ContainerError, ValueError) as exc:
             print(f"dockyard: {exc}", file=sys.stderr)
-            return 125 if args.command == "run" else 1
+            return 125 if args.command in ("run", "create") else 1
 
     return wrapped
+
+
+needs_root = _needs_root
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

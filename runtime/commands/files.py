@@ -127,6 +127,15 @@ def _copy_out(c: Container, src: str, dest: str, archive: bool) -> None:
 
 
 def cmd_cp(args: argparse.Namespace) -> int:
+    from runtime.layers import LayerError
+
+    try:
+        return _cp(args)
+    except (OSError, tarfile.TarError, LayerError) as exc:
+        raise ContainerError(f"cp: {exc}") from None
+
+
+def _cp(args: argparse.Namespace) -> int:
     src_name, src_path = _split(args.source)
     dst_name, dst_path = _split(args.destination)
     if (src_name is None) == (dst_name is None):

@@ -116,14 +116,14 @@ def status_text(state: State) -> str:
     if state.status == "running":
         return f"Up {human_duration(_since(state.started))}"
     if state.status == "exited":
-        if not state.started:
-            return "Created"
         return f"Exited ({state.exit_code}) {human_duration(_since(state.finished))} ago"
     return "Created"
 
 
 def command_text(c: Container) -> str:
-    return " ".join(c.spec.process.args)
+    """The Engine's Command: the path, then the arguments, each with a space in single quotes."""
+    path, *args = c.spec.process.args
+    return " ".join([path, *(f"'{a}'" if " " in a else a for a in args)])
 
 
 def _ellipsis(text: str, width: int) -> str:
