@@ -18,9 +18,9 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from runtime.gotemplate_funcs import FUNCTIONS, NO_VALUE, TemplateError, go_string, truth
+from runtime.gotemplate_funcs import FUNCTIONS, NO_VALUE, GoMap, TemplateError, go_string, truth
 
-__all__ = ["Template", "TemplateError", "go_string", "render"]
+__all__ = ["GoMap", "Template", "TemplateError", "go_string", "render"]
 
 
 # --- lexing ----------------------------------------------------------------------------------------------------
@@ -331,8 +331,10 @@ class _Scope:
         raise TemplateError(f"undefined variable: {name}")
 
 
-def _field(value: Any, name: str, args: Sequence[Any] = ()) -> Any:
+def _field(value: Any, name: str, args: Sequence[Any] = (), strict: bool = False) -> Any:
     if isinstance(value, Mapping):
+        if strict and name not in value and not isinstance(value, GoMap):
+            raise TemplateError(f'map has no entry for key "{name}"')
         result = value.get(name, NO_VALUE)
     elif value is None or value is NO_VALUE:
         raise TemplateError(f"nil pointer evaluating .{name}")
@@ -347,14 +349,21 @@ def _field(value: Any, name: str, args: Sequence[Any] = ()) -> Any:
     return result
 
 
-def _chain(value: Any, names: Sequence[str], args: Sequence[Any] = ()) -> Any:
+def _chain(value: Any, names: Sequence[str], args: Sequence[Any] = (), strict: bool = False) -> Any:
     for i, name in enumerate(names):
-        value = _field(value, name, args if i == len(names) - 1 else ())
+        value = _field(value, name, args if i == len(names) - 1 else (), strict)
     return value
 
 
 class Template:
-    def __init__(self, source: str, functions: Mapping[str, Callable[..., Any]] | None = None) -> None:
+    def __init__(
+        self, source: str, functions: Mapping[str, Callable[..., Any]] | None = None, missing_key: str = "default"
+    ) -> None:
+        """`missing_key` is Go's option: "default" prints `<no value>`, "error" stops, as Docker's
+        CLI does for a field its data does not have."""
+        if missing_key not in ("default", "error"):
+            raise ValueError(f"unknown missingkey option {missing_key!r}")
+        self.strict = missing_key == "error"
         self.source = source
         self.functions = {**FUNCTIONS, **(functions or {})}
         self.nodes = _Parser(source).parse()
@@ -436,18 +445,18 @@ class Template:
                 raise
             except (TypeError, ValueError, AttributeError, KeyError, IndexError) as exc:
                 raise TemplateError(f"error calling {head.value}: {exc}") from None
-            return _chain(result, head.chain) if head.chain else result
+            return _chain(result, head.chain, (), self.strict) if head.chain else result
         if head.kind == "field":
-            return _chain(dot, head.chain, args)
+            return _chain(dot, head.chain, args, self.strict)
         if head.kind == "variable" and head.chain:
-            return _chain(scope.lookup(head.value), head.chain, args)
+            return _chain(scope.lookup(head.value), head.chain, args, self.strict)
         if args:
             raise TemplateError(f"can't give argument to non-function {head.value or '.'}")
         return self._operand(head, dot, scope)
 
     def _operand(self, operand: _Operand, dot: Any, scope: _Scope) -> Any:
         if operand.kind == "field":
-            return _chain(dot, operand.chain)
+            return _chain(dot, operand.chain, (), self.strict)
         if operand.kind == "dot":
             value = dot
         elif operand.kind == "variable":
@@ -463,7 +472,7 @@ class Template:
             value = func()
         else:
             raise TemplateError(f"unexpected operand {operand.kind}")
-        return _chain(value, operand.chain) if operand.chain else value
+        return _chain(value, operand.chain, (), self.strict) if operand.chain else value
 
 
 def render(source: str, data: Any) -> str:

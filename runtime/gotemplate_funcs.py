@@ -8,11 +8,16 @@ import re
 from collections.abc import Callable, Mapping
 from typing import Any
 
-__all__ = ["FUNCTIONS", "NO_VALUE", "TemplateError", "go_string", "truth"]
+__all__ = ["FUNCTIONS", "NO_VALUE", "GoMap", "TemplateError", "go_string", "truth"]
 
 
 class TemplateError(Exception):
     pass
+
+
+class GoMap(dict[str, Any]):
+    """Data that is a map in Go (labels, port maps), not a struct: a missing key is never an
+    error, even under missingkey=error, because Docker evaluates it on a typed map first."""
 
 
 class _NoValue:
@@ -74,7 +79,8 @@ def _json(value: Any) -> str:
 def _index(value: Any, *keys: Any) -> Any:
     for key in keys:
         if isinstance(value, Mapping):
-            value = value.get(key, NO_VALUE)
+            # The zero value of a map of strings (Docker's labels), which `index` returns for a missing key.
+            value = value.get(key, "")
         elif isinstance(value, (list, tuple, str)):
             if not isinstance(key, int) or not 0 <= key < len(value):
                 raise TemplateError(f"error calling index: index out of range: {key}")

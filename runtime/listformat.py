@@ -67,11 +67,11 @@ def render_rows(
         convert = as_json or (lambda r: r)
         return "".join(json.dumps(convert(r), separators=(",", ":"), ensure_ascii=False) + "\n" for r in rows)
     source, table = _prepare(fmt)
-    template = Template(source)
+    template = Template(source, missing_key="error")
     body = "".join(template.execute(r) + "\n" for r in rows)
     if not table:
         return body
-    header = Template(source).execute(_HeaderContext(headers))
+    header = template.execute(_HeaderContext(headers))
     return tabwrite(header + "\n" + body)
 
 

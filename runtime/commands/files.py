@@ -1,5 +1,6 @@
-"""`cp`, `diff` and `export`: a container's files, with Docker's path rules and ownership (files
-copied in belong to root, files copied out to the caller; `-a` keeps the source's owners)."""
+"""`cp`, `diff` and `export`: a container's files, with Docker's path rules and ownership as the
+Docker engine and CLI set it (copied in: the source's owners, or with `-a` the container's user;
+copied out: the caller's, `-a` or not)."""
 
 from __future__ import annotations
 
@@ -74,7 +75,8 @@ def _copy_in(c: Container, src: str, dest: str, archive: bool) -> None:
     if not stdin and not os.path.lexists(source):
         raise ContainerError(f"stat {src}: no such file or directory")
     src_is_dir = not stdin and source.is_dir() and not source.is_symlink()
-    owner = None if archive else (0, 0)
+    # What the Docker engine does: the source's owners, or with -a the container's user.
+    owner = (c.spec.process.uid, c.spec.process.gid) if archive else None
     with mounted_root(c) as root:
         target = rootfs.resolve_in_root(root, dest if dest.startswith("/") else "/" + dest)
         if stdin:
@@ -88,10 +90,6 @@ def _copy_in(c: Container, src: str, dest: str, archive: bool) -> None:
             return
         directory, name = _destination(target, dest, src_is_dir, source.resolve().name, f"container {c.name}")
         if src_is_dir and directory == target and _contents_only(src):
-            unpack(_tar_of(source, "", True, owner), target, whiteouts="delete")
-            return
-        if src_is_dir and not target.exists():
-            target.mkdir()
             unpack(_tar_of(source, "", True, owner), target, whiteouts="delete")
             return
         unpack(_tar_of(source, name, False, owner), directory, whiteouts="delete")
@@ -114,11 +112,11 @@ def _copy_out(c: Container, src: str, dest: str, archive: bool) -> None:
             with tarfile.open(fileobj=sys.stdout.buffer, mode="w|", format=tarfile.PAX_FORMAT) as tar:
                 write_tree(tar, source, name if name != "." else "")
             return
-        owner = None if archive else (os.getuid(), os.getgid())
+        # The Docker CLI extracts as the caller, with or without -a.
+        owner = (os.getuid(), os.getgid())
         target = Path(dest)
         directory, new_name = _destination(target, dest, src_is_dir, name, "the local filesystem")
-        if src_is_dir and (not target.exists() or (directory == target and _contents_only(path))):
-            target.mkdir(exist_ok=True)
+        if src_is_dir and directory == target and _contents_only(path):
             spool, into = _tar_of(source, "", True, owner), target
         else:
             spool, into = _tar_of(source, new_name, False, owner), directory

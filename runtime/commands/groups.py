@@ -157,3 +157,6 @@ def register(subparsers: Subparsers, wrap: Callable[[Handler], Handler]) -> None
     _alias(subparsers, "container", CONTAINER_VERBS)
     _alias(subparsers, "image", IMAGE_VERBS)
     _alias(subparsers, "volume", VOLUME_VERBS)
+    volumes = _verbs(subparsers, "volume")
+    if "list" not in volumes.choices and "ls" in volumes.choices:
+        volumes.add_parser("list", parents=[volumes.choices["ls"]], add_help=False, help="List volumes")

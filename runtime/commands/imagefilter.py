@@ -43,9 +43,9 @@ def filter_images(store: ImageStore, images: list[LocalImage], values: list[str]
         if not sep:
             raise ValueError(f"bad format of filter (expected name=value): {value}")
         if key not in FILTERS:
-            raise ValueError(f"invalid filter '{key}'")
+            raise ValueError(f"Invalid filter '{key}'")
         if key == "dangling" and val.lower() not in ("true", "false", "1", "0"):
-            raise ValueError(f"invalid filter 'dangling={val}'")
+            raise ValueError(f"Invalid filter 'dangling={val}'")
         filters.setdefault(key, []).append(val)
     tagged = _tagged(store)
 

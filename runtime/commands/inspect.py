@@ -9,7 +9,6 @@ import sys
 from typing import Any
 
 from runtime.containers import Container, ContainerError, ContainerStore
-from runtime.gotemplate import Template, TemplateError
 from runtime.ports import PublishedPort
 from runtime.spec import Mount
 
@@ -70,6 +69,9 @@ def network_ports(c: Container) -> dict[str, list[dict[str, str]] | None]:
 
 
 def inspect_container(c: Container) -> dict[str, Any]:
+    """Maps (labels, ports) have their keys sorted, as Go's encoding/json writes a map."""
+    from runtime.gotemplate import GoMap
+
     state, spec = c.state(), c.spec
     network_mode = "bridge" if spec.network == "private" else spec.network
     resources = spec.resources
@@ -103,7 +105,7 @@ def inspect_container(c: Container) -> dict[str, Any]:
         "HostConfig": {
             "Binds": [f"{m.volume or m.source}:{m.target}{':ro' if m.readonly else ''}" for m in spec.mounts] or None,
             "NetworkMode": network_mode,
-            "PortBindings": _port_bindings(c),
+            "PortBindings": GoMap(sorted(_port_bindings(c).items())),
             "RestartPolicy": {"Name": "no", "MaximumRetryCount": 0},
             "AutoRemove": spec.auto_remove,
             "PublishAllPorts": any(p.host_port == 0 for p in spec.ports),
@@ -118,12 +120,12 @@ def inspect_container(c: Container) -> dict[str, Any]:
         },
         "GraphDriver": {
             "Name": "overlay2",
-            "Data": {
-                "LowerDir": ":".join(reversed(spec.layers)),
-                "MergedDir": str(c.dir / "rootfs"),
-                "UpperDir": str(c.dir / "upper"),
-                "WorkDir": str(c.dir / "work"),
-            },
+            "Data": GoMap(
+                LowerDir=":".join(reversed(spec.layers)),
+                MergedDir=str(c.dir / "rootfs"),
+                UpperDir=str(c.dir / "upper"),
+                WorkDir=str(c.dir / "work"),
+            ),
         },
         "Mounts": [_mount(m) for m in spec.mounts],
         "Config": {
@@ -133,7 +135,7 @@ def inspect_container(c: Container) -> dict[str, Any]:
             "AttachStdin": spec.process.stdin,
             "AttachStdout": True,
             "AttachStderr": True,
-            **({"ExposedPorts": {key: {} for key in spec.exposed_ports}} if spec.exposed_ports else {}),
+            **({"ExposedPorts": GoMap((k, {}) for k in sorted(spec.exposed_ports))} if spec.exposed_ports else {}),
             "Tty": spec.process.terminal,
             "OpenStdin": spec.process.stdin,
             "StdinOnce": False,
@@ -144,13 +146,13 @@ def inspect_container(c: Container) -> dict[str, Any]:
             "WorkingDir": spec.process.cwd if spec.process.cwd != "/" else "",
             "Entrypoint": None if spec.entrypoint is None else list(spec.entrypoint),
             "OnBuild": None,
-            "Labels": dict(spec.labels),
+            "Labels": GoMap(sorted(spec.labels.items())),
             **({"StopSignal": spec.stop_signal} if spec.stop_signal != "SIGTERM" else {}),
         },
         "NetworkSettings": {
-            "Ports": network_ports(c),
+            "Ports": GoMap(sorted(network_ports(c).items())),
             "SandboxKey": f"/proc/{state.pid}/ns/net" if state.status == "running" else "",
-            "Networks": {network_mode: {}},
+            "Networks": GoMap({network_mode: {}}),
         },
         "Cgroup": state.cgroup,
     }
@@ -158,17 +160,25 @@ def inspect_container(c: Container) -> dict[str, Any]:
 
 def print_inspected(results: list[dict[str, Any]], fmt: str) -> int:
     """The JSON array, or each object through `fmt`: Docker's two inspect outputs."""
+    from runtime.gotemplate import Template, TemplateError
+
     if not fmt:
         print(json.dumps(results, indent=4, ensure_ascii=False))
         return 0
     try:
-        template = Template(fmt.replace("\\t", "\t").replace("\\n", "\n"))
-        for item in results:
-            print(template.execute(item))
+        template = Template(fmt.replace("\\t", "\t").replace("\\n", "\n"), missing_key="error")
     except TemplateError as exc:
-        print(f"template: {exc}", file=sys.stderr)
-        return 1
-    return 0
+        # Docker's CLI exits 64 (EX_USAGE) for a template that does not parse.
+        print(f"template parsing error: template: :1: {exc}", file=sys.stderr)
+        return 64
+    code = 0
+    for item in results:
+        try:
+            print(template.execute(item))
+        except TemplateError as exc:
+            print(f"template parsing error: {exc}", file=sys.stderr)
+            code = 1
+    return code
 
 
 def cmd_inspect(args: argparse.Namespace) -> int:
@@ -189,7 +199,7 @@ def cmd_inspect(args: argparse.Namespace) -> int:
                 pass
         if kind in ("", "image"):
             try:
-                results.append(ImageStore(root).inspect(name))
+                results.append(_image_maps(ImageStore(root).inspect(name)))
                 continue
             except (ImageError, KeyError, ValueError):
                 pass
@@ -204,6 +214,17 @@ def cmd_inspect(args: argparse.Namespace) -> int:
         print(f"Error: No such {kind or 'object'}: {name}", file=sys.stderr)
         code = 1
     return print_inspected(results, args.format) or code
+
+
+def _image_maps(data: dict[str, Any]) -> dict[str, Any]:
+    from runtime.gotemplate import GoMap
+
+    config = data.get("Config")
+    if isinstance(config, dict):
+        for key in ("Labels", "ExposedPorts", "Volumes"):
+            if isinstance(config.get(key), dict):
+                config[key] = GoMap(config[key])
+    return data
 
 
 def volume_json(volumes: Any, name: str) -> dict[str, Any]:

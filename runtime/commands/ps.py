@@ -14,7 +14,6 @@ from pathlib import Path
 from typing import Any
 
 from runtime.containers import Container, ContainerStore, State
-from runtime.listformat import TemplateError, render_rows
 from runtime.ports import PublishedPort, display_ports
 
 __all__ = ["FilterError", "add_ps_arguments", "cmd_ps", "human_duration", "parse_filters"]
@@ -65,11 +64,11 @@ def parse_filters(values: list[str]) -> dict[str, list[str]]:
             raise FilterError(f"bad format of filter (expected name=value): {value}")
         key = key.strip().lower()
         if key not in FILTERS:
-            raise FilterError(f"invalid filter '{key}'")
+            raise FilterError(f"Invalid filter '{key}'")
         if key == "status" and val not in STATUSES:
-            raise FilterError(f"invalid filter 'status={val}'")
+            raise FilterError(f"Invalid filter 'status={val}'")
         if key == "exited" and not val.lstrip("-").isdigit():
-            raise FilterError(f"invalid filter 'exited={val}'")
+            raise FilterError(f"Invalid filter 'exited={val}'")
         filters.setdefault(key, []).append(val)
     return filters
 
@@ -250,6 +249,7 @@ def select(root: Path, args: argparse.Namespace) -> list[tuple[Container, State]
 
 def cmd_ps(args: argparse.Namespace) -> int:
     from runtime.images import default_root
+    from runtime.listformat import TemplateError, render_rows
 
     try:
         selected = select(default_root(), args)

@@ -40,7 +40,7 @@ def _print_formatted(fmt: str, data: dict[str, Any]) -> int:
     from runtime.gotemplate import Template, TemplateError
 
     try:
-        print(Template(fmt.replace("\\t", "\t").replace("\\n", "\n")).execute(data))
+        print(Template(fmt.replace("\\t", "\t").replace("\\n", "\n"), missing_key="error").execute(data))
     except TemplateError as exc:
         print(f"template: {exc}", file=sys.stderr)
         return 1

@@ -75,6 +75,13 @@ def test_errors(source: str) -> None:
         render(source, DATA)
 
 
+def test_missing_key_error_option() -> None:
+    assert Template("{{.Missing}}").execute(DATA) == "<no value>"
+    with pytest.raises(TemplateError, match='map has no entry for key "Missing"'):
+        Template("{{.State.Missing}}", missing_key="error").execute(DATA)
+    assert Template('{{index .Config.Labels "nope"}}|', missing_key="error").execute(DATA) == "|"
+
+
 def test_methods_take_arguments() -> None:
     row = {"Label": lambda key: {"tier": "front"}.get(key, "")}
     assert Template('{{.Label "tier"}}|{{.Label "x"}}').execute(row) == "front|"
