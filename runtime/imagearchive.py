@@ -318,8 +318,7 @@ def load_archive(store: ImageStore, source: BinaryIO) -> list[Loaded]:
 def _load_layer(store: ImageStore, path: Path, diff_id: str) -> dict[str, Any]:
     digest = _digest_file(path)
     descriptor: dict[str, Any] = {"mediaType": DOCKER_LAYER, "digest": digest, "size": path.stat().st_size}
-    if store.has_layer(diff_id):
-        return descriptor
+    # Unpacked even when the store has the layer: the archive's content must match its diff id.
     staged = store.tempdir()
     (staged / "diff").mkdir()
     try:
@@ -331,7 +330,11 @@ def _load_layer(store: ImageStore, path: Path, diff_id: str) -> dict[str, Any]:
     if result.diff_id != diff_id:
         shutil.rmtree(staged, ignore_errors=True)
         raise ArchiveError(f"invalid diffID for layer: expected {diff_id}, got {result.diff_id}")
-    store.commit_layer(staged, diff_id, result.size)
-    if path.suffix == ".gz":
-        descriptor["mediaType"] += ".gzip"
+    if store.has_layer(diff_id):
+        shutil.rmtree(staged, ignore_errors=True)
+    else:
+        store.commit_layer(staged, diff_id, result.size)
+    with open(path, "rb") as f:
+        if f.read(2) == b"\x1f\x8b":
+            descriptor["mediaType"] += ".gzip"
     return descriptor

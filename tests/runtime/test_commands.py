@@ -435,3 +435,42 @@ def test_udp_is_forwarded(dy: Dockyard) -> None:
     finally:
         server.kill()
         server.wait()
+
+
+def test_load_of_a_docker_25_archive_with_gzip_layers(dy: Dockyard, tmp_path: Path) -> None:
+    """The layout Docker 25+ writes: an OCI image layout whose index names the image, plus
+    manifest.json pointing into blobs/; here with gzip layers, as a containerd store keeps them."""
+    from tests import imagebuild
+
+    layers = [imagebuild.layer(imagebuild.busybox_entries()), imagebuild.layer([imagebuild.file("etc/hi", b"hi\n")])]
+    layout = tmp_path / "layout"
+    image = imagebuild.write_layout(layout, imagebuild.ImageSpec(layers, {"Cmd": ["cat", "/etc/hi"]}), tag="v1")
+    index = json.loads((layout / "index.json").read_text())
+    index["manifests"][0]["annotations"] = {"io.containerd.image.name": "docker.io/test/oci:v1",
+                                           "org.opencontainers.image.ref.name": "v1"}  # fmt: skip
+    (layout / "index.json").write_text(json.dumps(index))
+    (layout / "manifest.json").write_text(json.dumps([{
+        "Config": "blobs/sha256/" + image.id.partition(":")[2],
+        "RepoTags": ["test/oci:v1"],
+        "Layers": ["blobs/sha256/" + layer.digest.partition(":")[2] for layer in layers],
+    }]))  # fmt: skip
+    archive = tmp_path / "oci.tar"
+    with tarfile.open(archive, "w") as tar:
+        for entry in sorted(layout.rglob("*")):
+            tar.add(entry, str(entry.relative_to(layout)), recursive=False)
+    assert dy("load", "-i", str(archive), check=True).stdout == "Loaded image: test/oci:v1\n"
+    assert dy("run", "--rm", "test/oci:v1").stdout == "hi\n"
+    inspected = json.loads(dy("inspect", "test/oci:v1", check=True).stdout)[0]
+    assert inspected["Id"] == image.id and inspected["ManifestDigest"] == image.manifest_digest
+    # a layer that does not match its diff id is refused, and nothing is tagged
+    (layout / "manifest.json").write_text(json.dumps([{
+        "Config": "blobs/sha256/" + image.id.partition(":")[2], "RepoTags": ["test/bad:v1"],
+        "Layers": ["blobs/sha256/" + layers[1].digest.partition(":")[2]] * 2,
+    }]))  # fmt: skip
+    bad = tmp_path / "bad.tar"
+    with tarfile.open(bad, "w") as tar:
+        for entry in sorted(layout.rglob("*")):
+            tar.add(entry, str(entry.relative_to(layout)), recursive=False)
+    r = dy("load", "-i", str(bad))
+    assert r.returncode == 1 and "invalid diffID" in r.stderr
+    assert dy("images", "-q", "test/bad:v1").stdout == ""
