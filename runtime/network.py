@@ -26,6 +26,7 @@ __all__ = ["PortForwarder", "loopback_up"]
 _SIOCGIFFLAGS = 0x8913
 _SIOCSIFFLAGS = 0x8914
 _IFF_UP = 0x1
+_UDP_IDLE = 120.0  # seconds: conntrack's default for an unanswered UDP flow is 30, an answered one 120
 
 
 def loopback_up() -> None:
@@ -116,35 +117,54 @@ class PortForwarder:
 
     def _udp_loop(self, listener: socket.socket, port: int) -> None:
         upstreams: dict[tuple[Any, ...], socket.socket] = {}
+        lock = threading.Lock()
         while not self._closed:
             try:
                 data, client = listener.recvfrom(65535)
             except OSError:
                 break
-            upstream = upstreams.get(client)
+            with lock:
+                upstream = upstreams.get(client)
             if upstream is None:
                 try:
                     upstream = self._dial(port, socket.SOCK_DGRAM)
                 except OSError:
                     continue
-                upstreams[client] = upstream
-                self._spawn(self._udp_replies, upstream, listener, client)
+                upstream.settimeout(_UDP_IDLE)
+                with lock:
+                    upstreams[client] = upstream
+                self._spawn(self._udp_replies, upstream, listener, client, upstreams, lock)
             with contextlib.suppress(OSError):
                 upstream.send(data)
-        for upstream in upstreams.values():
-            with contextlib.suppress(OSError):
-                upstream.shutdown(socket.SHUT_RDWR)
-            upstream.close()
+        with lock:
+            for upstream in upstreams.values():
+                with contextlib.suppress(OSError):
+                    upstream.shutdown(socket.SHUT_RDWR)
+                upstream.close()
 
-    def _udp_replies(self, upstream: socket.socket, listener: socket.socket, client: tuple[Any, ...]) -> None:
+    def _udp_replies(
+        self,
+        upstream: socket.socket,
+        listener: socket.socket,
+        client: tuple[Any, ...],
+        upstreams: dict[tuple[Any, ...], socket.socket],
+        lock: threading.Lock,
+    ) -> None:
+        """Replies go back to the client; a client silent for `_UDP_IDLE` seconds loses its socket."""
         while not self._closed:
             try:
                 data = upstream.recv(65535)
                 listener.sendto(data, client)
             except ConnectionRefusedError:  # nothing listens in the container (yet): ICMP, not an end
                 continue
+            except TimeoutError:
+                break
             except OSError:
                 return
+        with lock:
+            if upstreams.get(client) is upstream:
+                del upstreams[client]
+        upstream.close()
 
     def close(self) -> None:
         self._closed = True

@@ -138,7 +138,7 @@ def add_run_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--read-only", action="store_true")
     p.add_argument("--init", action="store_true")
     p.add_argument("--platform")
-    from runtime.commands.create import add_create_arguments
+    from runtime.commands.createflags import add_create_arguments
 
     add_create_arguments(p)
     p.add_argument("image")
@@ -147,7 +147,7 @@ def add_run_arguments(p: argparse.ArgumentParser) -> None:
 
 def build_spec(args: argparse.Namespace, image: object, store: ContainerStore, volumes: VolumeStore) -> ContainerSpec:
     """Raises ValueError with Docker's wording for any flag problem."""
-    from runtime.commands.create import docker_fields
+    from runtime.commands.createflags import docker_fields
 
     config = dict(getattr(image, "config", {}).get("config") or {})
     layers = [Path(p) for p in getattr(image, "layer_dirs", [])]

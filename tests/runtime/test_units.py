@@ -298,3 +298,26 @@ def test_display_ports_groups_like_docker() -> None:
         PublishedPort(443, "tcp"),
     ]
     assert display_ports(ports) == "127.0.0.1:80-81->80-81/tcp, 443/tcp, 127.0.0.1:40000->53/udp"
+
+
+def test_logs_since_accepts_docker_forms() -> None:
+    from runtime.commands.logs import parse_since
+
+    now = 1_700_000_000.0
+    assert parse_since("10m", now) == now - 600
+    assert parse_since("1h30m", now) == now - 5400
+    assert parse_since("1699999999.5", now) == 1699999999.5
+    assert parse_since("2023-11-14T22:13:20Z", now) == now
+    assert parse_since("2023-11-14", now) == now - (22 * 3600 + 13 * 60 + 20)
+    with pytest.raises(ValueError):
+        parse_since("yesterday", now)
+
+
+def test_human_duration_is_go_units() -> None:
+    from runtime.commands.ps import human_duration
+
+    cases = [(0.5, "Less than a second"), (1, "1 second"), (59, "59 seconds"), (60, "About a minute"),
+             (119, "About a minute"), (120, "2 minutes"), (3599, "59 minutes"), (3600, "About an hour"),
+             (2 * 3600, "2 hours"), (47 * 3600, "47 hours"), (48 * 3600, "2 days"), (15 * 86400, "2 weeks"),
+             (61 * 86400, "2 months"), (800 * 86400, "2 years")]  # fmt: skip
+    assert [human_duration(s) for s, _ in cases] == [text for _, text in cases]
