@@ -158,5 +158,11 @@ def register(subparsers: Subparsers, wrap: Callable[[Handler], Handler]) -> None
     _alias(subparsers, "image", IMAGE_VERBS)
     _alias(subparsers, "volume", VOLUME_VERBS)
     volumes = _verbs(subparsers, "volume")
-    if "list" not in volumes.choices and "ls" in volumes.choices:
-        volumes.add_parser("list", parents=[volumes.choices["ls"]], add_help=False, help="List volumes")
+    if "ls" in volumes.choices:
+        from runtime.commands.volumelist import add_list_arguments
+
+        ls = volumes.choices["ls"]
+        add_list_arguments(ls)
+        ls.set_defaults(func=wrap(_lazy("runtime.commands.volumelist", "cmd_volume_ls")))
+        if "list" not in volumes.choices:
+            volumes.add_parser("list", parents=[ls], add_help=False, help="List volumes")

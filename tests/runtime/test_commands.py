@@ -353,8 +353,19 @@ def test_info_version_system_df_and_groups(dy: Dockyard) -> None:
     assert "test/again" in dy("image", "ls", check=True).stdout
     dy("volume", "create", "v1", check=True)
     assert dy("volume", "ls", "-q").stdout == dy("volume", "list", "-q").stdout == "v1\n"
-    assert json.loads(dy("volume", "inspect", "v1", check=True).stdout)[0]["Name"] == "v1"
-    dy("volume", "rm", "v1", check=True)
+    dy("volume", "create", "used", check=True)
+    dy("create", "--name", "holder", "-v", "used:/u", IMAGE, "true", check=True)
+    assert dy("volume", "ls", "-q", "-f", "dangling=true").stdout == "v1\n"
+    assert dy("volume", "ls", "--format", "{{.Name}} {{.Driver}}", "-f", "name=us").stdout == "used local\n"
+    # `docker volume rm $(docker volume ls -q -f dangling=true)`, through a real shell
+    cli = f"{sys.executable} -m dockyard"
+    shell = subprocess.run(["sh", "-c", f"{cli} volume rm $({cli} volume ls -q -f dangling=true)"], env=dy.env,
+                           capture_output=True, text=True)  # fmt: skip
+    assert shell.returncode == 0 and shell.stdout == "v1\n", shell.stderr
+    assert dy("volume", "ls").stdout == "DRIVER    VOLUME NAME\nlocal     used\n"
+    dy("rm", "holder", check=True)
+    assert json.loads(dy("volume", "inspect", "used", check=True).stdout)[0]["Name"] == "used"
+    dy("volume", "rm", "used", check=True)
 
 
 # --- published ports ---------------------------------------------------------------------------------------------

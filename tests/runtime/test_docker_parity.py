@@ -402,6 +402,11 @@ def test_system_df_and_groups_match_docker(both: Both, images: dict[str, str]) -
     theirs, ours = both("system", "df")
     assert ours[0].splitlines()[0].split() == theirs[0].splitlines()[0].split()
     assert [line.split()[0] for line in ours[0].splitlines()] == [line.split()[0] for line in theirs[0].splitlines()]
+    both.same("volume", "create", "paritydangling")
+    both.same("volume", "ls", "-q", "-f", "name=paritydangling", "-f", "dangling=true")
+    both.same("volume", "ls", "-f", "name=paritydangling")
+    both.same("volume", "ls", "--format", "{{.Name}} {{.Driver}}", "-f", "name=paritydangling")
+    both.same("volume", "rm", "paritydangling")
     both.run("--name", "grouped", images["exec"])
     both.same("images", "--format", "{{.Repository}}:{{.Tag}} {{.ID}}", images["exec"])
     both.same("image", "ls", "--format", "table {{.Repository}}\t{{.Tag}}", images["exec"])
