@@ -58,6 +58,27 @@ def cmd_restart(args: argparse.Namespace) -> int:
     return code
 
 
+def _exit_code(c: Container) -> int:
+    """Blocks until `c` is not running. Attached, the supervisor's EXIT frame carries the code
+    even when `--rm` removes the container at once; otherwise the recorded state does."""
+    from runtime import container as lifecycle
+    from runtime.attach import Kind, read_frame
+
+    if c.state().status == "running":
+        try:
+            sock = lifecycle.attach(c)
+        except ContainerError:
+            sock = None
+        if sock is not None:
+            with sock:
+                while (frame := read_frame(sock)) is not None:
+                    if frame.kind == Kind.EXIT:
+                        return int(frame.payload)
+    while c.state().status == "running":
+        time.sleep(0.05)
+    return c.state().exit_code
+
+
 def cmd_wait(args: argparse.Namespace) -> int:
     store = _store()
     code = 0
@@ -68,9 +89,7 @@ def cmd_wait(args: argparse.Namespace) -> int:
             print(f"Error response from daemon: {exc}", file=sys.stderr)
             code = 1
             continue
-        while c.state().status == "running":
-            time.sleep(0.05)
-        print(c.state().exit_code)
+        print(_exit_code(c), flush=True)
     return code
 
 

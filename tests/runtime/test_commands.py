@@ -205,6 +205,9 @@ def test_create_start_wait_restart_rename(dy: Dockyard) -> None:
     r = dy("rename", "task", "other")
     assert r.returncode == 1 and "already in use" in r.stderr
     assert dy("wait", "nosuch").returncode == 1
+    # `run -d --rm` then `wait`: the code, though the container is gone the moment it ends
+    dy("run", "-d", "--rm", "--name", "brief", IMAGE, "sh", "-c", "sleep 3; exit 9", check=True)
+    assert dy("wait", "brief").stdout == "9\n"
     assert dy("create", "--name", "x", IMAGE, "true").returncode == 125
 
 
