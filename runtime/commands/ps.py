@@ -144,7 +144,7 @@ def published(c: Container, state: State) -> list[PublishedPort]:
 class Row(dict[str, Any]):
     """One container as `--format` sees it: Docker's container context fields."""
 
-    def __init__(self, c: Container, state: State, trunc: bool) -> None:
+    def __init__(self, c: Container, state: State, trunc: bool, size: str = "0B") -> None:
         command = command_text(c)
         created = parse_time(state.created) if state.created else 0.0
         labels = c.spec.labels
@@ -158,7 +158,7 @@ class Row(dict[str, Any]):
             Ports=display_ports(published(c, state)),
             State=state.status,
             Status=status_text(state),
-            Size="0B",
+            Size=size,
             Names=c.name,
             Labels=",".join(f"{k}={v}" for k, v in labels.items()),
             Label=lambda key: labels.get(key, ""),
@@ -247,6 +247,21 @@ def select(root: Path, args: argparse.Namespace) -> list[tuple[Container, State]
     return result
 
 
+def _sizes(root: Path, containers: list[Container]) -> dict[str, str]:
+    """`ps -s`: the container layer, and with the image under it (Docker's "virtual" size)."""
+    from runtime.commands.system import directory_size, human_size
+    from runtime.images import ImageStore
+
+    store = ImageStore(root)
+    image_sizes = {i.id: store.size(i) for i in store.list()}
+    result = {}
+    for c in containers:
+        own = directory_size(c.dir / "upper")
+        virtual = own + image_sizes.get(c.spec.image_id, 0)
+        result[c.id] = f"{human_size(own, 3)} (virtual {human_size(virtual, 3)})"
+    return result
+
+
 def cmd_ps(args: argparse.Namespace) -> int:
     from runtime.images import default_root
     from runtime.listformat import TemplateError, render_rows
@@ -260,10 +275,11 @@ def cmd_ps(args: argparse.Namespace) -> int:
     if args.quiet:
         fmt = "{{.ID}}"
     else:
-        fmt = args.format or DEFAULT_FORMAT
+        fmt = args.format or (DEFAULT_FORMAT + "\t{{.Size}}" if args.size else DEFAULT_FORMAT)
     if fmt == "table":
         fmt = DEFAULT_FORMAT
-    rows = [Row(c, state, trunc) for c, state in selected]
+    sizes = _sizes(default_root(), [c for c, _ in selected]) if args.size else {}
+    rows = [Row(c, state, trunc, sizes.get(c.id, "0B")) for c, state in selected]
     try:
         sys.stdout.write(render_rows(fmt, rows, HEADERS, Row.as_json))
     except TemplateError as exc:

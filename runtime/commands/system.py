@@ -15,7 +15,7 @@ from runtime.containers import ContainerStore
 from runtime.images import ImageStore, default_root
 from runtime.volumes import VolumeStore
 
-__all__ = ["cmd_df", "cmd_info", "cmd_version", "info_data", "version_data"]
+__all__ = ["cmd_df", "cmd_info", "cmd_version", "directory_size", "human_size", "info_data", "version_data"]
 
 API_VERSION = "1.41"  # the Engine API level whose field names these commands print
 DF_FORMAT = "table {{.Type}}\t{{.TotalCount}}\t{{.Active}}\t{{.Size}}\t{{.Reclaimable}}"
@@ -158,7 +158,7 @@ def cmd_info(args: argparse.Namespace) -> int:
     return 0
 
 
-def _du(path: Path) -> int:
+def directory_size(path: Path) -> int:
     total = 0
     for directory, _dirs, files in os.walk(path):
         for name in files:
@@ -169,20 +169,20 @@ def _du(path: Path) -> int:
     return total
 
 
-def _human(size: int) -> str:
-    """go-units HumanSize: `%.4g` of decimal units."""
+def human_size(size: int, precision: int = 4) -> str:
+    """go-units HumanSizeWithPrecision: `%.<precision>g` of decimal units (HumanSize is 4)."""
     value = float(size)
     for unit in ("B", "kB", "MB", "GB", "TB", "PB"):
         if value < 1000 or unit == "PB":
-            return f"{value:.4g}{unit}"
+            return f"{value:.{precision}g}{unit}"
         value /= 1000
     raise AssertionError("unreachable")
 
 
 def _reclaimable(reclaimable: int, total: int) -> str:
     if total > 0:
-        return f"{_human(reclaimable)} ({reclaimable * 100 // total}%)"
-    return _human(reclaimable)
+        return f"{human_size(reclaimable)} ({reclaimable * 100 // total}%)"
+    return human_size(reclaimable)
 
 
 def df_rows(root: Path) -> list[dict[str, str]]:
@@ -198,20 +198,20 @@ def df_rows(root: Path) -> list[dict[str, str]]:
     layer_size = {d: images_store.layer_size(d) for d in all_layers}
     image_total = sum(layer_size.values())
     image_free = sum(s for d, s in layer_size.items() if d not in active_layers)
-    container_sizes = {c.id: _du(c.dir / "upper") for c in containers}
+    container_sizes = {c.id: directory_size(c.dir / "upper") for c in containers}
     stopped = [c for c in containers if c.state().status != "running"]
     in_use = {m.volume for c in containers for m in c.spec.mounts if m.kind == "volume"}
-    volume_sizes = {name: _du(volumes.data_dir(name)) for name in volumes.list()}
+    volume_sizes = {name: directory_size(volumes.data_dir(name)) for name in volumes.list()}
     container_total = sum(container_sizes.values())
     volume_total = sum(volume_sizes.values())
     return [
         {"Type": "Images", "TotalCount": str(len(images)), "Active": str(len(used_images & set(images))),
-         "Size": _human(image_total), "Reclaimable": _reclaimable(image_free, image_total)},
+         "Size": human_size(image_total), "Reclaimable": _reclaimable(image_free, image_total)},
         {"Type": "Containers", "TotalCount": str(len(containers)),
-         "Active": str(len(containers) - len(stopped)), "Size": _human(container_total),
+         "Active": str(len(containers) - len(stopped)), "Size": human_size(container_total),
          "Reclaimable": _reclaimable(sum(container_sizes[c.id] for c in stopped), container_total)},
         {"Type": "Local Volumes", "TotalCount": str(len(volume_sizes)),
-         "Active": str(len(in_use & set(volume_sizes))), "Size": _human(volume_total),
+         "Active": str(len(in_use & set(volume_sizes))), "Size": human_size(volume_total),
          "Reclaimable": _reclaimable(sum(s for n, s in volume_sizes.items() if n not in in_use), volume_total)},
         {"Type": "Build Cache", "TotalCount": "0", "Active": "0", "Size": "0B", "Reclaimable": "0B"},
     ]  # fmt: skip

@@ -214,6 +214,8 @@ def test_ps_filters_and_format_match_docker(both: Both, everyday: dict[str, str]
     theirs, ours = both("ps", "-a", "-q", "-f", "status=exited")
     assert len(ours[0].split()) == len(theirs[0].split()) == 3
     both.same("ps", "-a", "--no-trunc", "--format", "{{.Command}}")
+    both.run("--name", "sized", "--entrypoint", "/bin/sh", plain, "-c", "echo 123456789 > /tmp/ten")
+    both.same("ps", "-a", "-s", "-f", "name=sized", "--format", "{{.Names}} {{.Size}}")
     for bad in ("nosuch=1", "status=sleeping"):
         theirs, ours = both("ps", "-f", bad)
         assert (ours[1], ours[2]) == (theirs[1], theirs[2])
