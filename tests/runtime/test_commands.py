@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 
+from tests import imagebuild
 from tests.conftest import require_tool
 from tests.runtime.conftest import IMAGE, Dockyard
 from tests.runtime.images import busybox_layer, seed
@@ -329,9 +330,7 @@ def test_save_load_round_trip_and_tag(dy: Dockyard, tmp_path: Path) -> None:
     assert dy("load", "-i", str(tmp_path / "junk.tar")).returncode == 1
 
 
-def _layer_with_whiteout() -> object:
-    from tests import imagebuild
-
+def _layer_with_whiteout() -> imagebuild.Layer:
     return imagebuild.layer(
         [imagebuild.whiteout("bin/vi"), imagebuild.file("etc/added", b"added-file\n")], compress=False
     )
@@ -454,8 +453,6 @@ def test_udp_is_forwarded(dy: Dockyard) -> None:
 def test_load_of_a_docker_25_archive_with_gzip_layers(dy: Dockyard, tmp_path: Path) -> None:
     """The layout Docker 25+ writes: an OCI image layout whose index names the image, plus
     manifest.json pointing into blobs/; here with gzip layers, as a containerd store keeps them."""
-    from tests import imagebuild
-
     layers = [imagebuild.layer(imagebuild.busybox_entries()), imagebuild.layer([imagebuild.file("etc/hi", b"hi\n")])]
     layout = tmp_path / "layout"
     image = imagebuild.write_layout(layout, imagebuild.ImageSpec(layers, {"Cmd": ["cat", "/etc/hi"]}), tag="v1")
