@@ -133,6 +133,21 @@ def _system(subparsers: Subparsers) -> None:
     verbs.add_parser("info", parents=[info], add_help=False, help="Display system-wide information")
 
 
+def _image_inspect(verbs: Subparsers) -> None:
+    """`image inspect` takes `-f/--format` as `inspect` does, limited to images."""
+    parser = verbs.choices.get("inspect")
+    if parser is None:
+        return
+    parser.add_argument("-f", "--format", default="")
+    inspect = _lazy("runtime.commands.inspect", "cmd_inspect")
+
+    def handler(args: argparse.Namespace) -> int:
+        args.names, args.type = args.images, "image"
+        return inspect(args)
+
+    parser.set_defaults(func=handler)
+
+
 # The verbs of each group that repeat a top-level command, as Docker has them.
 CONTAINER_VERBS = ("attach", "cp", "create", "diff", "exec", "export", "inspect", "kill", "logs", "port", "rename",
                    "restart", "rm", "run", "start", "stats", "stop", "top", "wait")  # fmt: skip
@@ -157,6 +172,7 @@ def register(subparsers: Subparsers, wrap: Callable[[Handler], Handler]) -> None
     _alias(subparsers, "container", CONTAINER_VERBS)
     _alias(subparsers, "image", IMAGE_VERBS)
     _alias(subparsers, "volume", VOLUME_VERBS)
+    _image_inspect(_verbs(subparsers, "image"))
     volumes = _verbs(subparsers, "volume")
     if "ls" in volumes.choices:
         from runtime.commands.volumelist import add_list_arguments

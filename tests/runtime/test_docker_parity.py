@@ -413,6 +413,8 @@ def test_system_df_and_groups_match_docker(both: Both, images: dict[str, str]) -
     both.same("images", "--format", "{{.Repository}}:{{.Tag}} {{.ID}}", images["exec"])
     both.same("image", "ls", "--format", "table {{.Repository}}\t{{.Tag}}", images["exec"])
     both.same("images", "-q", "--filter", "dangling=true")
+    both.same("image", "inspect", "-f", "{{.Id}} {{json .RepoTags}} {{.Os}}/{{.Architecture}}", images["exec"])
+    both.same("image", "inspect", "--format", "{{json .Config.Cmd}} {{.Config.WorkingDir}}", images["exec"])
     theirs, ours = both("images", "-f", "nonsense=1")
     assert (ours[1], ours[2]) == (theirs[1], theirs[2])
     both.same("container", "ls", "-a", "--format", "{{.Names}}")
