@@ -18,7 +18,7 @@ run: $(STAMP)
 	$(BIN)/dockyard serve $(CONFIG)
 
 lint: $(STAMP)
-	$(BIN)/ruff check registry storage_backends auth runtime dockyard bench tests
+	$(BIN)/ruff check oci registry storage_backends auth runtime dockyard bench tests
 	$(BIN)/mypy
 
 test: $(STAMP) lint

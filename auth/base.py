@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from starlette.requests import Request
+from starlette.routing import BaseRoute
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,6 +70,14 @@ class AccessController(Protocol):
     async def authorize(self, request: Request, accesses: Sequence[Access]) -> Grant:
         """Return the caller's grant if it holds every access asked for; raise `AuthError` otherwise."""
         ...
+
+
+@runtime_checkable
+class ServesRoutes(Protocol):
+    """Optional for a controller: HTTP routes of its own beside /v2/ (the token endpoint)."""
+
+    @property
+    def routes(self) -> Sequence[BaseRoute]: ...
 
 
 @dataclass

@@ -17,11 +17,13 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from auth.base import AccessController, AuthError
+from auth.base import AccessController, AuthError, ServesRoutes
 from auth.factory import open_controller
+from oci.digest import InvalidDigest
+from oci.manifests import ManifestError
 from registry.config import Config, parse_duration
 from registry.dispatch import RegistryRouter
-from registry.errors import ErrorCode, RegistryError
+from registry.errors import ErrorCode, RegistryError, protocol_error
 from registry.handlers.blobs import BlobHandlers
 from registry.handlers.listing import ListingHandlers
 from registry.handlers.manifests import ManifestHandlers
@@ -45,6 +47,11 @@ def _error_response(error: RegistryError) -> Response:
 async def _registry_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, RegistryError)
     return _error_response(exc)
+
+
+async def _protocol_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, ManifestError | InvalidDigest)
+    return _error_response(protocol_error(exc))
 
 
 async def _auth_error(request: Request, exc: Exception) -> Response:
@@ -104,7 +111,7 @@ def create_app(
         "listing": ListingHandlers(store),
     }
     router = RegistryRouter(handlers, controller)
-    routes: list[BaseRoute] = list(getattr(controller, "routes", []))
+    routes: list[BaseRoute] = list(controller.routes) if isinstance(controller, ServesRoutes) else []
     # Probes and metrics live outside /v2/: no registry auth, and never confused with a repository.
     routes.extend(Health(backend).routes())
     if config.metrics.enabled:
@@ -140,6 +147,8 @@ def create_app(
         lifespan=lifespan,
         exception_handlers={
             RegistryError: _registry_error,
+            ManifestError: _protocol_error,
+            InvalidDigest: _protocol_error,
             AuthError: _auth_error,
             HTTPException: _http_error,
             StorageError: _storage_error,

@@ -8,7 +8,8 @@ import os
 import sys
 from typing import Any
 
-from registry.config import Config, ConfigError, load_config, parse_duration
+from registry.cmdline import add_config_arguments, config_path, load_or_exit, setup_logging
+from registry.config import Config, ConfigError, parse_duration
 
 log = logging.getLogger("dockyard")
 
@@ -20,42 +21,12 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     serve.add_argument("--port", type=int, help="port to listen on (overrides http.addr)")
     serve.add_argument("--workers", type=int, help="worker processes (overrides http.workers; 0 = one per core)")
     serve.set_defaults(func=serve_command)
-    for module in _EXTRA_COMMANDS:
-        try:
-            extra = __import__(module, fromlist=["register"])
-        except ImportError:
-            continue
+    # The other server subcommands register themselves; their modules import no app.
+    from auth import cli as auth_cli
+    from registry import doctor, gc
+
+    for extra in (auth_cli, gc, doctor):
         extra.register(subparsers)
-
-
-# Subcommand modules of the server side that register themselves when present.
-_EXTRA_COMMANDS = ("auth.cli", "registry.gc", "registry.doctor")
-
-
-def add_config_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("config_file", nargs="?", metavar="CONFIG", help="YAML config file")
-    parser.add_argument("--config", dest="config_flag", metavar="FILE", help="YAML config file")
-
-
-def config_path(args: argparse.Namespace) -> str | None:
-    path: str | None = args.config_flag or args.config_file or os.environ.get("DOCKYARD_CONFIG") or None
-    return path
-
-
-def load_or_exit(args: argparse.Namespace, overrides: dict[str, str] | None = None) -> Config | None:
-    """Load the config; print one clear line naming the bad key and return None if it is wrong."""
-    environ = {**os.environ, **(overrides or {})}
-    try:
-        return load_config(config_path(args), environ)
-    except ConfigError as exc:
-        print(f"dockyard: config error: {exc}", file=sys.stderr)
-        return None
-
-
-def setup_logging(config: Config) -> None:
-    from registry.logformat import configure_logging
-
-    configure_logging(config)
 
 
 def _overrides(args: argparse.Namespace, config: Config) -> dict[str, str]:
@@ -142,4 +113,4 @@ def run_server(config: Config) -> int:
     return 0
 
 
-__all__ = ["add_config_arguments", "config_path", "load_or_exit", "register", "setup_logging"]
+__all__ = ["register"]

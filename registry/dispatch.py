@@ -12,8 +12,8 @@ from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
 from auth.base import Access, AccessController
+from oci.reference import valid_name
 from registry.errors import ErrorCode, RegistryError
-from registry.names import valid_name
 from registry.routes import ROUTES, Handler, RouteRow, compile_path
 
 

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 from urllib.parse import urlsplit
 
+from registry.cmdline import add_config_arguments, load_or_exit
 from registry.config import Config, parse_duration
 from storage_backends import StorageError, open_backend
 
@@ -398,8 +399,6 @@ def render(findings: list[Finding]) -> str:
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    from registry.cli import add_config_arguments
-
     parser = subparsers.add_parser("doctor", help="check the config and a running registry; print fixes")
     add_config_arguments(parser)
     parser.add_argument("--url", help="the registry to check (default: from http.addr and http.tls)")
@@ -408,8 +407,6 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 
 def doctor_command(args: argparse.Namespace) -> int:
-    from registry.cli import load_or_exit
-
     config = load_or_exit(args)
     if config is None:
         print("FAIL config    the config does not load (see above)")

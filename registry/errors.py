@@ -6,6 +6,9 @@ from collections.abc import Mapping
 from enum import Enum
 from typing import Any
 
+from oci.digest import InvalidDigest
+from oci.manifests import ManifestError, Problem
+
 
 class ErrorCode(Enum):
     BLOB_UNKNOWN = (404, "blob unknown to registry")
@@ -71,3 +74,19 @@ class RegistryError(Exception):
         if self.detail is not None:
             error["detail"] = self.detail
         return {"errors": [error]}
+
+
+# The protocol package (oci/) knows no HTTP: its errors become these codes when a request caused them.
+_MANIFEST_PROBLEMS = {
+    Problem.INVALID: ErrorCode.MANIFEST_INVALID,
+    Problem.DIGEST_INVALID: ErrorCode.DIGEST_INVALID,
+}
+
+
+def protocol_error(exc: ManifestError | InvalidDigest) -> RegistryError:
+    """The registry's answer to a malformed manifest or digest from the protocol package."""
+    if isinstance(exc, InvalidDigest):
+        return RegistryError(ErrorCode.DIGEST_INVALID, detail=str(exc))
+    code = _MANIFEST_PROBLEMS[exc.problem]
+    message = f"{code.message}: {exc.detail}" if code is ErrorCode.MANIFEST_INVALID else None
+    return RegistryError(code, detail=exc.detail, message=message)

@@ -41,11 +41,11 @@ from dataclasses import dataclass, field
 
 import orjson
 
+from oci.digest import Digest, InvalidDigest
+from oci.manifests import ManifestError, parse_manifest
 from registry import paths
+from registry.cmdline import add_config_arguments, load_or_exit, setup_logging
 from registry.config import Config, parse_duration
-from registry.digest import Digest, InvalidDigest
-from registry.errors import RegistryError
-from registry.manifests import parse_manifest
 from registry.store import GC_DONE, GC_DOOMED_TTL, GC_PENDING, Store
 from storage_backends import BackendError, PathNotFound, StorageBackend, open_backend
 
@@ -437,7 +437,7 @@ class Collector:
 def _parse_refs(body: bytes) -> _Refs:
     try:
         parsed = parse_manifest(body, None)
-    except RegistryError:
+    except ManifestError:
         found = frozenset(Digest.parse(m.decode()) for m in _ANY_DIGEST.findall(body))
         return _Refs(found, (), None)
     return _Refs(frozenset(d.digest for d in parsed.blobs), tuple(d.digest for d in parsed.children), parsed.subject)
@@ -509,8 +509,6 @@ async def gc_loop(backend: StorageBackend, config: Config, on_report: Callable[[
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    from registry.cli import add_config_arguments
-
     parser = subparsers.add_parser(
         "gc", help="delete blobs and manifests no tag reaches", description=__doc__.split("\n\n")[0]
     )
@@ -529,8 +527,6 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 
 def gc_command(args: argparse.Namespace) -> int:
-    from registry.cli import load_or_exit, setup_logging
-
     config = load_or_exit(args)
     if config is None:
         return 2

@@ -15,7 +15,6 @@ import os
 import shutil
 import tempfile
 from collections.abc import AsyncIterator, Callable
-from typing import Any
 
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client import multiprocess as prometheus_multiprocess
@@ -170,7 +169,9 @@ class _CountingWriter:
 
 
 class InstrumentedBackend:
-    """A `StorageBackend` that passes every call through and counts the failures in `metrics`."""
+    """A `StorageBackend` that passes every call through and counts the failures in `metrics`. A
+    `Wrapper`: the inner backend's optional features (a local path for sendfile, say) are reached
+    through `storage_backends.innermost`, so their failures are not counted here."""
 
     def __init__(self, inner: StorageBackend, metrics: Metrics) -> None:
         self.inner = inner
@@ -249,7 +250,3 @@ class InstrumentedBackend:
 
     async def close(self) -> None:
         await self.inner.close()
-
-    def __getattr__(self, name: str) -> Any:
-        # Backend-specific extras (a local path for sendfile, say) stay reachable.
-        return getattr(self.inner, name)

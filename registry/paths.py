@@ -19,7 +19,7 @@ data directory is served unchanged::
 
 from __future__ import annotations
 
-from registry.digest import Digest
+from oci.digest import Digest
 
 ROOT = "docker/registry/v2"
 REPOSITORIES = f"{ROOT}/repositories"

@@ -13,13 +13,15 @@ from collections import OrderedDict
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
+from oci.descriptor import must_exist
+from oci.digest import Digest, InvalidDigest
+from oci.manifests import ManifestError, ParsedManifest, media_type_of, parse_manifest
+from oci.reference import valid_tag
 from registry import paths
-from registry.digest import Digest, InvalidDigest
 from registry.errors import ErrorCode, RegistryError
-from registry.manifests import ParsedManifest, media_type_of, must_exist, parse_manifest
-from registry.names import valid_tag
 from registry.uploads import Uploads
-from storage_backends import PathNotFound, StorageBackend
+from registry.writes import WriteCounter
+from storage_backends import LocalFiles, PathNotFound, StorageBackend, WalksTree, innermost
 
 # A GC run marks a digest "pending" just before its last re-check, then deletes it and marks it
 # "done" (or drops the mark if it keeps it). A mark older than this is from a run long over.
@@ -98,14 +100,17 @@ def _parse_link(data: bytes) -> Digest:
 
 class Store:
     def __init__(self, backend: StorageBackend, delete_enabled: bool = False) -> None:
-        self.backend = backend
+        # Writes into repositories/ by this replica are counted here; a catalog snapshot holds only while
+        # the count is unchanged.
+        self.backend = self._counted = WriteCounter(backend, paths.REPOSITORIES)
         self.delete_enabled = delete_enabled
         self._manifests = _ManifestCache(_MANIFEST_CACHE_BYTES)
-        # Writes into repositories/ by this replica; a catalog snapshot holds only while it is unchanged.
-        self._writes = 0
+        core = innermost(backend)
+        self._tree: WalksTree | None = core if isinstance(core, WalksTree) else None
+        self._files: LocalFiles | None = core if isinstance(core, LocalFiles) else None
         self._catalog_snapshot: tuple[float, int, list[str]] | None = None
         self._downloads = 0
-        self.uploads = Uploads(backend, self._link_blob, self._note_write)
+        self.uploads = Uploads(self.backend, self._link_blob)
 
     # -- blobs -----------------------------------------------------------------------------
 
@@ -141,8 +146,7 @@ class Store:
 
     def blob_path(self, digest: Digest) -> str | None:
         """The local file holding a blob, when the backend keeps blobs in local files."""
-        local_path = getattr(self.backend, "local_path", None)  # an optional backend extra
-        return None if local_path is None else str(local_path(paths.blob_data(digest)))
+        return None if self._files is None else str(self._files.local_path(paths.blob_data(digest)))
 
     async def blob_redirect(self, digest: Digest) -> str | None:
         return await self.backend.redirect_url(paths.blob_data(digest))
@@ -155,11 +159,9 @@ class Store:
         except PathNotFound:
             raise RegistryError(ErrorCode.BLOB_UNKNOWN, detail={"digest": str(digest)}) from None
         await self.backend.delete(str(key).rsplit("/", 1)[0])
-        self._writes += 1
 
     async def _link_blob(self, name: str, digest: Digest) -> None:
         await self.backend.put(paths.layer_link(name, digest), str(digest).encode())
-        self._writes += 1
 
     async def mount_blob(self, name: str, source: str, digest: Digest) -> bool:
         """Link a blob that `source` holds into `name`; False when `source` does not hold it."""
@@ -175,9 +177,6 @@ class Store:
             raise RegistryError(ErrorCode.UNSUPPORTED, message="deletes are disabled on this registry")
 
     # -- uploads ---------------------------------------------------------------------------
-
-    def _note_write(self) -> None:
-        self._writes += 1
 
     async def purge_uploads(self, older_than: float) -> int:
         """Delete upload sessions started more than `older_than` seconds ago; returns how many."""
@@ -260,7 +259,6 @@ class Store:
                 if parsed.subject is not None:
                     await self.backend.delete(paths.referrer_link(name, parsed.subject, digest).rsplit("/", 1)[0])
                 await self.backend.delete(paths.manifest_revision_dir(name, digest))
-                self._writes += 1
             raise RegistryError(
                 ErrorCode.MANIFEST_BLOB_UNKNOWN,
                 detail={"digest": str(digest)},
@@ -269,7 +267,6 @@ class Store:
         for tag in all_tags:
             await self._tag(name, tag, digest)
         self._manifests.put(Manifest(digest, parsed.media_type, body))
-        self._writes += 1
         return PutManifestResult(digest, parsed.subject)
 
     async def _doomed(self, name: str, digest: Digest, parsed: ParsedManifest) -> bool:
@@ -329,12 +326,6 @@ class Store:
         await self.backend.put(paths.tag_current_link(name, tag), str(digest).encode())
 
     async def delete_manifest(self, name: str, reference: str) -> None:
-        try:
-            await self._delete_manifest(name, reference)
-        finally:
-            self._writes += 1
-
-    async def _delete_manifest(self, name: str, reference: str) -> None:
         self._require_delete()
         if ":" not in reference:
             await self.resolve(name, reference)
@@ -353,7 +344,7 @@ class Store:
         await self.backend.delete(paths.manifest_revision_dir(name, digest))
         try:
             parsed = parse_manifest(manifest.body, None)
-        except RegistryError:
+        except ManifestError:
             return
         if parsed.subject is not None:
             link = paths.referrer_link(name, parsed.subject, digest)
@@ -377,9 +368,8 @@ class Store:
     async def repositories(self) -> list[str]:
         """Every repository name, sorted: directories below `repositories/` that hold `_` entries."""
         found: list[str] = []
-        whole_tree = getattr(self.backend, "walk", None)  # an optional backend extra: one call, not one per directory
-        if whole_tree is not None:
-            tree = await whole_tree(paths.REPOSITORIES, lambda entry: not entry.startswith("_"))
+        if self._tree is not None:  # one call, not one per directory
+            tree = await self._tree.walk(paths.REPOSITORIES, lambda entry: not entry.startswith("_"))
             return sorted(name for name, entries in tree if any(e in _REPOSITORY_MARKS for e in entries))
 
         async def walk(prefix: str, name: str) -> None:
@@ -401,12 +391,12 @@ class Store:
         if (
             last is not None
             and snapshot is not None
-            and snapshot[1] == self._writes
+            and snapshot[1] == self._counted.writes
             and time.monotonic() - snapshot[0] < _CATALOG_SNAPSHOT_SECONDS
         ):
             repositories = snapshot[2]
         else:
-            taken, writes = time.monotonic(), self._writes
+            taken, writes = time.monotonic(), self._counted.writes
             repositories = await self.repositories()
             self._catalog_snapshot = (taken, writes, repositories)
         names = repositories[bisect.bisect_right(repositories, last) :] if last is not None else repositories

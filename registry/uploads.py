@@ -13,8 +13,8 @@ import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime
 
+from oci.digest import Digest, InvalidDigest, new_hasher
 from registry import paths
-from registry.digest import Digest, InvalidDigest, new_hasher
 from registry.errors import ErrorCode, RegistryError
 from storage_backends import PathNotFound, StorageBackend
 
@@ -36,11 +36,9 @@ class Uploads:
         self,
         backend: StorageBackend,
         link: Callable[[str, Digest], Awaitable[None]],
-        note_write: Callable[[], None],
     ) -> None:
         self.backend = backend
         self._link = link
-        self._note_write = note_write
         self._hashes: dict[str, _LiveHash] = {}
         self._upload_locks: dict[str, asyncio.Lock] = {}
 
@@ -50,7 +48,6 @@ class Uploads:
         await self.backend.put(paths.upload_started(name, upload_id), started.encode())
         await self.backend.put(paths.upload_data(name, upload_id), b"")
         self._hashes[upload_id] = _LiveHash()
-        self._note_write()
         return upload_id
 
     def _lock(self, upload_id: str) -> asyncio.Lock:
@@ -164,7 +161,6 @@ class Uploads:
             await self._link(name, digest)
             await self.backend.delete(paths.upload_dir(name, upload_id))
         self._forget(upload_id)
-        self._note_write()
         return digest
 
     async def _commit_blob(self, source_key: str, digest: Digest) -> None:
@@ -189,7 +185,6 @@ class Uploads:
         await self.upload_size(name, upload_id)
         await self.backend.delete(paths.upload_dir(name, upload_id))
         self._forget(upload_id)
-        self._note_write()
 
     async def purge(self, name: str, cutoff: float) -> int:
         """Delete the upload sessions of `name` started before `cutoff`; returns how many."""

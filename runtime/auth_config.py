@@ -13,10 +13,10 @@ import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from registry.reference import DEFAULT_REGISTRY
+from oci.reference import DEFAULT_REGISTRY
 
 if TYPE_CHECKING:
-    from registry.client import Credentials
+    from oci.client import Credentials
 
 CONFIG_NAME = "config.json"
 # Docker files Docker Hub's credentials under its v1 index URL.
@@ -53,7 +53,7 @@ def get_credentials(root: Path, registry: str) -> Credentials | None:
         if _host_of(key) != wanted or not isinstance(entry, dict):
             continue
         if entry.get("username") and entry.get("password"):
-            from registry.client import Credentials
+            from oci.client import Credentials
 
             return Credentials(str(entry["username"]), str(entry["password"]))
         if entry.get("auth"):
@@ -87,7 +87,7 @@ def encode_auth(credentials: Credentials) -> str:
 
 def decode_auth(auth: str) -> Credentials:
     # The HTTP client is imported only when credentials are used: it is slow to import for every command.
-    from registry.client import Credentials
+    from oci.client import Credentials
 
     try:
         user, sep, password = base64.b64decode(auth, validate=True).decode().partition(":")

@@ -8,8 +8,8 @@ import signal
 import socket
 import time
 
-from runtime import cgroups
 from runtime.attach import Outcome, wait_started
+from runtime.cgroups.factory import open_manager
 from runtime.containers import Container, ContainerError, ContainerStore
 from runtime.supervisor import Supervisor, daemonize
 
@@ -99,7 +99,7 @@ def remove(store: ContainerStore, container: Container, force: bool = False) -> 
     if state.cgroup:
         # Normally gone with the supervisor; left behind only if it died.
         with contextlib.suppress(OSError):
-            manager = cgroups.open_manager(state.cgroup)
+            manager = open_manager(state.cgroup)
             manager.kill_all()
             manager.destroy()
     store.remove_files(container)

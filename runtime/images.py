@@ -26,10 +26,10 @@ import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any
 
-from registry.digest import Digest, InvalidDigest
-from registry.reference import InvalidReference, Reference
+from oci.digest import Digest, InvalidDigest
+from oci.reference import InvalidReference, Reference
 from runtime.atomicfile import write_atomic
 
 DEFAULT_ROOT = Path("/var/lib/dockyard-runtime")
@@ -385,33 +385,6 @@ class ImageStore:
             refs = self.refs()
             yield refs
             write_atomic(self.base / "repositories.json", json.dumps({"refs": refs}, indent=2).encode())
-
-
-async def pull(
-    store: ImageStore,
-    ref: str,
-    platform: str | None = None,
-    insecure: bool = False,
-    progress: bool = True,
-    out: TextIO | None = None,
-) -> LocalImage:
-    """Pull `ref` into `store` and return it. Progress goes to `out` (default stdout) when `progress`."""
-    from runtime.pull import pull_image
-
-    image: LocalImage = await pull_image(store, ref, platform=platform, insecure=insecure, progress=progress, out=out)
-    return image
-
-
-def ensure_image(store: ImageStore, ref: str, platform: str | None = None) -> LocalImage:
-    """The local image for `ref`, pulled first (progress on stderr, as `docker run` does) when missing."""
-    import asyncio
-    import sys
-
-    image = store.resolve(ref)
-    if image is not None:
-        return image
-    print(f"Unable to find image '{ref}' locally", file=sys.stderr)
-    return asyncio.run(pull(store, ref, platform=platform, out=sys.stderr))
 
 
 def _parse(ref: str) -> Reference | None:

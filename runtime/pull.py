@@ -15,10 +15,10 @@ from typing import Any, BinaryIO, TextIO, TypeVar
 
 import anyio.to_thread
 
-from registry import mediatypes as mt
-from registry.client import ClientError, DigestMismatch, RegistryClient
-from registry.platform import Platform, select_manifest
-from registry.reference import Reference
+from oci import mediatypes as mt
+from oci.client import ClientError, DigestMismatch, RegistryClient
+from oci.platform import Platform, select_manifest
+from oci.reference import Reference
 from runtime import auth_config
 from runtime.auth_config import AuthConfigError
 from runtime.images import ImageError, ImageStore, LocalImage

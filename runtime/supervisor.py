@@ -19,6 +19,7 @@ from pathlib import Path
 
 from runtime import cgroups
 from runtime.attach import Kind, read_frame, send_frame
+from runtime.cgroups.factory import new_manager
 from runtime.containers import Container, now, process_start_time
 from runtime.network import PortForwarder
 from runtime.ports import PublishedPort
@@ -153,7 +154,7 @@ class Supervisor:
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
         signal.signal(signal.SIGHUP, signal.SIG_IGN)
         container, spec = self.container, self.spec
-        manager = cgroups.new_manager(f"dockyard/{spec.id}")
+        manager = new_manager(f"dockyard/{spec.id}")
         stdio: tuple[int, int, int] | None = None
         forwarder: PortForwarder | None = None
         try:

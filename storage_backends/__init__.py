@@ -6,7 +6,17 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-from storage_backends.base import READ_CHUNK, BlobWriter, FileInfo, StorageBackend
+from storage_backends.base import (
+    READ_CHUNK,
+    BlobWriter,
+    FileInfo,
+    LocalFiles,
+    StorageBackend,
+    Tree,
+    WalksTree,
+    Wrapper,
+    innermost,
+)
 from storage_backends.errors import BackendError, InvalidOffset, InvalidPath, PathNotFound, StorageError
 
 BACKENDS: dict[str, str] = {
@@ -36,8 +46,13 @@ __all__ = [
     "FileInfo",
     "InvalidOffset",
     "InvalidPath",
+    "LocalFiles",
     "PathNotFound",
     "StorageBackend",
     "StorageError",
+    "Tree",
+    "WalksTree",
+    "Wrapper",
+    "innermost",
     "open_backend",
 ]

@@ -3,14 +3,19 @@
 Keys are `/`-separated relative paths made of the characters in `KEY_RE`. A key names either a
 file or, implicitly, a directory (a prefix of other keys). Every backend passes the contract suite
 in `tests/contract/`.
+
+A backend may also offer optional features, each a protocol of its own below (`WalksTree`,
+`LocalFiles`); callers test for them with `isinstance` on `innermost(backend)`, and the contract
+suite checks each backend that declares one.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
-from typing import Protocol
+from pathlib import Path
+from typing import Protocol, runtime_checkable
 
 KEY_RE = re.compile(r"^[A-Za-z0-9._-]+(/[A-Za-z0-9._-]+)*$")
 
@@ -81,6 +86,47 @@ class StorageBackend(Protocol):
     async def redirect_url(self, key: str, method: str = "GET") -> str | None: ...
 
     async def close(self) -> None: ...
+
+
+# What `WalksTree.walk` returns: (directory key relative to the walk's prefix, its sorted entries).
+Tree = list[tuple[str, list[str]]]
+
+
+@runtime_checkable
+class WalksTree(Protocol):
+    """Optional: a whole directory tree in one call, where walking it by `list` costs one call per
+    directory (a catalog over thousands of repositories)."""
+
+    async def walk(self, prefix: str, descend: Callable[[str], bool]) -> Tree:
+        """Every directory below `prefix` reached through entries `descend` accepts, as (key relative
+        to `prefix`, its sorted entries, files and directories), the prefix itself first as "". A
+        missing prefix gives []. The same answer as walking with `list`, in any order."""
+        ...
+
+
+@runtime_checkable
+class LocalFiles(Protocol):
+    """Optional: keys are files on the local filesystem, which a server may send without copying."""
+
+    def local_path(self, key: str) -> Path:
+        """The file holding the bytes of `key` (which need not exist)."""
+        ...
+
+
+@runtime_checkable
+class Wrapper(Protocol):
+    """A backend in front of another one (counting its errors, say). The optional features, which
+    only read, are the inner backend's: `innermost` finds it."""
+
+    @property
+    def inner(self) -> StorageBackend: ...
+
+
+def innermost(backend: StorageBackend) -> StorageBackend:
+    """The backend behind every wrapper: the one whose optional features apply."""
+    while isinstance(backend, Wrapper):
+        backend = backend.inner
+    return backend
 
 
 def check_key(key: str) -> str:

@@ -20,14 +20,12 @@ from typing import Any, TypeVar
 import anyio
 import anyio.to_thread
 
-from storage_backends.base import READ_CHUNK, FileInfo, check_key
+from storage_backends.base import READ_CHUNK, FileInfo, Tree, check_key
 from storage_backends.errors import BackendError, PathNotFound
 
 # Small writes are gathered to this size before a thread hop writes them out.
 _WRITE_BUFFER = 1024 * 1024
 _TMP_MARK = ".tmp-"
-# What `walk` returns: (directory key relative to the walk's prefix, its sorted entries).
-_Tree = list[tuple[str, list[str]]]
 _CREATE_ATTEMPTS = 5
 
 _T = TypeVar("_T")
@@ -303,14 +301,14 @@ class FilesystemBackend:
         result: list[str] = await self.run(_list)
         return result
 
-    async def walk(self, prefix: str, descend: Callable[[str], bool]) -> _Tree:
+    async def walk(self, prefix: str, descend: Callable[[str], bool]) -> Tree:
         """Every directory below `prefix` reached through entries `descend` accepts, as (key relative
         to `prefix`, its sorted entries), the prefix itself first as "". One thread hop for the whole
         tree: a catalog walk visits thousands of small directories, and a hop costs ten listings."""
         top = str(self._path(prefix) if prefix else self.root)
 
-        def _walk() -> _Tree:
-            found: _Tree = []
+        def _walk() -> Tree:
+            found: Tree = []
             pending = [("", top)]
             while pending:
                 relative, directory = pending.pop()
@@ -325,7 +323,7 @@ class FilesystemBackend:
                         pending.append((f"{relative}/{name}" if relative else name, f"{directory}/{name}"))
             return found
 
-        result: _Tree = await self.run(_walk)
+        result: Tree = await self.run(_walk)
         return result
 
     async def move(self, src: str, dst: str) -> None:

@@ -8,7 +8,7 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response, StreamingResponse
 from starlette.types import Receive, Scope, Send
 
-from registry.digest import Digest, InvalidDigest
+from oci.digest import Digest, InvalidDigest
 from registry.errors import ErrorCode, RegistryError
 from registry.handlers.common import byte_range
 from registry.store import Store

@@ -10,7 +10,7 @@ import orjson
 from starlette.requests import Request
 from starlette.responses import Response
 
-from registry import mediatypes as mt
+from oci import mediatypes as mt
 from registry.handlers.blobs import parse_digest
 from registry.handlers.common import query_int
 from registry.store import Store

@@ -7,8 +7,8 @@ from dataclasses import dataclass
 from starlette.requests import Request
 from starlette.responses import Response
 
+from oci.manifests import MAX_MANIFEST_SIZE
 from registry.handlers.common import read_limited
-from registry.manifests import MAX_MANIFEST_SIZE
 from registry.store import Store
 
 

@@ -7,11 +7,11 @@ from dataclasses import dataclass
 from starlette.requests import Request
 from starlette.responses import Response
 
-from registry.digest import ALGORITHMS
+from oci.digest import ALGORITHMS
+from oci.reference import valid_name
 from registry.errors import ErrorCode, RegistryError
 from registry.handlers.blobs import parse_digest
 from registry.handlers.common import body_stream, content_length, content_range
-from registry.names import valid_name
 from registry.store import Store
 
 

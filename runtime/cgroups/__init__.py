@@ -1,11 +1,9 @@
-"""Control groups: one manager interface, a v2 and a v1 implementation, and `new_manager()`, which
+"""Control groups: one manager interface, a v2 and a v1 implementation, and `factory.new_manager()`, which
 picks v2 when the unified hierarchy offers the memory, cpu and pids controllers and v1 otherwise
 (the hybrid layout, where the v2 tree carries no controllers)."""
 
 from __future__ import annotations
 
-import os
-from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -16,8 +14,6 @@ __all__ = [
     "Resources",
     "Stats",
     "detect",
-    "new_manager",
-    "open_manager",
     "own_cgroups",
 ]
 
@@ -92,33 +88,3 @@ def own_cgroups(proc_cgroup: str) -> dict[str, str]:
         for controller in controllers.split(",") if controllers else [""]:
             result[controller] = path
     return result
-
-
-def new_manager(name: str, root: Path = DEFAULT_ROOT, proc_cgroup: str | None = None) -> CgroupManager:
-    """The manager for cgroup `name`, nested under the calling process's own cgroup in each
-    hierarchy so that limits placed on the caller also bind its containers."""
-    from runtime.cgroups.v1 import CgroupV1Manager
-    from runtime.cgroups.v2 import CgroupV2Manager
-
-    if proc_cgroup is None:
-        with open("/proc/self/cgroup") as f:
-            proc_cgroup = f.read()
-    own = own_cgroups(proc_cgroup)
-    version, base = detect(root)
-    if version == "v2":
-        return CgroupV2Manager(base, _join(own.get("", "/"), name))
-    paths = {c: _join(own.get(c, "/"), name) for c in (*CONTROLLERS, "cpuacct", "devices")}
-    return CgroupV1Manager(base, paths)
-
-
-def open_manager(description: Mapping[str, Any]) -> CgroupManager:
-    from runtime.cgroups.v1 import CgroupV1Manager
-    from runtime.cgroups.v2 import CgroupV2Manager
-
-    if description["version"] == "v2":
-        return CgroupV2Manager(Path(description["root"]), description["path"])
-    return CgroupV1Manager(Path(description["root"]), dict(description["paths"]))
-
-
-def _join(parent: str, name: str) -> str:
-    return os.path.join(parent, name).rstrip("/") or "/"

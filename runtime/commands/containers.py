@@ -136,7 +136,8 @@ def cmd_exec(args: argparse.Namespace) -> int:
 
 def cmd_run(args: argparse.Namespace) -> int:
     from runtime.commands.run import build_spec, run_attached
-    from runtime.images import ImageError, ImageStore, ensure_image
+    from runtime.ensure import ensure_image
+    from runtime.images import ImageError, ImageStore
     from runtime.volumes import VolumeStore
 
     root = _root()

@@ -10,7 +10,8 @@ import signal
 import sys
 import threading
 
-from runtime import cgroups, imageconfig
+from runtime import imageconfig
+from runtime.cgroups.factory import open_manager
 from runtime.containers import ContainerError, ContainerStore
 from runtime.spec import ProcessSpec
 from runtime.users import UserError, read_from_root, resolve_user
@@ -45,7 +46,7 @@ def run_exec(args: argparse.Namespace) -> int:
         args.tty,
         args.interactive,
     )
-    manager = cgroups.open_manager(state.cgroup) if state.cgroup else None
+    manager = open_manager(state.cgroup) if state.cgroup else None
 
     def join(pid: int) -> None:
         if manager is not None:

@@ -15,12 +15,12 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from registry.digest import InvalidDigest
-from registry.platform import InvalidPlatform
-from registry.reference import DEFAULT_REGISTRY, InvalidReference, Reference, familiar_name
+from oci.digest import InvalidDigest
+from oci.platform import InvalidPlatform
+from oci.reference import DEFAULT_REGISTRY, InvalidReference, Reference, familiar_name
 from runtime import auth_config
 from runtime.auth_config import AuthConfigError
-from runtime.images import ImageError, ImageStore, LocalImage, default_root, pull
+from runtime.images import ImageError, ImageStore, LocalImage, default_root
 from runtime.layers import LayerError
 
 Handler = Callable[[argparse.Namespace], int]
@@ -29,8 +29,8 @@ if TYPE_CHECKING:
 
 
 def _expected_errors() -> tuple[type[Exception], ...]:
-    # registry.client pulls in httpx, which is slow to import; only commands that talk to a registry need it.
-    from registry.client import ClientError
+    # oci.client pulls in httpx, which is slow to import; only commands that talk to a registry need it.
+    from oci.client import ClientError
 
     return (
         ClientError,
@@ -152,7 +152,9 @@ def _store() -> ImageStore:
 @_handled
 def pull_command(args: argparse.Namespace) -> int:
     _require_root("pull")
-    image = asyncio.run(pull(_store(), args.ref, args.platform, args.insecure, progress=not args.quiet))
+    from runtime.pull import pull_image  # loads the registry client, which the other commands need not
+
+    image = asyncio.run(pull_image(_store(), args.ref, args.platform, args.insecure, progress=not args.quiet))
     print(image.reference)
     return 0
 
@@ -176,7 +178,7 @@ def login_command(args: argparse.Namespace) -> int:
         password = getpass.getpass("Password: ")
     if not username or not password:
         raise _Refusal("Error: username and password are required")
-    from registry.client import Credentials, RegistryClient
+    from oci.client import Credentials, RegistryClient
 
     credentials = Credentials(username, password)
     endpoint = Reference(server, "x").endpoint

@@ -70,6 +70,14 @@ async def test_put_by_digest_with_tags(client: httpx.AsyncClient) -> None:
     assert (await client.get("/v2/multi/manifests/b")).headers["docker-content-digest"] == digest
 
 
+async def test_put_by_malformed_digest_is_digest_invalid(client: httpx.AsyncClient) -> None:
+    # The protocol package's digest error reaches the client as the spec's 400, never as a 500.
+    _, body = await push_image(client, "md", "x")
+    for reference in ("sha256:xyz", "sha999:" + "a" * 64):
+        r = await client.put(f"/v2/md/manifests/{reference}", content=body, headers={"Content-Type": OCI_MANIFEST})
+        assert r.status_code == 400 and error_code(r) == "DIGEST_INVALID", r.text
+
+
 async def test_put_by_wrong_digest(client: httpx.AsyncClient) -> None:
     _, body = await push_image(client, "wd", "x")
     r = await client.put(

@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from runtime.cgroups import CgroupManager, Resources, detect, new_manager, open_manager, own_cgroups
+from runtime.cgroups import CgroupManager, Resources, detect, own_cgroups
+from runtime.cgroups.factory import new_manager, open_manager
 
 V1_FILES = {
     "memory": {

@@ -12,10 +12,10 @@ from pathlib import Path
 import httpx
 import pytest
 
+from oci.digest import Digest
 from registry import paths
 from registry.app import create_app
 from registry.config import S3Config, build, load_config
-from registry.digest import Digest
 from registry.gc import Collector, GCOptions, collect
 from storage_backends import StorageBackend, open_backend
 from storage_backends.filesystem import FilesystemBackend

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from runtime.cgroups import open_manager
+from runtime.cgroups.factory import open_manager
 from tests.runtime.conftest import IMAGE, Dockyard
 
 pytestmark = pytest.mark.privileged

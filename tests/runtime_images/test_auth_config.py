@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from registry.client import Credentials
+from oci.client import Credentials
 from runtime import auth_config
 
 

@@ -301,7 +301,8 @@ def test_progress_bars_on_a_terminal(tmp_path: Path, registry: Registry, dockyar
 def test_ensure_image_pulls_once_and_wraps_failures(
     tmp_path: Path, registry: Registry, dockyard: Cli, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from runtime.images import ImageError, ensure_image
+    from runtime.ensure import ensure_image
+    from runtime.images import ImageError
 
     image, ref = _publish(tmp_path, registry, SPEC_B, "demo/b:v1")
     store = ImageStore(dockyard.root)

@@ -5,7 +5,9 @@ from pathlib import Path
 
 import pytest
 
-from registry.errors import ErrorCode, RegistryError
+from oci.digest import InvalidDigest
+from oci.manifests import ManifestError, Problem
+from registry.errors import ErrorCode, RegistryError, protocol_error
 
 SPEC = Path(__file__).resolve().parents[3] / "shared" / "specs" / "distribution-spec.md"
 
@@ -49,3 +51,20 @@ def test_error_body_shape() -> None:
     }
     assert RegistryError(ErrorCode.MANIFEST_TOO_LARGE).body()["errors"][0]["code"] == "SIZE_INVALID"
     assert RegistryError(ErrorCode.MANIFEST_TOO_LARGE).status == 413
+
+
+def test_the_registry_maps_protocol_errors_to_codes() -> None:
+    invalid = protocol_error(ManifestError(Problem.INVALID, "layers must be a list"))
+    assert invalid.code is ErrorCode.MANIFEST_INVALID
+    assert invalid.body()["errors"][0] == {
+        "code": "MANIFEST_INVALID",
+        "message": "manifest invalid: layers must be a list",
+        "detail": "layers must be a list",
+    }
+    assert protocol_error(ManifestError(Problem.DIGEST_INVALID, "config.digest: x")).code is ErrorCode.DIGEST_INVALID
+    assert protocol_error(InvalidDigest("invalid digest 'x'")).code is ErrorCode.DIGEST_INVALID
+
+
+@pytest.mark.parametrize("problem", list(Problem))
+def test_every_problem_has_a_code(problem: Problem) -> None:
+    assert protocol_error(ManifestError(problem, "detail")).status == 400

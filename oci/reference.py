@@ -1,4 +1,5 @@
-"""Image references: `[host[:port]/]name[:tag][@digest]`, normalised with Docker's defaults.
+"""Image references: `[host[:port]/]name[:tag][@digest]`, normalised with Docker's defaults, and the
+grammar of repository names and tags they are made of.
 
 A reference without a registry host means Docker Hub (`docker.io`), a single-component name on Docker Hub is
 an official image (`library/` is prepended), and a reference with neither tag nor digest means `:latest`.
@@ -12,8 +13,7 @@ import ipaddress
 import re
 from dataclasses import dataclass, replace
 
-from registry.digest import Digest, InvalidDigest
-from registry.names import valid_name, valid_tag
+from oci.digest import Digest, InvalidDigest
 
 DEFAULT_REGISTRY = "docker.io"
 DEFAULT_TAG = "latest"
@@ -22,12 +22,27 @@ OFFICIAL_NAMESPACE = "library/"
 _REGISTRY_ENDPOINTS = {"docker.io": "registry-1.docker.io"}
 _LEGACY_HUB_NAMES = frozenset({"index.docker.io", "registry-1.docker.io"})
 
+# Repository names and tags (distribution-spec: Pulling manifests).
+NAME_RE = re.compile(r"^[a-z0-9]+((\.|_|__|-+)[a-z0-9]+)*(\/[a-z0-9]+((\.|_|__|-+)[a-z0-9]+)*)*$")
+TAG_RE = re.compile(r"^[a-zA-Z0-9_][a-zA-Z0-9._-]{0,127}$")
+# Many clients cap host/name at 255 characters; so does distribution.
+MAX_NAME_LENGTH = 255
+
 _HOST_COMPONENT = r"(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])"
 _HOST_RE = re.compile(rf"^(?:{_HOST_COMPONENT}(?:\.{_HOST_COMPONENT})*|\[[a-fA-F0-9:.]+\])(?::[0-9]+)?$")
 
 
 class InvalidReference(ValueError):
     pass
+
+
+def valid_name(name: str) -> bool:
+    """Whether `name` is a repository name as the distribution spec writes them (no host, no tag)."""
+    return len(name) <= MAX_NAME_LENGTH and NAME_RE.match(name) is not None
+
+
+def valid_tag(tag: str) -> bool:
+    return TAG_RE.match(tag) is not None
 
 
 @dataclass(frozen=True, slots=True)

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from registry.platform import InvalidPlatform, NoMatchingPlatform, Platform, select_manifest
+from oci.platform import InvalidPlatform, NoMatchingPlatform, Platform, select_manifest
 
 
 def _entry(digest: str, os: str = "linux", arch: str = "amd64", variant: str | None = None) -> dict[str, Any]:

@@ -12,7 +12,7 @@ from collections.abc import Callable
 import httpx
 import pytest
 
-from registry.client import (
+from oci.client import (
     AuthenticationError,
     ClientError,
     Credentials,

@@ -19,9 +19,9 @@ from typing import Any, BinaryIO
 import httpx
 import orjson
 
-from registry import mediatypes as mt
-from registry.digest import Digest, InvalidDigest, new_hasher
-from registry.reference import is_loopback
+from oci import mediatypes as mt
+from oci.digest import Digest, InvalidDigest, new_hasher
+from oci.reference import is_loopback
 
 MAX_MANIFEST_SIZE = 4 * 1024 * 1024
 _CHUNK = 1 << 20

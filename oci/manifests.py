@@ -1,25 +1,34 @@
-"""Parsing and validation of pushed manifests: what they are and what they reference."""
+"""Parsing and validation of manifests: what they are and what they reference.
+
+Nothing here answers HTTP: a manifest that breaks a rule raises `ManifestError`, and whoever parsed it
+decides what that means (the registry maps it to an error code, in `registry/errors.py`).
+"""
 
 from __future__ import annotations
 
+import enum
 from dataclasses import dataclass
 from typing import Any
 
 import orjson
 
-from registry import mediatypes as mt
-from registry.digest import Digest, InvalidDigest
-from registry.errors import ErrorCode, RegistryError
+from oci import mediatypes as mt
+from oci.descriptor import Descriptor
+from oci.digest import Digest, InvalidDigest
 
 MAX_MANIFEST_SIZE = 4 * 1024 * 1024
 
 
-@dataclass(frozen=True, slots=True)
-class Descriptor:
-    media_type: str
-    digest: Digest
-    size: int
-    urls: tuple[str, ...] = ()
+class Problem(enum.Enum):
+    INVALID = "invalid"  # not a manifest the image spec allows
+    DIGEST_INVALID = "digest-invalid"  # a descriptor's digest is malformed or of an unknown algorithm
+
+
+class ManifestError(ValueError):
+    def __init__(self, problem: Problem, detail: str) -> None:
+        super().__init__(detail)
+        self.problem = problem
+        self.detail = detail
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,8 +41,8 @@ class ParsedManifest:
     annotations: dict[str, str] | None
 
 
-def _invalid(detail: str) -> RegistryError:
-    return RegistryError(ErrorCode.MANIFEST_INVALID, detail=detail, message=f"manifest invalid: {detail}")
+def _invalid(detail: str) -> ManifestError:
+    return ManifestError(Problem.INVALID, detail)
 
 
 def _descriptor(value: Any, where: str) -> Descriptor:
@@ -49,7 +58,7 @@ def _descriptor(value: Any, where: str) -> Descriptor:
     try:
         parsed = Digest.parse(digest)
     except InvalidDigest as exc:
-        raise RegistryError(ErrorCode.DIGEST_INVALID, detail=f"{where}.digest: {exc}") from None
+        raise ManifestError(Problem.DIGEST_INVALID, f"{where}.digest: {exc}") from None
     urls = value.get("urls") or ()
     if not isinstance(urls, list | tuple):
         raise _invalid(f"{where}.urls must be a list")
@@ -127,8 +136,3 @@ def parse_manifest(body: bytes, content_type: str | None) -> ParsedManifest:
         artifact_type=artifact_type if isinstance(artifact_type, str) else None,
         annotations=annotations if isinstance(annotations, dict) else None,
     )
-
-
-def must_exist(descriptor: Descriptor) -> bool:
-    """Foreign (non-distributable) layers with URLs live elsewhere and need not be pushed."""
-    return not (descriptor.urls and descriptor.media_type == mt.DOCKER_FOREIGN_LAYER)

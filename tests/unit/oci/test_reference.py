@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from registry.reference import InvalidReference, Reference, is_loopback, normalize
+from oci.reference import InvalidReference, Reference, is_loopback, normalize
 
 DIGEST = "sha256:" + "a" * 64
 
