@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any, BinaryIO
 
-from registry.reference import InvalidReference, Reference
+from oci.reference import InvalidReference, Reference
 from runtime.images import ImageStore, LocalImage
 from runtime.layers import OPAQUE_MARKER, OPAQUE_XATTR, WHITEOUT_PREFIX, LayerError, is_whiteout_device, unpack
 

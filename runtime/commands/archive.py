@@ -68,7 +68,7 @@ def cmd_load(args: argparse.Namespace) -> int:
 
 
 def cmd_tag(args: argparse.Namespace) -> int:
-    from registry.reference import InvalidReference, Reference
+    from oci.reference import InvalidReference, Reference
     from runtime.images import ImageError
 
     store = ImageStore(default_root())

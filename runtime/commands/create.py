@@ -12,7 +12,8 @@ def cmd_create(args: argparse.Namespace) -> int:
     """Docker's `create`: pull when missing, write the container, print its id; `start` runs it."""
     from runtime.commands.run import build_spec
     from runtime.containers import ContainerStore
-    from runtime.images import ImageError, ImageStore, default_root, ensure_image
+    from runtime.ensure import ensure_image
+    from runtime.images import ImageError, ImageStore, default_root
     from runtime.volumes import VolumeStore
 
     root = default_root()

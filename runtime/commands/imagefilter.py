@@ -5,7 +5,7 @@ from __future__ import annotations
 import fnmatch
 from collections.abc import Callable
 
-from registry.reference import InvalidReference, Reference, familiar_name
+from oci.reference import InvalidReference, Reference, familiar_name
 from runtime.images import ImageError, ImageStore, LocalImage
 
 __all__ = ["FILTERS", "filter_images"]

@@ -6,7 +6,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from registry.reference import Reference, familiar_name
+from oci.reference import Reference, familiar_name
 from runtime.images import ImageStore, LocalImage
 
 __all__ = ["HEADERS", "render_images"]

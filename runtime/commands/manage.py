@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from runtime import cgroups
+from runtime.cgroups.factory import open_manager
 from runtime.containers import Container, ContainerError, ContainerStore
 from runtime.ports import PublishedPort
 
@@ -139,7 +140,7 @@ def _running(c: Container) -> cgroups.CgroupManager:
     state = c.state()
     if state.status != "running" or not state.cgroup:
         raise ContainerError(f"container {c.id} is not running")
-    return cgroups.open_manager(state.cgroup)
+    return open_manager(state.cgroup)
 
 
 def cmd_top(args: argparse.Namespace) -> int:
