@@ -213,6 +213,7 @@ def test_create_start_wait_restart_rename(dy: Dockyard) -> None:
 
 
 def test_top_and_stats(dy: Dockyard) -> None:
+    require_tool("ps")  # top runs the host's ps, as Docker's does
     dy("run", "-d", "--name", "busy", "-m", "64m", IMAGE, "sh", "-c", "sleep 1000 & sleep 1001", check=True)
     deadline = time.monotonic() + 10
     while "sleep 1000" not in (top := dy("top", "busy").stdout) and time.monotonic() < deadline:

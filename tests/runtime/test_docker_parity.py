@@ -312,6 +312,7 @@ def test_lifecycle_commands_match_docker(both: Both, images: dict[str, str]) -> 
     theirs, ours = both("wait", "nosuch")
     assert ours[2] == theirs[2]
     # top and stats of a running container: the same header and the same processes
+    require_tool("ps")
     both.run("-d", "-i", "--name", "sleepy", "--entrypoint", "/bin/sh", plain, "-c", "read x")
     theirs, ours = both("top", "sleepy")
     assert ours[0].splitlines()[0] == theirs[0].splitlines()[0]
