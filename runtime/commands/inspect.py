@@ -116,7 +116,7 @@ def inspect_container(c: Container) -> dict[str, Any]:
             "CpuPeriod": 0,
             "CpuQuota": 0,
             "PidsLimit": resources.pids,
-            "Init": spec.init or None,
+            **({"Init": True} if spec.init else {}),  # Docker omits it unless set
         },
         "GraphDriver": {
             "Name": "overlay2",

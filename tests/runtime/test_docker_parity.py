@@ -264,6 +264,15 @@ def test_inspect_format_matches_docker(both: Both, everyday: dict[str, str]) -> 
     for template in INSPECT_TEMPLATES:
         both.same("inspect", "-f", template, "insp", "insp2")
         both.same("container", "inspect", "--format", template, "insp")
+    # Every key Dockyard writes is one Docker writes, in the same place (Cgroup is Dockyard's own).
+    theirs_json = json.loads(both.engine.docker("inspect", "insp").stdout)[0]
+    ours_json = json.loads(both.dy("inspect", "insp", check=True).stdout)[0]
+    assert set(ours_json) - {"Cgroup"} <= set(theirs_json)
+    for section in ("State", "Config", "HostConfig", "NetworkSettings", "GraphDriver"):
+        assert set(ours_json[section]) <= set(theirs_json[section]), section
+    assert [set(m) for m in ours_json["Mounts"]] == [set(m) for m in theirs_json["Mounts"]]
+    for key in ("Cmd", "Entrypoint", "Labels", "ExposedPorts", "WorkingDir", "User", "Image", "Tty"):
+        assert ours_json["Config"][key] == theirs_json["Config"][key], key
     for template in FAILING_TEMPLATES:
         theirs, ours = both("inspect", "-f", template, "insp")
         assert ours[2] == theirs[2] == 1 and ours[1].startswith("template parsing error: "), (theirs, ours)
