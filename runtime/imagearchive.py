@@ -24,7 +24,6 @@ import os
 import shutil
 import stat
 import tarfile
-import tempfile
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -214,14 +213,15 @@ def save_archive(store: ImageStore, refs: Sequence[str], out: BinaryIO) -> None:
             if parsed.tag and not parsed.digest and not ref.startswith("sha256:"):
                 tags.append(parsed.familiar())
         images.append((image, tags))
-    with (
-        tempfile.TemporaryDirectory(dir=store.tempdir()) as scratch,
-        tarfile.open(fileobj=out, mode="w|", format=tarfile.PAX_FORMAT) as tar,
-    ):
-        writer = _ArchiveWriter(store, tar, Path(scratch))
-        for image, tags in images:
-            writer.image(image, tags)
-        writer.finish()
+    scratch = store.tempdir()
+    try:
+        with tarfile.open(fileobj=out, mode="w|", format=tarfile.PAX_FORMAT) as tar:
+            writer = _ArchiveWriter(store, tar, scratch)
+            for image, tags in images:
+                writer.image(image, tags)
+            writer.finish()
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
 
 
 # --- load ------------------------------------------------------------------------------------------------------

@@ -315,6 +315,7 @@ def test_save_load_round_trip_and_tag(dy: Dockyard, tmp_path: Path) -> None:
         names = tar.getnames()
     assert [m["RepoTags"] for m in manifest] == [["test/layered:1"], ["test/renamed:2"]]
     assert {"index.json", "oci-layout", "repositories"} <= set(names)
+    assert list((dy.root / "images" / "tmp").iterdir()) == []  # no work space left behind
     fresh = Dockyard(tmp_path / "other-root")
     r = fresh("load", "-i", str(archive), check=True)
     assert r.stdout == "Loaded image: test/layered:1\nLoaded image: test/renamed:2\n"
@@ -325,6 +326,7 @@ def test_save_load_round_trip_and_tag(dy: Dockyard, tmp_path: Path) -> None:
     fresh("save", "-o", str(again), "test/layered:1", check=True)
     ids = {fresh("images", "-q", "test/layered:1").stdout}
     fresh("load", "-i", str(again), check=True)
+    assert list((fresh.root / "images" / "tmp").iterdir()) == []
     assert {fresh("images", "-q", "test/layered:1").stdout} == ids
     assert dy("load", "-i", str(tmp_path / "missing.tar")).returncode == 1
     (tmp_path / "junk.tar").write_bytes(b"not a tar")
