@@ -5,20 +5,21 @@ copied out: the caller's, `-a` or not)."""
 from __future__ import annotations
 
 import argparse
+import contextlib
+import json
 import os
+import shutil
 import sys
 import tarfile
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
-from runtime import rootfs
 from runtime.containerfs import changes, mounted_root, write_root, write_tree
 from runtime.containers import Container, ContainerError, ContainerStore
 
 __all__ = ["cmd_cp", "cmd_diff", "cmd_export", "refuse_terminal"]
-
-_SPOOL = 1 << 24
 
 
 def _store() -> ContainerStore:
@@ -41,7 +42,8 @@ def refuse_terminal(out: BinaryIO, what: str) -> None:
 
 
 def _tar_of(src: Path, name: str, contents_only: bool, owner: tuple[int, int] | None) -> BinaryIO:
-    spool: BinaryIO = tempfile.SpooledTemporaryFile(_SPOOL)  # type: ignore[assignment]
+    """A tar of `src` in a real temporary file, so that a forked child can read or write it."""
+    spool = tempfile.TemporaryFile()
     with tarfile.open(fileobj=spool, mode="w", format=tarfile.PAX_FORMAT) as tar:
         write_tree(tar, src, "" if contents_only else name, owner)
     spool.seek(0)
@@ -67,9 +69,40 @@ def _contents_only(path: str) -> bool:
     return path.endswith(("/.", "/./")) or path == "."
 
 
-def _copy_in(c: Container, src: str, dest: str, archive: bool) -> None:
-    from runtime.layers import unpack
+def _in_root(root: Path, work: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+    """Run `work` in a child chrooted into the container's root. Every path it resolves, symlinks
+    included, stays inside the container, whatever the container's processes change meanwhile
+    (a path under /proc/<pid>/root followed from the host could be turned towards the host's
+    files between a check and its use)."""
+    from runtime.layers import LayerError
 
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        os.close(read_end)
+        try:
+            os.chroot(root)
+            os.chdir("/")
+            result: dict[str, Any] = {"ok": work()}
+        except (ContainerError, OSError, tarfile.TarError, LayerError) as exc:
+            result = {"error": str(exc)}
+        except BaseException as exc:  # the child must report and exit, never return into the CLI
+            result = {"error": f"{type(exc).__name__}: {exc}"}
+        with contextlib.suppress(BaseException):
+            os.write(write_end, json.dumps(result).encode())
+        os._exit(0)
+    os.close(write_end)
+    with os.fdopen(read_end, "rb") as f:
+        data = f.read()
+    os.waitpid(pid, 0)
+    result = json.loads(data) if data else {"error": "the copy ended without a result"}
+    if "error" in result:
+        raise ContainerError(result["error"])
+    ok: dict[str, Any] = result["ok"]
+    return ok
+
+
+def _copy_in(c: Container, src: str, dest: str, archive: bool) -> None:
     stdin = src == "-"
     source = Path(src)
     if not stdin and not os.path.lexists(source):
@@ -77,51 +110,82 @@ def _copy_in(c: Container, src: str, dest: str, archive: bool) -> None:
     src_is_dir = not stdin and source.is_dir() and not source.is_symlink()
     # What the Docker engine does: the source's owners, or with -a the container's user.
     owner = (c.spec.process.uid, c.spec.process.gid) if archive else None
+    target = dest if dest.startswith("/") else "/" + dest
+    if stdin:
+        spool: BinaryIO = tempfile.TemporaryFile()
+        shutil.copyfileobj(sys.stdin.buffer, spool)
+        spool.seek(0)
+        with spool, mounted_root(c) as root:
+            _in_root(root, lambda: _extract(spool, target, check=True))
+        return
+    src_name = source.resolve().name  # resolved here, on the host: the child sees the container's files
+
+    def decide() -> dict[str, Any]:
+        where, new = _destination(Path(target), dest, src_is_dir, src_name, f"container {c.name}")
+        contents = src_is_dir and where == Path(target) and _contents_only(src)
+        return {"directory": str(where), "name": new, "contents": contents}
+
     with mounted_root(c) as root:
-        target = rootfs.resolve_in_root(root, dest if dest.startswith("/") else "/" + dest)
-        if stdin:
-            if not target.is_dir():
-                raise ContainerError(f"extraction point is not a directory: {dest}")
-            data: BinaryIO = tempfile.SpooledTemporaryFile(_SPOOL)  # type: ignore[assignment]
-            while chunk := sys.stdin.buffer.read(1 << 20):
-                data.write(chunk)
-            data.seek(0)
-            unpack(data, target, whiteouts="delete")
-            return
-        directory, name = _destination(target, dest, src_is_dir, source.resolve().name, f"container {c.name}")
-        if src_is_dir and directory == target and _contents_only(src):
-            unpack(_tar_of(source, "", True, owner), target, whiteouts="delete")
-            return
-        unpack(_tar_of(source, name, False, owner), directory, whiteouts="delete")
+        decided = _in_root(root, decide)
+        with _tar_of(source, decided["name"], decided["contents"], owner) as spool:
+            _in_root(root, lambda: _extract(spool, decided["directory"], check=False))
 
 
-def _copy_out(c: Container, src: str, dest: str, archive: bool) -> None:
+def _extract(spool: BinaryIO, directory: str, check: bool) -> dict[str, Any]:
+    from runtime.layers import unpack
+
+    if check and not Path(directory).is_dir():
+        raise ContainerError(f"extraction point is not a directory: {directory}")
+    # Symlinks on the way are followed, as Docker does; in the chroot they stay in the container.
+    unpack(spool, Path(os.path.realpath(directory)), whiteouts="delete")
+    return {}
+
+
+def _copy_out(c: Container, src: str, dest: str) -> None:
     path = src if src.startswith("/") else "/" + src
-    with mounted_root(c) as root:
-        parent, base = os.path.split(path.rstrip("/") or "/")
-        if _contents_only(path) or base in ("", "."):
-            source = rootfs.resolve_in_root(root, path)
-        else:
-            source = rootfs.resolve_in_root(root, parent) / base
+    parent, base = os.path.split(path.rstrip("/") or "/")
+    whole = _contents_only(path) or base in ("", ".")
+    name = "." if whole else base
+
+    def look() -> dict[str, Any]:
+        source = Path(path) if whole else Path(os.path.realpath(parent)) / base
         if not os.path.lexists(source):
             raise ContainerError(f"Could not find the file {path} in container {c.name}")
-        src_is_dir = source.is_dir() and not source.is_symlink()
-        name = base if base not in ("", ".") else "."
-        if dest == "-":
-            refuse_terminal(sys.stdout.buffer, "a tar archive")
+        return {"source": str(source), "is_dir": source.is_dir() and not source.is_symlink()}
+
+    if dest == "-":
+        refuse_terminal(sys.stdout.buffer, "a tar archive")
+
+        def stream() -> dict[str, Any]:
+            source = Path(look()["source"])
             with tarfile.open(fileobj=sys.stdout.buffer, mode="w|", format=tarfile.PAX_FORMAT) as tar:
-                write_tree(tar, source, name if name != "." else "")
-            return
+                write_tree(tar, source, "" if name == "." else name)
+            sys.stdout.buffer.flush()
+            return {}
+
+        with mounted_root(c) as root:
+            _in_root(root, stream)
+        return
+    with mounted_root(c) as root:
+        found = _in_root(root, look)
+        target = Path(dest)
+        directory, new_name = _destination(target, dest, found["is_dir"], name, "the local filesystem")
+        contents = found["is_dir"] and directory == target and _contents_only(path)
         # The Docker CLI extracts as the caller, with or without -a.
         owner = (os.getuid(), os.getgid())
-        target = Path(dest)
-        directory, new_name = _destination(target, dest, src_is_dir, name, "the local filesystem")
-        if src_is_dir and directory == target and _contents_only(path):
-            spool, into = _tar_of(source, "", True, owner), target
-        else:
-            spool, into = _tar_of(source, new_name, False, owner), directory
+        spool = tempfile.TemporaryFile()
+
+        def pack() -> dict[str, Any]:
+            with tarfile.open(fileobj=spool, mode="w", format=tarfile.PAX_FORMAT) as tar:
+                write_tree(tar, Path(found["source"]), "" if contents else new_name, owner)
+            spool.flush()  # the child leaves by os._exit, which flushes no buffer
+            return {}
+
+        _in_root(root, pack)
+    with spool:
+        spool.seek(0)
         with tarfile.open(fileobj=spool, mode="r") as tar:
-            tar.extractall(into, numeric_owner=True, filter="tar")
+            tar.extractall(target if contents else directory, numeric_owner=True, filter="tar")
 
 
 def cmd_cp(args: argparse.Namespace) -> int:
@@ -141,7 +205,7 @@ def _cp(args: argparse.Namespace) -> int:
                              "copying between containers is not supported")  # fmt: skip
     store = _store()
     if src_name is not None:
-        _copy_out(store.get(src_name), src_path, dst_path, args.archive)
+        _copy_out(store.get(src_name), src_path, dst_path)
     else:
         assert dst_name is not None
         _copy_in(store.get(dst_name), src_path, dst_path, args.archive)

@@ -278,6 +278,14 @@ def test_cp_both_ways_with_owners(dy: Dockyard, tmp_path: Path) -> None:
     diff = dy("diff", "box", check=True).stdout
     for line in ("A /copied", "A /copied/sub/b.txt", "A /kept.txt", "C /tmp", "A /tmp/a.txt", "A /tmp/sub"):
         assert line in _lines(diff), diff
+    # Absolute symlinks in the container lead to the container's files, never the host's.
+    dy("exec", "live", "ln", "-s", "/etc", "/hostetc", check=True)
+    dy("cp", "live:/hostetc/passwd", str(out / "passwd"), check=True)
+    assert (out / "passwd").read_text() == dy("exec", "live", "cat", "/etc/passwd").stdout
+    assert (out / "passwd").read_text() != Path("/etc/passwd").read_text()
+    dy("cp", str(src / "a.txt"), "live:/hostetc/planted", check=True)
+    assert not Path("/etc/planted").exists()
+    assert dy("exec", "live", "cat", "/etc/planted").stdout == "A\n"
     r = dy("cp", "box:/nonexistent", str(out))
     assert r.returncode == 1 and "Could not find the file /nonexistent" in r.stderr
     assert dy("cp", str(src), "box:/kept.txt").returncode == 1  # a directory onto a file
