@@ -221,12 +221,17 @@ def cmd_diff(args: argparse.Namespace) -> int:
 def cmd_export(args: argparse.Namespace) -> int:
     c = _store().get(args.container)
     running = c.state().status == "running"
-    with mounted_root(c, volumes=False) as root:
-        if args.output:
-            with open(args.output, "wb") as out:
-                write_root(out, root, one_device=running)
-        else:
-            refuse_terminal(sys.stdout.buffer, "output")
-            write_root(sys.stdout.buffer, root, one_device=running)
-            sys.stdout.buffer.flush()
+    if not args.output:
+        refuse_terminal(sys.stdout.buffer, "output")
+    with contextlib.ExitStack() as stack:
+        out: BinaryIO = stack.enter_context(open(args.output, "wb")) if args.output else sys.stdout.buffer
+        root = stack.enter_context(mounted_root(c, volumes=False))
+
+        def write() -> dict[str, Any]:
+            # In the chroot: the walk cannot be led out of the container by a symlink swapped in.
+            write_root(out, Path("/"), one_device=running)
+            out.flush()
+            return {}
+
+        _in_root(root, write)
     return 0
