@@ -191,13 +191,10 @@ class Store:
     async def resolve(self, name: str, reference: str) -> Digest:
         """The digest a tag or digest reference names in this repository."""
         if ":" in reference:
-            try:
-                digest = Digest.parse(reference)
-            except InvalidDigest as exc:
-                raise RegistryError(ErrorCode.DIGEST_INVALID, detail=str(exc)) from None
-            return digest
+            return Digest.parse(reference)
         if not valid_tag(reference):
-            raise RegistryError(ErrorCode.MANIFEST_INVALID, detail=f"invalid tag {reference!r}")
+            # No such tag can exist, so no such manifest does (the conformance suite and distribution agree).
+            raise RegistryError(ErrorCode.MANIFEST_UNKNOWN, detail={"reference": reference})
         try:
             return _parse_link(await self.backend.get(paths.tag_current_link(name, reference)))
         except PathNotFound:
@@ -274,7 +271,7 @@ class Store:
         if not await self.backend.list(paths.GC_DOOMED):
             return False  # no collection running: one listing is the whole cost
         manifests = (digest, *(d.digest for d in parsed.children))
-        for needed in (*manifests, *(d.digest for d in parsed.blobs)):
+        for needed in (*manifests, *(d.digest for d in parsed.blobs if must_exist(d))):
             try:
                 info = await self.backend.stat(paths.gc_doomed(needed))
                 state = await self.backend.get(paths.gc_doomed(needed))
