@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import argparse
 
-from runtime.commands import containers, images
+from runtime.commands import containers, groups, images
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     images.register(subparsers)
     containers.register(subparsers)
+    groups.register(subparsers, containers.needs_root)

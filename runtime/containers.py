@@ -60,6 +60,8 @@ class State:
     supervisor_start: int = 0  # the supervisor's start time, to tell it is still there
     restart_count: int = 0
     manually_stopped: bool = False  # by stop or kill: the restart policy does not apply
+    # The published ports while running, host ports chosen: [{"HostIp", "HostPort", "port", "proto"}]
+    ports: list[dict[str, Any]] = dataclasses.field(default_factory=list)
 
 
 def process_start_time(pid: int) -> int:
@@ -89,7 +91,8 @@ class Container:
             data = json.loads((self.dir / "state.json").read_text())
         except (OSError, ValueError):
             return State()
-        state = State(**data)
+        known = {f.name for f in dataclasses.fields(State)}
+        state = State(**{k: v for k, v in data.items() if k in known})
         if (state.status == "running" and not self.alive(state)) or (
             state.status == "restarting" and not self.supervised(state)
         ):
@@ -183,6 +186,18 @@ class ContainerStore:
         if len(matches) > 1:
             raise ContainerError(f"multiple IDs found with provided prefix: {ref}")
         raise ContainerError(f"No such container: {ref}")
+
+    def rename(self, container: Container, name: str) -> Container:
+        """`docker rename`: the name is only in config.json; a running container keeps running."""
+        other = self.find_by_name(name)
+        if other is not None:
+            raise ContainerError(
+                f'Error when allocating new name: Conflict. The container name "/{name}" is already in use by '
+                f'container "{other.id}". You have to remove (or rename) that container to be able to reuse that name.'
+            )
+        spec = dataclasses.replace(container.spec, name=name)
+        write_atomic(container.dir / "config.json", json.dumps(spec.to_dict(), indent=1).encode())
+        return Container(spec, container.dir)
 
     def remove_files(self, container: Container) -> None:
         shutil.rmtree(container.dir, ignore_errors=True)

@@ -15,6 +15,7 @@ __all__ = [
     "Security",
     "SecurityError",
     "all_capabilities",
+    "normalize_capabilities",
     "parse_security_opts",
     "tweak_capabilities",
 ]
@@ -109,7 +110,7 @@ def all_capabilities() -> tuple[str, ...]:
     return tuple(name for name, number in CAPABILITIES.items() if number <= top and own & (1 << number))
 
 
-def _normalize(names: Iterable[str]) -> list[str]:
+def normalize_capabilities(names: Iterable[str]) -> list[str]:
     result = []
     for raw in names:
         name = raw.strip().upper()
@@ -125,7 +126,7 @@ def tweak_capabilities(adds: Iterable[str], drops: Iterable[str], privileged: bo
     """Docker's rules (moby oci/caps TweakCapabilities): --privileged has every capability;
     --cap-add ALL starts from every capability minus the drops; --cap-drop ALL keeps only the adds;
     otherwise the defaults minus the drops plus the adds. Names may omit CAP_, in any case."""
-    add, drop = _normalize(adds), _normalize(drops)
+    add, drop = normalize_capabilities(adds), normalize_capabilities(drops)
     if privileged:
         return all_capabilities()
     if _ALL in add:
@@ -143,11 +144,16 @@ class Security:
     privileged: bool = False
     no_new_privileges: bool = False
     seccomp: str = "default"  # "default", "unconfined", or the text of a Docker JSON profile
+    # --cap-add and --cap-drop as given (normalized), which `inspect` reports as Docker does
+    cap_add: tuple[str, ...] = ()
+    cap_drop: tuple[str, ...] = ()
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Security:
         d = dict(data)
         d["caps"] = tuple(d.get("caps", DEFAULT_CAPS))
+        for key in ("cap_add", "cap_drop"):
+            d[key] = tuple(d.get(key, ()))
         return cls(**d)
 
     def cap_numbers(self) -> set[int]:

@@ -29,9 +29,9 @@ class Mount:
 @dataclass(frozen=True)
 class PortMapping:
     host_ip: str
-    host_port: int
+    host_port: int  # 0: any free port, chosen when the container starts (`-p 80`, `-P`)
     container_port: int
-    protocol: Literal["tcp"] = "tcp"
+    protocol: Literal["tcp", "udp"] = "tcp"
 
 
 @dataclass(frozen=True)
@@ -99,6 +99,12 @@ class ContainerSpec:
     dns_options: tuple[str, ...] = ()
     tmpfs: tuple[Tmpfs, ...] = ()
     restart: RestartPolicy = field(default_factory=RestartPolicy)
+    # What `inspect` reports as Docker does (Config.Entrypoint/Cmd/Labels/ExposedPorts); the
+    # process itself runs `process.args`.
+    entrypoint: tuple[str, ...] | None = None
+    cmd: tuple[str, ...] | None = None
+    labels: dict[str, str] = field(default_factory=dict)
+    exposed_ports: tuple[str, ...] = ()  # "80/tcp", from the image and --expose
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -120,4 +126,8 @@ class ContainerSpec:
             d[key] = tuple(d.get(key, ()))
         d["tmpfs"] = tuple(Tmpfs(**t) for t in d.get("tmpfs", ()))
         d["restart"] = RestartPolicy(**d.get("restart", {}))
+        for key in ("entrypoint", "cmd"):
+            if d.get(key) is not None:
+                d[key] = tuple(d[key])
+        d["exposed_ports"] = tuple(d.get("exposed_ports", ()))
         return cls(**d)

@@ -22,6 +22,7 @@ from runtime.attach import Kind, read_frame, send_frame
 from runtime.cgroups.factory import new_manager
 from runtime.containers import Container, now, process_start_time
 from runtime.network import PortForwarder
+from runtime.ports import PublishedPort
 from runtime.process import ChildError, Launched, RootfsPaths, exit_code, set_winsize, spawn_container
 
 __all__ = ["Supervisor", "daemonize"]
@@ -219,6 +220,7 @@ class Supervisor:
             finished="",
             exit_code=0,
             oom_killed=False,
+            ports=_published(forwarder),
         )
         if forwarder is not None and launched.netns is not None:
             forwarder.start(launched.netns)
@@ -246,7 +248,7 @@ class Supervisor:
         server.close()
         with contextlib.suppress(OSError):
             container.attach_socket.unlink()
-        container.update_state(status="exited", exit_code=code, oom_killed=oom, finished=now())
+        container.update_state(status="exited", exit_code=code, oom_killed=oom, finished=now(), ports=[])
         self._broadcast(Kind.EXIT, str(code).encode())
         return code, True
 
@@ -300,6 +302,12 @@ class Supervisor:
         self.container.update_state(status="created", exit_code=code, error=message, finished=now())
         self._broadcast(Kind.ERROR, f"{code} {message}".encode())
         return code
+
+
+def _published(forwarder: PortForwarder | None) -> list[dict[str, object]]:
+    if forwarder is None:
+        return []
+    return [PublishedPort(m.container_port, m.protocol, m.host_ip, m.host_port).as_dict() for m in forwarder.published]
 
 
 def _write_all(fd: int, data: bytes) -> None:

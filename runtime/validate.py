@@ -45,10 +45,10 @@ def validate(spec: ContainerSpec) -> list[str]:
             )
     if r.pids is not None and r.pids < 0:
         problems.append("invalid pids limit")
-    seen: set[tuple[str, int]] = set()
+    seen: set[tuple[str, int, str]] = set()
     for p in spec.ports:
-        key = (p.host_ip, p.host_port)
-        if key in seen:
+        key = (p.host_ip, p.host_port, p.protocol)
+        if key in seen and p.host_port:
             problems.append(f"port is already allocated: {p.host_ip}:{p.host_port}")
         seen.add(key)
     if spec.ports and spec.network != "private":

@@ -3,13 +3,10 @@
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
-import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 from runtime.containers import Container, ContainerError, ContainerStore
 
@@ -34,7 +31,7 @@ def _needs_root(handler: Handler) -> Handler:
             return handler(args)
         except (ContainerError, ValueError) as exc:
             print(f"dockyard: {exc}", file=sys.stderr)
-            return 125 if args.command == "run" else 1
+            return 125 if args.command in ("run", "create") else 1
 
     return wrapped
 
@@ -46,7 +43,12 @@ def _revive() -> None:
     revive(ContainerStore(_root()))
 
 
+needs_root = _needs_root
+
+
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    from runtime.commands.inspect import add_inspect_arguments
+    from runtime.commands.ps import add_ps_arguments
     from runtime.commands.run import add_run_arguments
 
     run = subparsers.add_parser("run", help="Create and run a new container from an image", add_help=False)
@@ -55,8 +57,8 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     run.set_defaults(func=_needs_root(cmd_run))
 
     ps = subparsers.add_parser("ps", help="List containers")
-    _ps_arguments(ps)
-    ps.set_defaults(func=_needs_root(cmd_ps))
+    add_ps_arguments(ps)
+    ps.set_defaults(func=_needs_root(_lazy("runtime.commands.ps", "cmd_ps")))
 
     stop = subparsers.add_parser("stop", help="Stop one or more running containers")
     stop.add_argument("-t", "--time", type=float, default=10.0)
@@ -85,15 +87,18 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     prune = csub.add_parser("prune", help="Remove all stopped containers")
     prune.add_argument("-f", "--force", action="store_true")
     prune.set_defaults(func=_needs_root(cmd_prune))
-    ls = csub.add_parser("ls", help="List containers")
-    _ps_arguments(ls)
-    ls.set_defaults(func=_needs_root(cmd_ps))
+    ls = csub.add_parser("ls", aliases=["ps", "list"], help="List containers")
+    add_ps_arguments(ls)
+    ls.set_defaults(func=_needs_root(_lazy("runtime.commands.ps", "cmd_ps")))
 
     logs = subparsers.add_parser("logs", help="Fetch the logs of a container")
     logs.add_argument("-f", "--follow", action="store_true")
     logs.add_argument("-t", "--timestamps", action="store_true")
+    logs.add_argument("-n", "--tail", default="all")
+    logs.add_argument("--since", default="")
+    logs.add_argument("--until", default="")
     logs.add_argument("container")
-    logs.set_defaults(func=_needs_root(cmd_logs))
+    logs.set_defaults(func=_needs_root(_lazy("runtime.commands.logs", "cmd_logs")))
 
     exec_ = subparsers.add_parser("exec", help="Execute a command in a running container")
     exec_.add_argument("-i", "--interactive", action="store_true")
@@ -106,8 +111,8 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     exec_.set_defaults(func=_needs_root(cmd_exec))
 
     inspect = subparsers.add_parser("inspect", help="Return low-level information on containers or images")
-    inspect.add_argument("names", nargs="+")
-    inspect.set_defaults(func=_needs_root(cmd_inspect))
+    add_inspect_arguments(inspect)
+    inspect.set_defaults(func=_needs_root(_lazy("runtime.commands.inspect", "cmd_inspect")))
 
     attach = subparsers.add_parser("attach", help="Attach to a running container's input and output")
     attach.add_argument("--no-stdin", action="store_true")
@@ -120,16 +125,22 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     register_volume(subparsers, _needs_root)
 
 
+def _lazy(module: str, name: str) -> Handler:
+    """A handler imported when the command runs, so parsing `dockyard` stays cheap."""
+
+    def handler(args: argparse.Namespace) -> int:
+        import importlib
+
+        func: Handler = getattr(importlib.import_module(module), name)
+        return func(args)
+
+    return handler
+
+
 def cmd_exec(args: argparse.Namespace) -> int:
     from runtime.commands.exec import run_exec
 
     return run_exec(args)
-
-
-def _ps_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("-a", "--all", action="store_true")
-    p.add_argument("-q", "--quiet", action="store_true")
-    p.add_argument("--no-trunc", action="store_true")
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -150,58 +161,6 @@ def cmd_run(args: argparse.Namespace) -> int:
     detach_keys = parse_detach_keys(args.detach_keys) if args.detach_keys else None
     container = store.create(spec)
     return run_attached(store, container, args.detach, args.interactive, args.tty, detach_keys)
-
-
-def _ago(timestamp: str) -> str:
-    """The bare duration since `timestamp` ("13 seconds"), as Docker's ps columns use it."""
-    from runtime.commands.humanize import human_duration, since
-
-    seconds = since(timestamp) if timestamp else None
-    return "" if seconds is None else human_duration(max(0.0, seconds))
-
-
-def _status(c: Container) -> str:
-    state = c.state()
-    if state.status == "running":
-        return f"Up {_ago(state.started)}"
-    if state.status == "exited":
-        return f"Exited ({state.exit_code}) {_ago(state.finished)} ago"
-    if state.status == "restarting":
-        return f"Restarting ({state.exit_code}) {_ago(state.finished)} ago"
-    return "Created"
-
-
-def cmd_ps(args: argparse.Namespace) -> int:
-    from runtime.commands.humanize import ps_command
-
-    containers = [
-        c for c in ContainerStore(_root()).list() if args.all or c.state().status in ("running", "restarting")
-    ]
-    if args.quiet:
-        for c in containers:
-            print(c.id if args.no_trunc else c.id[:12])
-        return 0
-    rows = [("CONTAINER ID", "IMAGE", "COMMAND", "CREATED", "STATUS", "PORTS", "NAMES")]
-    for c in containers:
-        command = ps_command(c.spec.process.args, truncate=not args.no_trunc)
-        ports = ", ".join(f"{p.host_ip}:{p.host_port}->{p.container_port}/tcp" for p in c.spec.ports)
-        if c.state().status != "running":
-            ports = ""  # as Docker: only a running container's ports are published
-        rows.append(
-            (
-                c.id if args.no_trunc else c.id[:12],
-                c.spec.image,
-                command,
-                f"{_ago(c.state().created)} ago",
-                _status(c),
-                ports,
-                c.name,
-            )
-        )
-    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
-    for r in rows:
-        print("   ".join(v.ljust(w) for v, w in zip(r, widths, strict=True)).rstrip())
-    return 0
 
 
 def _each(names: list[str], action: Callable[[ContainerStore, Container], None]) -> int:
@@ -274,143 +233,6 @@ def cmd_prune(args: argparse.Namespace) -> int:
         print("Deleted Containers:\n" + "".join(f"{cid}\n" for cid in deleted))
     print(reclaimed(size))
     return 0
-
-
-def _print_log_line(line: str, timestamps: bool) -> None:
-    try:
-        record = json.loads(line)
-    except ValueError:
-        return
-    stream = sys.stdout if record.get("stream") == "stdout" else sys.stderr
-    text = record.get("log", "")
-    if timestamps:
-        text = f"{record.get('time', '')} {text}"
-    stream.write(text)
-    stream.flush()
-
-
-def cmd_logs(args: argparse.Namespace) -> int:
-    c = ContainerStore(_root()).get(args.container)
-    try:
-        f = open(c.log_path)
-    except FileNotFoundError:
-        if not args.follow:
-            return 0
-        f = None
-    while f is None:
-        if c.state().status != "running":
-            return 0
-        time.sleep(0.1)
-        try:
-            f = open(c.log_path)
-        except FileNotFoundError:
-            continue
-    with f:
-        pending = ""
-        while True:
-            chunk = f.readline()
-            if chunk:
-                pending += chunk
-                if pending.endswith("\n"):
-                    _print_log_line(pending, args.timestamps)
-                    pending = ""
-                continue
-            if not args.follow or c.state().status != "running":
-                # One more read: the supervisor writes the last lines before recording the exit.
-                for line in f:
-                    _print_log_line(pending + line, args.timestamps)
-                    pending = ""
-                return 0
-            time.sleep(0.05)
-
-
-def _inspect_container(c: Container) -> dict[str, Any]:
-    state, spec = c.state(), c.spec
-    return {
-        "Id": c.id,
-        "Created": state.created,
-        "Path": spec.process.args[0],
-        "Args": list(spec.process.args[1:]),
-        "State": {
-            "Status": state.status,
-            "Running": state.status == "running",
-            "Restarting": state.status == "restarting",
-            "Pid": state.pid if state.status == "running" else 0,
-            "ExitCode": state.exit_code,
-            "OOMKilled": state.oom_killed,
-            "Error": state.error,
-            "StartedAt": state.started,
-            "FinishedAt": state.finished,
-        },
-        "Image": spec.image_id,
-        "Name": "/" + spec.name,
-        "LogPath": str(c.log_path),
-        "RestartCount": state.restart_count,
-        "HostConfig": {
-            "Binds": [f"{m.volume or m.source}:{m.target}{':ro' if m.readonly else ''}" for m in spec.mounts],
-            "NetworkMode": spec.network,
-            "PortBindings": {
-                f"{p.container_port}/tcp": [{"HostIp": p.host_ip, "HostPort": str(p.host_port)}] for p in spec.ports
-            },
-            "AutoRemove": spec.auto_remove,
-            "ReadonlyRootfs": spec.readonly_rootfs,
-            "Init": spec.init,
-            "RestartPolicy": {"Name": spec.restart.name, "MaximumRetryCount": spec.restart.max_retries},
-            "Tmpfs": {t.target: t.options for t in spec.tmpfs},
-            "ExtraHosts": list(spec.extra_hosts),
-            "Dns": list(spec.dns),
-            "DnsSearch": list(spec.dns_search),
-            "DnsOptions": list(spec.dns_options),
-            "Ulimits": [{"Name": r.name, "Soft": r.soft, "Hard": r.hard} for r in spec.process.rlimits],
-            "Memory": spec.resources.memory or 0,
-            "NanoCpus": (spec.resources.cpu_quota or 0) * 1_000_000_000 // spec.resources.cpu_period,
-            "PidsLimit": spec.resources.pids,
-        },
-        "GraphDriver": {
-            "Name": "overlay2",
-            "Data": {
-                "LowerDir": ":".join(reversed(spec.layers)),
-                "UpperDir": str(c.dir / "upper"),
-                "WorkDir": str(c.dir / "work"),
-            },
-        },
-        "Mounts": [
-            {"Type": m.kind, "Name": m.volume, "Source": m.source, "Destination": m.target, "RW": not m.readonly}
-            for m in spec.mounts
-        ],
-        "Config": {
-            "Hostname": spec.hostname,
-            "User": spec.user,
-            "Tty": spec.process.terminal,
-            "OpenStdin": spec.process.stdin,
-            "Env": list(spec.process.env),
-            "Cmd": list(spec.process.args),
-            "Image": spec.image,
-            "WorkingDir": spec.process.cwd,
-        },
-        "Cgroup": state.cgroup,
-    }
-
-
-def cmd_inspect(args: argparse.Namespace) -> int:
-    from runtime.images import ImageError, ImageStore
-
-    store = ContainerStore(_root())
-    results: list[dict[str, Any]] = []
-    code = 0
-    for name in args.names:
-        try:
-            results.append(_inspect_container(store.get(name)))
-            continue
-        except ContainerError:
-            pass
-        try:
-            results.append(ImageStore(_root()).inspect(name))
-        except (ImageError, KeyError, ValueError):
-            print(f"Error: No such object: {name}", file=sys.stderr)
-            code = 1
-    print(json.dumps(results, indent=4))
-    return code
 
 
 def cmd_attach(args: argparse.Namespace) -> int:

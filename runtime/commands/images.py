@@ -93,6 +93,8 @@ def _add_images(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("-q", "--quiet", action="store_true", help="only show image ids")
     parser.add_argument("--no-trunc", action="store_true", help="do not truncate ids")
     parser.add_argument("--digests", action="store_true", help="show digests")
+    parser.add_argument("-f", "--filter", action="append", default=[], help="dangling=, reference=, label=, ...")
+    parser.add_argument("--format", default="", help="a Go template, `table ...` or `json`")
     parser.add_argument("repository", nargs="?", metavar="REPOSITORY[:TAG]")
     parser.set_defaults(func=images_command)
 
@@ -222,6 +224,22 @@ def images_command(args: argparse.Namespace) -> int:
     images = store.list()
     if args.repository:
         images = [i for i in images if _matches_filter(i, args.repository)]
+    if args.filter:
+        from runtime.commands.imagefilter import filter_images
+
+        try:
+            images = filter_images(store, images, args.filter)
+        except ValueError as exc:
+            raise _Refusal(f"Error response from daemon: {exc}") from None
+    if args.format and not args.quiet:
+        from runtime.commands.imageformat import render_images
+        from runtime.listformat import TemplateError
+
+        try:
+            sys.stdout.write(render_images(store, images, args.format, not args.no_trunc, _ago, human_size))
+        except TemplateError as exc:
+            raise _Refusal(f"template parsing error: {exc}") from None
+        return 0
     if args.quiet:
         seen: set[str] = set()
         for image in images:

@@ -15,8 +15,14 @@ from runtime import imageconfig, validate
 from runtime.cgroups import Resources
 from runtime.commands import runflags
 from runtime.containers import Container, ContainerError, ContainerStore
-from runtime.security import Security, SecurityError, parse_security_opts, tweak_capabilities
-from runtime.spec import ContainerSpec, Mount, NetworkMode, PortMapping, ProcessSpec
+from runtime.security import (
+    Security,
+    SecurityError,
+    normalize_capabilities,
+    parse_security_opts,
+    tweak_capabilities,
+)
+from runtime.spec import ContainerSpec, Mount, NetworkMode, ProcessSpec
 from runtime.users import UserError, read_from_layers, resolve_user
 from runtime.volumes import VolumeError, VolumeStore
 
@@ -163,13 +169,16 @@ def add_run_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--security-opt", action="append", default=[])
     p.add_argument("--detach-keys")
     runflags.add_arguments(p)
+    from runtime.commands.createflags import add_create_arguments
+
+    add_create_arguments(p)
     p.add_argument("image")
     p.add_argument("cmd", metavar="COMMAND", nargs=argparse.REMAINDER)
 
 
 def build_spec(args: argparse.Namespace, image: object, store: ContainerStore, volumes: VolumeStore) -> ContainerSpec:
     """Raises ValueError with Docker's wording for any flag problem."""
-    from runtime.network import parse_publish
+    from runtime.commands.createflags import docker_fields
 
     config = dict(getattr(image, "config", {}).get("config") or {})
     layers = [Path(p) for p in getattr(image, "layer_dirs", [])]
@@ -191,7 +200,7 @@ def build_spec(args: argparse.Namespace, image: object, store: ContainerStore, v
     except imageconfig.ConfigError as exc:
         raise ValueError(str(exc)) from None
     mounts = [parse_volume(v, volumes) for v in args.volume] + [parse_mount(m, volumes) for m in args.mount]
-    ports: list[PortMapping] = [parse_publish(p) for p in args.publish]
+    recorded = docker_fields(args, config)
     network: NetworkMode = "private" if args.network in ("bridge", "default") else args.network
     spec = ContainerSpec(
         id=cid,
@@ -215,7 +224,7 @@ def build_spec(args: argparse.Namespace, image: object, store: ContainerStore, v
         mounts=tuple(mounts),
         readonly_rootfs=args.read_only,
         network=network,
-        ports=tuple(ports),
+        **recorded,
         resources=Resources.from_cpus(
             args.cpus, memory=None if args.memory is None else parse_bytes(args.memory), pids=args.pids_limit
         ),
@@ -243,6 +252,8 @@ def _security(args: argparse.Namespace) -> Security:
             privileged=args.privileged,
             no_new_privileges=options.get("no_new_privileges", False),
             seccomp=options.get("seccomp", seccomp.DEFAULT),
+            cap_add=tuple(normalize_capabilities(args.cap_add)),
+            cap_drop=tuple(normalize_capabilities(args.cap_drop)),
         )
         if not security.privileged and security.seccomp not in (seccomp.DEFAULT, seccomp.UNCONFINED):
             seccomp.filter_for(security.seccomp, security.caps)

@@ -12,7 +12,7 @@ from runtime import rootfs, syscalls
 from runtime.cgroups import Resources
 from runtime.commands.run import add_run_arguments, parse_bytes, parse_mount, parse_volume
 from runtime.imageconfig import DEFAULT_PATH, ConfigError, command, environment, parse_env_file
-from runtime.network import parse_publish
+from runtime.ports import PublishedPort, display_ports, parse_publish
 from runtime.spec import ContainerSpec, Mount, PortMapping, ProcessSpec
 from runtime.users import UserError, read_from_layers, resolve_user
 from runtime.validate import validate
@@ -175,18 +175,22 @@ def test_read_from_layers_honours_whiteouts(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("value", "expected"),
     [
-        ("8080:80", PortMapping("127.0.0.1", 8080, 80)),
-        ("0.0.0.0:8080:80", PortMapping("0.0.0.0", 8080, 80)),
-        ("127.0.0.2:81:80/tcp", PortMapping("127.0.0.2", 81, 80)),
-        ("[::1]:8080:80", PortMapping("::1", 8080, 80)),
-        (":8080:80", PortMapping("127.0.0.1", 8080, 80)),
+        ("8080:80", [PortMapping("127.0.0.1", 8080, 80)]),
+        ("0.0.0.0:8080:80", [PortMapping("0.0.0.0", 8080, 80)]),
+        ("127.0.0.2:81:80/tcp", [PortMapping("127.0.0.2", 81, 80)]),
+        ("[::1]:8080:80", [PortMapping("::1", 8080, 80)]),
+        (":8080:80", [PortMapping("127.0.0.1", 8080, 80)]),
+        ("80", [PortMapping("127.0.0.1", 0, 80)]),
+        ("127.0.0.3::80/udp", [PortMapping("127.0.0.3", 0, 80, "udp")]),
+        ("8000-8001:80-81", [PortMapping("127.0.0.1", 8000, 80), PortMapping("127.0.0.1", 8001, 81)]),
+        ("90-91/udp", [PortMapping("127.0.0.1", 0, 90, "udp"), PortMapping("127.0.0.1", 0, 91, "udp")]),
     ],
 )
-def test_parse_publish(value: str, expected: PortMapping) -> None:
+def test_parse_publish(value: str, expected: list[PortMapping]) -> None:
     assert parse_publish(value) == expected
 
 
-@pytest.mark.parametrize("value", ["80", "a:b", "1:2:3:4", "70000:80", "8080:80/udp"])
+@pytest.mark.parametrize("value", ["a:b", "1:2:3:4", "70000:80", "8080:80/sctp", "8000-8002:80-81", "9-8:80"])
 def test_parse_publish_rejects(value: str) -> None:
     with pytest.raises(ValueError):
         parse_publish(value)
@@ -382,3 +386,36 @@ def test_tmpfs_options_and_detach_keys() -> None:
     assert parse_detach_keys("ctrl-@,ctrl-\\,a") == b"\x00\x1ca"
     with pytest.raises(ValueError, match=r"Invalid detach keys \(ctrl-1\) provided"):
         parse_detach_keys("ctrl-1")
+
+
+def test_display_ports_groups_like_docker() -> None:
+    ports = [
+        PublishedPort(81, "tcp", "127.0.0.1", 81),
+        PublishedPort(80, "tcp", "127.0.0.1", 80),
+        PublishedPort(53, "udp", "127.0.0.1", 40000),
+        PublishedPort(443, "tcp"),
+    ]
+    assert display_ports(ports) == "127.0.0.1:80-81->80-81/tcp, 443/tcp, 127.0.0.1:40000->53/udp"
+
+
+def test_logs_since_accepts_docker_forms() -> None:
+    from runtime.commands.logs import parse_since
+
+    now = 1_700_000_000.0
+    assert parse_since("10m", now) == now - 600
+    assert parse_since("1h30m", now) == now - 5400
+    assert parse_since("1699999999.5", now) == 1699999999.5
+    assert parse_since("2023-11-14T22:13:20Z", now) == now
+    assert parse_since("2023-11-14", now) == now - (22 * 3600 + 13 * 60 + 20)
+    with pytest.raises(ValueError):
+        parse_since("yesterday", now)
+
+
+def test_human_duration_is_go_units() -> None:
+    from runtime.commands.humanize import human_duration
+
+    cases = [(0.5, "Less than a second"), (1, "1 second"), (59, "59 seconds"), (60, "About a minute"),
+             (119, "About a minute"), (120, "2 minutes"), (3599, "59 minutes"), (3600, "About an hour"),
+             (2 * 3600, "2 hours"), (47 * 3600, "47 hours"), (48 * 3600, "2 days"), (15 * 86400, "2 weeks"),
+             (61 * 86400, "2 months"), (800 * 86400, "2 years")]  # fmt: skip
+    assert [human_duration(s) for s, _ in cases] == [text for _, text in cases]
