@@ -71,7 +71,10 @@ def network_ports(c: Container) -> dict[str, list[dict[str, str]] | None]:
 def _security_opt(c: Container) -> list[str]:
     """HostConfig.SecurityOpt as Docker records --security-opt (a profile file by its content)."""
     security = c.spec.security
-    options = ["no-new-privileges"] if security.no_new_privileges else []
+    # The engine adds label=disable to a privileged container's options.
+    options = ["label=disable"] if security.privileged else []
+    if security.no_new_privileges:
+        options.append("no-new-privileges")
     if security.seccomp != "default":
         options.append(f"seccomp={security.seccomp}")
     return options
@@ -127,8 +130,8 @@ def inspect_container(c: Container) -> dict[str, Any]:
             "Dns": list(spec.dns),
             "DnsOptions": list(spec.dns_options),
             "DnsSearch": list(spec.dns_search),
-            **({"Tmpfs": GoMap(sorted((t.target, t.options) for t in spec.tmpfs))} if spec.tmpfs else {}),
-            "Ulimits": [{"Name": r.name, "Hard": r.hard, "Soft": r.soft} for r in spec.process.rlimits] or None,
+            "Tmpfs": GoMap(sorted((t.target, t.options) for t in spec.tmpfs)) if spec.tmpfs else None,
+            "Ulimits": [{"Name": r.name, "Hard": r.hard, "Soft": r.soft} for r in spec.process.rlimits],
             "Memory": resources.memory or 0,
             "MemorySwap": 2 * resources.memory if resources.memory else 0,
             "NanoCpus": (resources.cpu_quota or 0) * 1_000_000_000 // resources.cpu_period,

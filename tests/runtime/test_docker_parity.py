@@ -379,6 +379,29 @@ def test_inspect_format_matches_docker(both: Both, everyday: dict[str, str]) -> 
     both.engine.docker("volume", "rm", "parityvol", check=False)
 
 
+HOST_CONFIG_KEYS = ("Privileged", "CapAdd", "CapDrop", "SecurityOpt", "RestartPolicy", "Tmpfs", "ExtraHosts", "Dns",
+                    "DnsSearch", "DnsOptions", "Ulimits")  # fmt: skip
+HOST_CONFIG_FLAGS = [
+    [],
+    ["--cap-add", "net_admin", "--cap-drop", "CHOWN", "--security-opt", "no-new-privileges"],
+    ["--cap-drop", "ALL", "--cap-add", "CAP_NET_RAW", "--security-opt", "seccomp=unconfined"],
+    ["--privileged"],
+    ["--restart", "on-failure:3", "--tmpfs", "/run:size=1m", "--tmpfs", "/scratch", "--add-host", "db:10.1.1.1"],
+    ["--dns", "192.0.2.53", "--dns-search", "example.org", "--dns-option", "ndots:2", "--ulimit", "nofile=1024:2048"],
+]
+
+
+@pytest.mark.parametrize("flags", HOST_CONFIG_FLAGS, ids=[" ".join(f) or "defaults" for f in HOST_CONFIG_FLAGS])
+def test_inspect_host_config_of_run_flags_matches_docker(both: Both, images: dict[str, str], flags: list[str]) -> None:
+    """The security and run flags land in HostConfig with Docker's names and shapes."""
+    plain = images["exec"]
+    both.engine.docker("create", "--network", "none", "--name", "flagged", *flags, plain)
+    both.dy("create", "--name", "flagged", *flags, plain, check=True)
+    for key in HOST_CONFIG_KEYS:
+        both.same("inspect", "-f", f"{{{{json .HostConfig.{key}}}}}", "flagged")
+    both.same("inspect", "-f", "{{.RestartCount}} {{.State.Restarting}}", "flagged")
+
+
 def test_logs_tail_and_since_match_docker(both: Both, images: dict[str, str]) -> None:
     # Lines of one stream only where the count spans streams: which of two pipes is read first is a race.
     both.run(
