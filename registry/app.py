@@ -59,6 +59,10 @@ def create_app(
     if config.metrics.enabled:
         routes.append(metrics_route(config.metrics, metrics))
     routes.append(Route("/v2/{rest:path}", endpoint=router))
+    if config.ui.enabled:
+        from registry.ui.app import ui_routes  # the UI's templates load only when it is on
+
+        routes.extend(ui_routes(config, store, controller))
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
