@@ -18,9 +18,9 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from runtime.gotemplate_funcs import FUNCTIONS, NO_VALUE, GoMap, TemplateError, go_string, truth
+from runtime.gotemplate_funcs import FUNCTIONS, NO_VALUE, GoMap, GoStruct, TemplateError, go_string, truth
 
-__all__ = ["GoMap", "Template", "TemplateError", "go_string", "render"]
+__all__ = ["GoMap", "GoStruct", "Template", "TemplateError", "go_string", "render"]
 
 
 # --- lexing ----------------------------------------------------------------------------------------------------
@@ -332,7 +332,9 @@ class _Scope:
 
 
 def _field(value: Any, name: str, args: Sequence[Any] = (), strict: bool = False) -> Any:
-    if isinstance(value, Mapping):
+    if isinstance(value, GoStruct) and name not in value and name in value.zero:
+        result = value.zero[name]
+    elif isinstance(value, Mapping):
         if strict and name not in value and not isinstance(value, GoMap):
             raise TemplateError(f'map has no entry for key "{name}"')
         result = value.get(name, NO_VALUE)

@@ -20,6 +20,15 @@ class GoMap(dict[str, Any]):
     error, even under missingkey=error, because Docker evaluates it on a typed map first."""
 
 
+class GoStruct(dict[str, Any]):
+    """A Go struct written with `omitempty` fields: those left out of its JSON (absent keys) still
+    evaluate in a template, to their zero value, as Go's struct fields do."""
+
+    def __init__(self, data: dict[str, Any], zero: dict[str, Any]) -> None:
+        super().__init__(data)
+        self.zero = zero
+
+
 class _NoValue:
     """Go's invalid reflect.Value: what a missing map key yields."""
 

@@ -82,12 +82,12 @@ def _security_opt(c: Container) -> list[str]:
 
 def inspect_container(c: Container) -> dict[str, Any]:
     """Maps (labels, ports) have their keys sorted, as Go's encoding/json writes a map."""
-    from runtime.gotemplate import GoMap
+    from runtime.gotemplate import GoMap, GoStruct
 
     state, spec = c.state(), c.spec
     network_mode = "bridge" if spec.network == "private" else spec.network
     resources = spec.resources
-    return {
+    result: dict[str, Any] = {
         "Id": c.id,
         "Created": state.created,
         "Path": spec.process.args[0],
@@ -130,7 +130,7 @@ def inspect_container(c: Container) -> dict[str, Any]:
             "Dns": list(spec.dns),
             "DnsOptions": list(spec.dns_options),
             "DnsSearch": list(spec.dns_search),
-            "Tmpfs": GoMap(sorted((t.target, t.options) for t in spec.tmpfs)) if spec.tmpfs else None,
+            **({"Tmpfs": GoMap(sorted((t.target, t.options) for t in spec.tmpfs))} if spec.tmpfs else {}),
             "Ulimits": [{"Name": r.name, "Hard": r.hard, "Soft": r.soft} for r in spec.process.rlimits],
             "Memory": resources.memory or 0,
             "MemorySwap": 2 * resources.memory if resources.memory else 0,
@@ -178,6 +178,9 @@ def inspect_container(c: Container) -> dict[str, Any]:
         },
         "Cgroup": state.cgroup,
     }
+    # Fields the engine writes with omitempty: left out of the JSON, null in a template.
+    result["HostConfig"] = GoStruct(result["HostConfig"], {"Tmpfs": None, "Init": None})
+    return result
 
 
 def print_inspected(results: list[dict[str, Any]], fmt: str) -> int:

@@ -3,6 +3,7 @@ strings are what Go's text/template and text/tabwriter print for the same data."
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
@@ -100,3 +101,14 @@ def test_table_format_has_a_header_from_the_header_context() -> None:
     assert out == "CONTAINER ID   NAMES\nabc            one\ndefghij        two\n"
     assert render_rows("{{.ID}}", rows, {}) == "abc\ndefghij\n"
     assert render_rows("json", rows, {}) == '{"ID":"abc","Names":"one"}\n{"ID":"defghij","Names":"two"}\n'
+
+
+def test_omitted_struct_field_is_its_zero_value_not_an_error() -> None:
+    from runtime.gotemplate import GoStruct
+
+    host = {"HostConfig": GoStruct({"Privileged": False}, {"Tmpfs": None})}
+    strict = Template("{{json .HostConfig.Tmpfs}} {{.HostConfig.Privileged}}", missing_key="error")
+    assert strict.execute(host) == "null false"
+    with pytest.raises(TemplateError, match='map has no entry for key "Nope"'):
+        Template("{{.HostConfig.Nope}}", missing_key="error").execute(host)
+    assert "Tmpfs" not in json.dumps(host)
