@@ -31,6 +31,7 @@ from registry.handlers.uploads import UploadHandlers
 from registry.health import Health
 from registry.metrics import InstrumentedBackend, Metrics, mark_worker_dead, metrics_route
 from registry.middleware import RequestContextMiddleware
+from registry.proxy import install as install_mirror
 from registry.store import Store
 from storage_backends import BackendError, InvalidPath, PathNotFound, StorageBackend, StorageError, open_backend
 
@@ -110,6 +111,8 @@ def create_app(
         "manifests": ManifestHandlers(store),
         "listing": ListingHandlers(store),
     }
+    # A pull-through cache wraps the handlers; its upstream clients close with the app.
+    mirror = install_mirror(config.proxy, store, handlers, metrics.registry) if config.proxy is not None else None
     router = RegistryRouter(handlers, controller)
     routes: list[BaseRoute] = list(controller.routes) if isinstance(controller, ServesRoutes) else []
     # Probes and metrics live outside /v2/: no registry auth, and never confused with a repository.
@@ -139,6 +142,8 @@ def create_app(
             for running in (task, gc_task):
                 if running is not None:
                     running.cancel()
+            if mirror is not None:
+                await mirror.aclose()
             await backend.close()
             mark_worker_dead(os.getpid())
 

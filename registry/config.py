@@ -259,6 +259,38 @@ class MetricsConfig:
 
 
 @dataclass(frozen=True)
+class UpstreamConfig:
+    """One mirrored registry (`proxy.upstreams[]`, or the whole of `proxy` in distribution's form)."""
+
+    remoteurl: str = ""
+    username: str = ""
+    password: str = ""
+    # How long a tag is served from the cache before a HEAD to the upstream revalidates it.
+    ttl: str = "168h"
+    # Dockyard: the name prefix mirrored names carry here (`dockerhub/library/nginx`).
+    prefix: str = ""
+    # Dockyard: this upstream also serves names that carry no prefix and are not local repositories.
+    default: bool = False
+    # Dockyard: how long a revalidation or fetch may take before cached content is served stale instead.
+    timeout: str = "10s"
+
+
+@dataclass(frozen=True)
+class ProxyConfig:
+    """A pull-through cache: `remoteurl` (distribution's form) mirrors one upstream as the whole
+    registry; `upstreams` mirrors several, each under its prefix, beside local repositories."""
+
+    remoteurl: str = ""
+    username: str = ""
+    password: str = ""
+    ttl: str = "168h"
+    timeout: str = "10s"
+    upstreams: list[UpstreamConfig] = field(default_factory=list)
+    # Dockyard: a fill whose clients all went away still completes when at most this many bytes remain.
+    backgroundlimit: int = 2 * 1024 * 1024 * 1024
+
+
+@dataclass(frozen=True)
 class Config:
     version: str = "0.1"
     log: LogConfig = field(default_factory=LogConfig)
@@ -267,6 +299,7 @@ class Config:
     auth: AuthConfig = field(default_factory=AuthConfig)
     gc: GCConfig = field(default_factory=GCConfig)
     metrics: MetricsConfig = field(default_factory=MetricsConfig)
+    proxy: ProxyConfig | None = None
 
     @property
     def host_port(self) -> tuple[str, int]:
@@ -280,7 +313,6 @@ UNIMPLEMENTED_KEYS = frozenset(
         "notifications",
         "redis",
         "health",
-        "proxy",
         "validation",
         "compatibility",
         "middleware",

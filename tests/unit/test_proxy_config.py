@@ -1,0 +1,112 @@
+"""The `proxy` config section and how names are routed to upstreams."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import pytest
+
+from registry.config import ConfigError, ProxyConfig, UpstreamConfig, load_config
+from registry.proxy.routing import Routing
+
+
+def test_distributions_proxy_section_and_env_overrides_load(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    path = tmp_path / "c.yml"
+    path.write_text("proxy:\n  remoteurl: https://registry-1.docker.io\n  ttl: 24h\n")
+    env = {"REGISTRY_PROXY_USERNAME": "bot", "REGISTRY_PROXY_PASSWORD": "s3cret"}
+    with caplog.at_level(logging.WARNING):
+        config = load_config(path, env)
+    assert config.proxy == ProxyConfig(
+        remoteurl="https://registry-1.docker.io", username="bot", password="s3cret", ttl="24h"
+    )
+    assert "proxy" not in caplog.text  # implemented now: no "not implemented" warning
+    only_env = load_config(None, {"REGISTRY_PROXY_REMOTEURL": "http://127.0.0.1:5001"})
+    assert only_env.proxy is not None and only_env.proxy.remoteurl == "http://127.0.0.1:5001"
+    assert load_config(None, {}).proxy is None
+
+
+def test_upstreams_load_as_a_list(tmp_path: Path) -> None:
+    path = tmp_path / "c.yml"
+    path.write_text(
+        "proxy:\n  upstreams:\n    - {prefix: hub, remoteurl: 'https://registry-1.docker.io', default: true}\n"
+    )
+    loaded = load_config(path, {})
+    assert loaded.proxy is not None
+    assert loaded.proxy.upstreams == [
+        UpstreamConfig(prefix="hub", remoteurl="https://registry-1.docker.io", default=True)
+    ]
+
+
+def test_whole_registry_routing_maps_every_name() -> None:
+    routing = Routing(ProxyConfig(remoteurl="https://registry-1.docker.io"))
+    target = routing.prefixed("nginx")
+    assert target is not None and target.remote == "library/nginx" and target.local == "nginx"
+    target = routing.prefixed("grafana/grafana")
+    assert target is not None and target.remote == "grafana/grafana"
+    assert routing.refuses_push("anything/at/all")
+
+
+def test_prefixed_upstreams_default_and_ns() -> None:
+    routing = Routing(
+        ProxyConfig(
+            upstreams=[
+                UpstreamConfig(prefix="dockerhub", remoteurl="https://registry-1.docker.io", default=True),
+                UpstreamConfig(prefix="ghcr", remoteurl="https://ghcr.io"),
+                UpstreamConfig(prefix="lan", remoteurl="http://10.0.0.5:5000"),
+            ]
+        )
+    )
+    hub = routing.prefixed("dockerhub/library/nginx")
+    assert hub is not None and hub.upstream.prefix == "dockerhub" and hub.remote == "library/nginx"
+    short = routing.prefixed("dockerhub/nginx")
+    assert short is not None and short.remote == "library/nginx"  # Docker Hub's library/ rule
+    ghcr = routing.prefixed("ghcr/owner/tool")
+    assert ghcr is not None and ghcr.remote == "owner/tool"  # no library/ rule elsewhere
+    assert routing.prefixed("team/app") is None and not routing.refuses_push("team/app")
+    assert routing.refuses_push("ghcr/owner/tool")
+    default = routing.unprefixed("library/nginx", None)
+    assert default is not None and default.upstream.prefix == "dockerhub"
+    assert default.local == "dockerhub/library/nginx"  # never confused with a local repository
+    by_ns = routing.unprefixed("owner/tool", "ghcr.io")
+    assert by_ns is not None and by_ns.upstream.prefix == "ghcr" and by_ns.local == "ghcr/owner/tool"
+    by_host = routing.unprefixed("x/y", "10.0.0.5:5000")
+    assert by_host is not None and by_host.upstream.prefix == "lan"
+    hub_ns = routing.unprefixed("library/alpine", "docker.io")
+    assert hub_ns is not None and hub_ns.upstream.prefix == "dockerhub"
+
+
+@pytest.mark.parametrize(
+    ("config", "message"),
+    [
+        (
+            ProxyConfig(remoteurl="https://a.example", upstreams=[UpstreamConfig(prefix="b", remoteurl="https://b")]),
+            "not both",
+        ),
+        (ProxyConfig(upstreams=[UpstreamConfig(remoteurl="https://b.example")]), "prefix"),
+        (ProxyConfig(remoteurl="ftp://a.example"), "remoteurl"),
+        (ProxyConfig(remoteurl="https://user:pw@a.example"), "credentials"),
+        (ProxyConfig(remoteurl="https://a.example", ttl="soon"), "duration"),
+        (
+            ProxyConfig(
+                upstreams=[
+                    UpstreamConfig(prefix="a", remoteurl="https://a.example", default=True),
+                    UpstreamConfig(prefix="b", remoteurl="https://b.example", default=True),
+                ]
+            ),
+            "default",
+        ),
+        (
+            ProxyConfig(
+                upstreams=[
+                    UpstreamConfig(prefix="a", remoteurl="https://a.example"),
+                    UpstreamConfig(prefix="a", remoteurl="https://b"),
+                ]
+            ),
+            "twice",
+        ),
+    ],
+)
+def test_bad_proxy_configs_are_refused(config: ProxyConfig, message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        Routing(config)
