@@ -15,7 +15,7 @@ from typing import Literal
 
 from tests.servers import free_port
 
-FaultKind = Literal["drop", "delay", "status", "truncate", "corrupt", "slow"]
+FaultKind = Literal["drop", "delay", "status", "truncate", "corrupt", "slow", "pause"]
 _HOP = frozenset({"connection", "keep-alive", "transfer-encoding", "proxy-connection", "upgrade"})
 _PIECE = 64 * 1024
 
@@ -28,6 +28,8 @@ class Fault:
     seconds: float = 0.0  # delay: before answering; slow: between pieces of the body
     status: int = 503
     headers: dict[str, str] = field(default_factory=dict)
+    # pause: half the body goes out, then the rest once the test sets this
+    gate: threading.Event = field(default_factory=threading.Event)
 
 
 class FaultProxy:
@@ -36,6 +38,7 @@ class FaultProxy:
         self.port = free_port()
         self.faults: list[Fault] = []
         self.requests: list[tuple[str, str]] = []
+        self.relayed: dict[str, int] = {}  # body bytes sent so far, by path
         self._lock = threading.Lock()
         self._server = ThreadingHTTPServer(("127.0.0.1", self.port), _handler(self))
         self._server.daemon_threads = True
@@ -68,6 +71,14 @@ class FaultProxy:
     def count(self, method: str, contains: str) -> int:
         with self._lock:
             return sum(1 for m, p in self.requests if m == method and contains in p)
+
+    def sent(self, contains: str) -> int:
+        with self._lock:
+            return sum(n for p, n in self.relayed.items() if contains in p)
+
+    def _relayed(self, path: str, count: int) -> None:
+        with self._lock:
+            self.relayed[path] = self.relayed.get(path, 0) + count
 
     def _record(self, method: str, path: str) -> Fault | None:
         with self._lock:
@@ -160,9 +171,14 @@ def _handler(proxy: FaultProxy) -> type[BaseHTTPRequestHandler]:
                 self.wfile.flush()
                 self.close_connection = True
                 return
+            half = len(data) // 2
             for start in range(0, len(data), _PIECE):
+                if kind == "pause" and start >= half and fault is not None:
+                    fault.gate.wait(120)
+                    kind = None
                 self.wfile.write(data[start : start + _PIECE])
                 self.wfile.flush()
+                proxy._relayed(self.path, len(data[start : start + _PIECE]))
                 if kind == "slow":
                     time.sleep(fault.seconds if fault is not None else 0)
 
