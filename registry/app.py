@@ -31,7 +31,7 @@ from registry.handlers.uploads import UploadHandlers
 from registry.health import Health
 from registry.metrics import InstrumentedBackend, Metrics, mark_worker_dead, metrics_route
 from registry.middleware import RequestContextMiddleware
-from registry.proxy import install as install_mirror
+from registry.proxy.install import install as install_mirror
 from registry.store import Store
 from storage_backends import BackendError, InvalidPath, PathNotFound, StorageBackend, StorageError, open_backend
 

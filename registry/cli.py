@@ -24,8 +24,9 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     # The other server subcommands register themselves; their modules import no app.
     from auth import cli as auth_cli
     from registry import doctor, gc
+    from registry.proxy import warm as mirror_cli
 
-    for extra in (auth_cli, gc, doctor):
+    for extra in (auth_cli, gc, doctor, mirror_cli):
         extra.register(subparsers)
 
 

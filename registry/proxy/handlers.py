@@ -230,24 +230,29 @@ class MirrorBlobHandlers:
             return response
         metrics.misses.labels(label, "blob").inc()
         detail = {"digest": str(digest)}
-        try:
-            if request.method == "HEAD":
+        if request.method == "HEAD":
+            try:
                 head = await target.upstream.head(target.remote, f"blobs/{digest}", within=target.upstream.timeout)
-                if head.size is None:
-                    raise UpstreamError(Failure.UNAVAILABLE, f"upstream {label} gave no blob size")
-                return Response(status_code=200, headers=_blob_headers(digest, head.size))
-            fill = self.mirror.filler.fill(target, target.local, digest)
-            await fill.opened.wait()
+            except UpstreamError as exc:
+                metrics.upstream_errors.labels(label, exc.failure.value).inc()
+                raise client_error(exc, "blob", detail) from None
+            if head.size is None:
+                raise client_error(
+                    UpstreamError(Failure.UNAVAILABLE, f"upstream {label} gave no blob size"), "blob", detail
+                )
+            return Response(status_code=200, headers=_blob_headers(digest, head.size))
+        fill = self.mirror.filler.fill(target, target.local, digest)
+        await fill.opened.wait()
+        try:
             if fill.error is not None:
                 raise fill.error
             if fill.size is None or request.headers.get("range"):
                 # A range, or a length the upstream did not announce: serve from the cache once filled.
                 await fill.wait_done()
                 return await self.local.get_blob(request, target.local)
-            return _FillResponse(fill, _blob_headers(digest, fill.size), metrics)
-        except UpstreamError as exc:
-            metrics.upstream_errors.labels(label, exc.failure.value).inc()
+        except UpstreamError as exc:  # counted by the fill
             raise client_error(exc, "blob", detail) from None
+        return _FillResponse(fill, _blob_headers(digest, fill.size), metrics)
 
     async def _cached(self, target: Target, digest: Digest) -> bool:
         """Whether the cache can serve the blob for this repository, linking bytes that another
