@@ -12,8 +12,16 @@ import httpx
 import pytest
 
 from tests.faultproxy import Fault
-from tests.mirror.conftest import Upstream, big_layer_image, blob_file, metric, push_image, running_mirror
-from tests.servers import wait_for
+from tests.mirror.conftest import (
+    Upstream,
+    big_layer_image,
+    blob_file,
+    metric,
+    mirror_config,
+    push_image,
+    running_mirror,
+)
+from tests.servers import RegistryProcess, start_registry, wait_for
 
 pytestmark = pytest.mark.e2e
 
@@ -142,3 +150,47 @@ def test_an_abandoned_pull_beyond_the_background_limit_stops(upstream: Upstream,
         gate.gate.set()
         wait_for(lambda: "every client went away" in mirror.logs(), 60, "the fill to stop")
         assert not blob_file(mirror, big.digest).exists()
+
+
+def test_two_replicas_on_one_storage_fill_the_same_blob_without_corrupting_it(
+    upstream: Upstream, tmp_path: Path
+) -> None:
+    image = push_image(tmp_path, upstream, "team/big", "v1", big_layer_image("replicas"))
+    big = image.layers[0]
+    gate = Fault("pause", path=f"/blobs/{big.digest}", method="GET")
+    upstream.proxy.inject(gate)
+    config = mirror_config(tmp_path / "replicas.yml", {"remoteurl": upstream.proxy.url})
+    one = start_registry(tmp_path / "shared", config=config)
+    two = start_registry(tmp_path / "shared", config=config)
+    try:
+        digests: list[str] = []
+        started = threading.Barrier(3, timeout=120)
+
+        def pull(server: RegistryProcess) -> None:
+            hasher = hashlib.sha256()
+            with httpx.stream("GET", f"{server.url}/v2/team/big/blobs/{big.digest}", timeout=120) as response:
+                chunks = response.iter_bytes()
+                hasher.update(next(chunks))
+                started.wait()
+                for chunk in chunks:
+                    hasher.update(chunk)
+            digests.append("sha256:" + hasher.hexdigest())
+
+        threads = [threading.Thread(target=pull, args=(server,)) for server in (one, two)]
+        for thread in threads:
+            thread.start()
+        started.wait()  # both replicas are downloading at once
+        assert upstream.proxy.count("GET", f"/blobs/{big.digest}") == 2
+        gate.gate.set()
+        for thread in threads:
+            thread.join(120)
+        assert digests == [big.digest, big.digest]
+        assert blob_file(one, big.digest).read_bytes() == big.blob
+        for server in (one, two):
+            assert (
+                hashlib.sha256(httpx.get(f"{server.url}/v2/team/big/blobs/{big.digest}").content).hexdigest()
+                == big.digest[7:]
+            )
+    finally:
+        one.stop()
+        two.stop()
