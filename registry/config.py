@@ -273,6 +273,8 @@ class UpstreamConfig:
     default: bool = False
     # Dockyard: how long a revalidation or fetch may take before cached content is served stale instead.
     timeout: str = "10s"
+    # Dockyard: the cache's size limit (`200GiB`); GC first drops the least recently pulled repositories.
+    maxsize: str = ""
 
 
 @dataclass(frozen=True)
@@ -285,6 +287,7 @@ class ProxyConfig:
     password: str = ""
     ttl: str = "168h"
     timeout: str = "10s"
+    maxsize: str = ""
     upstreams: list[UpstreamConfig] = field(default_factory=list)
     # Dockyard: a fill whose clients all went away still completes when at most this many bytes remain.
     backgroundlimit: int = 2 * 1024 * 1024 * 1024

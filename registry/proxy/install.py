@@ -11,6 +11,7 @@ from registry.handlers.blobs import BlobHandlers
 from registry.handlers.listing import ListingHandlers
 from registry.handlers.manifests import ManifestHandlers
 from registry.handlers.uploads import UploadHandlers
+from registry.proxy.evict import caches
 from registry.proxy.fill import Filler
 from registry.proxy.handlers import (
     Mirror,
@@ -29,6 +30,7 @@ def install(config: ProxyConfig, store: Store, handlers: dict[str, Any], registr
     """Wrap the local handlers in `handlers` with the mirror's; None when no upstream is configured."""
     if not config.remoteurl and not config.upstreams:
         return None
+    caches(config)  # a bad maxsize is refused at start
     metrics = ProxyMetrics(registry)
     mirror = Mirror(
         Routing(config),

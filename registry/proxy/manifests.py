@@ -14,6 +14,7 @@ from oci.digest import Digest
 from oci.manifests import ManifestError, parse_manifest
 from registry import paths
 from registry.errors import RegistryError
+from registry.proxy.evict import PullClock
 from registry.proxy.metrics import ProxyMetrics
 from registry.proxy.routing import Target
 from registry.proxy.upstream import Failure, Head, UpstreamError
@@ -44,11 +45,18 @@ class MirroredManifests:
     def __init__(self, store: Store, metrics: ProxyMetrics) -> None:
         self.store = store
         self.metrics = metrics
+        self.clock = PullClock(store.backend)
         # (local name, tag) -> when the upstream last confirmed it. Per process: a worker that has
         # not seen a tag yet revalidates it once, which costs one HEAD.
         self._validated: dict[tuple[str, str], float] = {}
 
     async def get(self, target: Target, name: str, reference: str, head_only: bool) -> Answer:
+        answer = await self._answer(target, name, reference, head_only)
+        if answer.manifest is not None:
+            await self.clock.touch(name)
+        return answer
+
+    async def _answer(self, target: Target, name: str, reference: str, head_only: bool) -> Answer:
         cached = await self._cached(name, reference)
         upstream = target.upstream
         label = upstream.label

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from registry.config import ConfigError, ProxyConfig, UpstreamConfig, load_config
+from registry.proxy.evict import caches, parse_size
 from registry.proxy.routing import Routing
 
 
@@ -110,3 +111,15 @@ def test_prefixed_upstreams_default_and_ns() -> None:
 def test_bad_proxy_configs_are_refused(config: ProxyConfig, message: str) -> None:
     with pytest.raises(ConfigError, match=message):
         Routing(config)
+
+
+def test_sizes_parse_and_a_bad_maxsize_is_refused() -> None:
+    assert parse_size("200GiB") == 200 * 1024**3
+    assert parse_size("500MB") == 500 * 1000**2
+    assert parse_size("8MiB") == 8 * 1024**2
+    assert parse_size("1048576") == 1048576
+    with pytest.raises(ValueError):
+        parse_size("lots")
+    with pytest.raises(ConfigError, match=r"proxy\.upstreams\[0\]\.maxsize"):
+        caches(ProxyConfig(upstreams=[UpstreamConfig(prefix="a", remoteurl="https://a.example", maxsize="big")]))
+    assert caches(ProxyConfig(remoteurl="https://a.example", maxsize="1GB"))[0].maxsize == 10**9
