@@ -142,3 +142,31 @@ def test_tags_revalidated_with_head_after_ttl_and_served_stale_when_upstream_fai
         r = httpx.get(f"{mirror.url}/v2/team/other/manifests/v1", headers=MANIFEST_ACCEPT)
         assert r.status_code == 429 and r.headers["retry-after"] == "17"
         assert r.json()["errors"][0]["code"] == "TOOMANYREQUESTS"
+
+
+def test_blob_errors_from_the_upstream_map_to_oci_errors(upstream: Upstream, tmp_path: Path) -> None:
+    image = push_image(tmp_path, upstream, "team/app", "v1", ImageSpec([layer([file("e", b"errors")])]))
+    blob = image.layers[0].digest
+    with running_mirror(tmp_path, {"remoteurl": upstream.proxy.url, "timeout": "2s"}) as mirror:
+        base = f"{mirror.url}/v2/team/app/blobs"
+        missing = "sha256:" + "0" * 64
+        for method in ("GET", "HEAD"):
+            r = httpx.request(method, f"{base}/{missing}")
+            assert r.status_code == 404
+            if method == "GET":
+                assert r.json()["errors"][0]["code"] == "BLOB_UNKNOWN"
+        for fault, status, code in (
+            (Fault("status", status=500), 503, "UNAVAILABLE"),
+            (Fault("drop"), 503, "UNAVAILABLE"),
+            (Fault("status", status=429, headers={"Retry-After": "5"}), 429, "TOOMANYREQUESTS"),
+            (Fault("status", status=403), 403, "DENIED"),
+        ):
+            upstream.proxy.clear()
+            upstream.proxy.inject(fault)
+            r = httpx.get(f"{base}/{blob}")
+            assert r.status_code == status, (fault, r.text)
+            assert r.json()["errors"][0]["code"] == code
+        upstream.proxy.clear()
+        assert httpx.get(f"{base}/{blob}").content == image.layers[0].blob
+        r = httpx.get(f"{base}/not-a-digest")
+        assert r.status_code == 400 and r.json()["errors"][0]["code"] == "DIGEST_INVALID"
