@@ -32,6 +32,7 @@ from registry.health import Health
 from registry.metrics import InstrumentedBackend, Metrics, mark_worker_dead, metrics_route
 from registry.middleware import RequestContextMiddleware
 from registry.proxy.install import install as install_mirror
+from registry.proxy.spools import spool_directory
 from registry.store import Store
 from storage_backends import BackendError, InvalidPath, PathNotFound, StorageBackend, StorageError, open_backend
 
@@ -112,7 +113,9 @@ def create_app(
         "listing": ListingHandlers(store),
     }
     # A pull-through cache wraps the handlers; its upstream clients close with the app.
-    mirror = install_mirror(config.proxy, store, handlers, metrics.registry) if config.proxy is not None else None
+    mirror = None
+    if config.proxy is not None:
+        mirror = install_mirror(config.proxy, store, handlers, metrics.registry, spool_directory(config))
     router = RegistryRouter(handlers, controller)
     routes: list[BaseRoute] = list(controller.routes) if isinstance(controller, ServesRoutes) else []
     # Probes and metrics live outside /v2/: no registry auth, and never confused with a repository.

@@ -19,6 +19,7 @@ import logging
 import os
 import tempfile
 from collections.abc import AsyncIterator
+from typing import BinaryIO
 
 import httpx
 
@@ -26,12 +27,15 @@ from oci.digest import Digest, new_hasher
 from registry import paths
 from registry.proxy.metrics import ProxyMetrics
 from registry.proxy.routing import Target
+from registry.proxy.spools import Claim, Follow, Spools
 from registry.proxy.upstream import Failure, UpstreamError
-from storage_backends import BlobWriter, StorageBackend
+from storage_backends import BlobWriter, PathNotFound, StorageBackend
 
 log = logging.getLogger("dockyard.proxy")
 
 _CHUNK = 1024 * 1024
+# How often a follower looks at another process's spool for more bytes.
+_FOLLOW_POLL = 0.02
 
 
 class Fill:
@@ -49,7 +53,11 @@ class Fill:
         self.names: set[str] = set()
         self.opened = asyncio.Event()
         self._changed = asyncio.Condition()
-        self._spool = tempfile.TemporaryFile(prefix="dockyard-fill-")
+        self._spool: BinaryIO | None = None
+
+    def attach(self, spool: BinaryIO) -> None:
+        """Where the bytes are kept as they arrive: set before `opened`."""
+        self._spool = spool
 
     @property
     def finished(self) -> bool:
@@ -72,7 +80,7 @@ class Fill:
         return self._read()
 
     async def _read(self) -> AsyncIterator[bytes]:
-        assert self.size is not None
+        assert self.size is not None and self._spool is not None
         position = 0
         try:
             while position < self.size:
@@ -93,14 +101,18 @@ class Fill:
             self.readers -= 1
 
     def spool_write(self, data: bytes, offset: int) -> None:
+        assert self._spool is not None
         os.pwrite(self._spool.fileno(), data, offset)
 
 
 class Filler:
-    def __init__(self, backend: StorageBackend, metrics: ProxyMetrics, background_limit: int) -> None:
+    def __init__(
+        self, backend: StorageBackend, metrics: ProxyMetrics, background_limit: int, spools: Spools | None = None
+    ) -> None:
         self.backend = backend
         self.metrics = metrics
         self.background_limit = background_limit
+        self.spools = spools or Spools(None)
         self._fills: dict[Digest, Fill] = {}
         self._tasks: set[asyncio.Task[None]] = set()
 
@@ -122,10 +134,17 @@ class Filler:
     async def _run(self, target: Target, fill: Fill) -> None:
         writer: BlobWriter | None = None
         response: httpx.Response | None = None
+        claim = self.spools.claim(fill.digest)
         try:
+            if isinstance(claim, Follow):
+                self.metrics.coalesced.labels(fill.label).inc()
+                await self._follow(fill, claim)
+                return
+            fill.attach(claim.spool)
             response = await target.upstream.open("GET", target.remote, f"blobs/{fill.digest}")
             length = response.headers.get("content-length")
             fill.size = int(length) if length and length.isdigit() else None
+            claim.announce(fill.size)
             fill.opened.set()
             writer = await self.backend.writer(paths.blob_data(fill.digest))
             await self._pump(target, fill, response, writer)
@@ -151,6 +170,10 @@ class Filler:
                 await writer.cancel()
             if response is not None:
                 await response.aclose()
+            if isinstance(claim, Claim):
+                claim.release()
+            else:
+                claim.close()
             if self._fills.get(fill.digest) is fill:
                 del self._fills[fill.digest]
             fill.opened.set()
@@ -176,6 +199,46 @@ class Filler:
         got = f"{fill.digest.algorithm}:{hasher.hexdigest()}"
         if got != str(fill.digest):
             raise UpstreamError(Failure.CORRUPT, f"upstream {fill.label} sent bytes that do not match {fill.digest}")
+
+    async def _follow(self, fill: Fill, follow: Follow) -> None:
+        """Another process is downloading the blob: copy its spool as it grows, hashing every byte,
+        and finish once it has let go, the bytes match and the blob is in storage."""
+        while True:
+            known, size = follow.announced()
+            if known:
+                break
+            if follow.owner_gone():
+                raise UpstreamError(Failure.UNAVAILABLE, f"the download from upstream {fill.label} failed")
+            await asyncio.sleep(_FOLLOW_POLL)
+        fill.size = size
+        fill.attach(tempfile.TemporaryFile(prefix="dockyard-fill-"))
+        fill.opened.set()
+        hasher = new_hasher(fill.digest.algorithm)
+        while True:
+            finished = follow.owner_gone()  # before looking at the length: then nothing more can come
+            available = follow.available()
+            if available > fill.written:
+                data = await asyncio.to_thread(follow.read, min(available - fill.written, _CHUNK), fill.written)
+                hasher.update(data)
+                await asyncio.to_thread(fill.spool_write, data, fill.written)
+                fill.written += len(data)
+                await fill.notify()
+                continue
+            if finished:
+                break
+            await asyncio.sleep(_FOLLOW_POLL)
+        if (size is not None and fill.written != size) or f"{fill.digest.algorithm}:{hasher.hexdigest()}" != str(
+            fill.digest
+        ):
+            raise UpstreamError(Failure.UNAVAILABLE, f"the download from upstream {fill.label} failed")
+        try:
+            await self.backend.stat(paths.blob_data(fill.digest))
+        except PathNotFound:
+            raise UpstreamError(Failure.UNAVAILABLE, f"the download from upstream {fill.label} failed") from None
+        fill.size = fill.written
+        for name in sorted(fill.names):
+            await self.backend.put(paths.layer_link(name, fill.digest), str(fill.digest).encode())
+        fill.done = True
 
     async def aclose(self) -> None:
         for task in list(self._tasks):

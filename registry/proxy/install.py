@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from prometheus_client import CollectorRegistry
@@ -23,10 +24,13 @@ from registry.proxy.handlers import (
 from registry.proxy.manifests import MirroredManifests
 from registry.proxy.metrics import ProxyMetrics
 from registry.proxy.routing import Routing
+from registry.proxy.spools import Spools
 from registry.store import Store
 
 
-def install(config: ProxyConfig, store: Store, handlers: dict[str, Any], registry: CollectorRegistry) -> Mirror | None:
+def install(
+    config: ProxyConfig, store: Store, handlers: dict[str, Any], registry: CollectorRegistry, spools: Path | None = None
+) -> Mirror | None:
     """Wrap the local handlers in `handlers` with the mirror's; None when no upstream is configured."""
     if not config.remoteurl and not config.upstreams:
         return None
@@ -35,7 +39,7 @@ def install(config: ProxyConfig, store: Store, handlers: dict[str, Any], registr
     mirror = Mirror(
         Routing(config),
         store,
-        Filler(store.backend, metrics, config.backgroundlimit),
+        Filler(store.backend, metrics, config.backgroundlimit, Spools(spools)),
         MirroredManifests(store, metrics),
         metrics,
     )

@@ -21,6 +21,7 @@ from registry.proxy.fill import Filler
 from registry.proxy.manifests import MirroredManifests
 from registry.proxy.metrics import ProxyMetrics
 from registry.proxy.routing import Routing, Target
+from registry.proxy.spools import Spools, spool_directory
 from registry.proxy.upstream import UpstreamError
 from registry.store import Store
 from storage_backends import open_backend
@@ -54,7 +55,7 @@ async def warm(config: Config, refs: list[str]) -> Warmed:
     backend = open_backend(config.storage.driver, config.storage.driver_options)
     store = Store(backend)
     metrics = ProxyMetrics(CollectorRegistry())
-    filler = Filler(store.backend, metrics, config.proxy.backgroundlimit)
+    filler = Filler(store.backend, metrics, config.proxy.backgroundlimit, Spools(spool_directory(config)))
     manifests = MirroredManifests(store, metrics)
     done = Warmed()
     try:

@@ -78,10 +78,10 @@ def mirror_config(path: Path, proxy: dict[str, Any], **extra: Any) -> Path:
 
 
 @contextmanager
-def running_mirror(tmp_path: Path, proxy: dict[str, Any], **extra: Any) -> Iterator[RegistryProcess]:
+def running_mirror(tmp_path: Path, proxy: dict[str, Any], workers: int = 1, **extra: Any) -> Iterator[RegistryProcess]:
     name = f"mirror-{free_port()}"
     config = mirror_config(tmp_path / f"{name}.yml", proxy, **extra)
-    server = start_registry(tmp_path / name, config=config)
+    server = start_registry(tmp_path / name, config=config, workers=workers)
     try:
         yield server
     finally:

@@ -28,12 +28,15 @@ pytestmark = pytest.mark.e2e
 CLIENTS = 12
 
 
-def test_concurrent_misses_share_one_download_streamed_as_it_arrives(upstream: Upstream, tmp_path: Path) -> None:
+@pytest.mark.parametrize("workers", [1, 2])
+def test_concurrent_misses_share_one_download_streamed_as_it_arrives(
+    upstream: Upstream, tmp_path: Path, workers: int
+) -> None:
     image = push_image(tmp_path, upstream, "team/big", "v1", big_layer_image())
     big = image.layers[0]
     gate = Fault("pause", path=f"/blobs/{big.digest}", method="GET")
     upstream.proxy.inject(gate)
-    with running_mirror(tmp_path, {"remoteurl": upstream.proxy.url}) as mirror:
+    with running_mirror(tmp_path, {"remoteurl": upstream.proxy.url}, workers=workers) as mirror:
         url = f"{mirror.url}/v2/team/big/blobs/{big.digest}"
         first_bytes = threading.Barrier(CLIENTS + 1, timeout=120)
         results: list[str] = []
@@ -160,8 +163,11 @@ def test_two_replicas_on_one_storage_fill_the_same_blob_without_corrupting_it(
     gate = Fault("pause", path=f"/blobs/{big.digest}", method="GET")
     upstream.proxy.inject(gate)
     config = mirror_config(tmp_path / "replicas.yml", {"remoteurl": upstream.proxy.url})
-    one = start_registry(tmp_path / "shared", config=config)
-    two = start_registry(tmp_path / "shared", config=config)
+    # Each with a temp dir of its own, as on two machines: they cannot share a download.
+    (tmp_path / "tmp-one").mkdir()
+    (tmp_path / "tmp-two").mkdir()
+    one = start_registry(tmp_path / "shared", config=config, env={"TMPDIR": str(tmp_path / "tmp-one")})
+    two = start_registry(tmp_path / "shared", config=config, env={"TMPDIR": str(tmp_path / "tmp-two")})
     try:
         digests: list[str] = []
         started = threading.Barrier(3, timeout=120)
