@@ -15,6 +15,8 @@ the next pull is a hit.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import hashlib
 import logging
 import os
 import tempfile
@@ -48,6 +50,8 @@ class Fill:
         self.size: int | None = None
         self.written = 0
         self.done = False
+        # The bytes matched the digest: all of them may go out, while they are still being committed.
+        self.verified = False
         self.error: UpstreamError | None = None
         self.readers = 0
         self.names: set[str] = set()
@@ -89,7 +93,8 @@ class Fill:
                         if self.error is not None:
                             raise self.error
                         # Everything but the last byte may go out before the digest is checked.
-                        available = self.size if self.done else min(self.written, self.size - 1)
+                        complete = self.done or self.verified
+                        available = self.size if complete else min(self.written, self.size - 1)
                         if available > position:
                             break
                         await self._changed.wait()
@@ -103,6 +108,24 @@ class Fill:
     def spool_write(self, data: bytes, offset: int) -> None:
         assert self._spool is not None
         os.pwrite(self._spool.fileno(), data, offset)
+
+
+async def _blocks(response: httpx.Response) -> AsyncIterator[bytes]:
+    """The body as sent (no decoding: blobs are stored as they travel) in blocks of about `_CHUNK`."""
+    if response.headers.get("content-encoding", "identity").lower() != "identity":
+        async for chunk in response.aiter_bytes(_CHUNK):
+            yield chunk
+        return
+    pending: list[bytes] = []
+    size = 0
+    async for piece in response.aiter_raw():
+        pending.append(piece)
+        size += len(piece)
+        if size >= _CHUNK:
+            yield b"".join(pending)
+            pending, size = [], 0
+    if pending:
+        yield b"".join(pending)
 
 
 class Filler:
@@ -141,13 +164,18 @@ class Filler:
                 await self._follow(fill, claim)
                 return
             fill.attach(claim.spool)
-            response = await target.upstream.open("GET", target.remote, f"blobs/{fill.digest}")
+            # Blobs are already compressed where they are: the bytes as stored are the ones to hash.
+            response = await target.upstream.open(
+                "GET", target.remote, f"blobs/{fill.digest}", {"Accept-Encoding": "identity"}
+            )
             length = response.headers.get("content-length")
             fill.size = int(length) if length and length.isdigit() else None
             claim.announce(fill.size)
             fill.opened.set()
             writer = await self.backend.writer(paths.blob_data(fill.digest))
             await self._pump(target, fill, response, writer)
+            fill.verified = True
+            await fill.notify()
             await writer.commit()
             writer = None
             for name in sorted(fill.names):
@@ -181,24 +209,43 @@ class Filler:
 
     async def _pump(self, target: Target, fill: Fill, response: httpx.Response, writer: BlobWriter) -> None:
         hasher = new_hasher(fill.digest.algorithm)
-        async for chunk in response.aiter_bytes(_CHUNK):
-            if fill.size is not None and fill.written + len(chunk) > fill.size:
-                raise UpstreamError(Failure.CORRUPT, f"upstream {fill.label} sent more bytes than it announced")
-            await asyncio.to_thread(fill.spool_write, chunk, fill.written)
-            hasher.update(chunk)
-            await writer.write(chunk)
-            fill.written += len(chunk)
-            self.metrics.upstream_bytes.labels(fill.label).inc(len(chunk))
-            await fill.notify()
-            remaining = (fill.size or 0) - fill.written
-            if not fill.keep and fill.readers == 0 and remaining > self.background_limit:
-                raise UpstreamError(Failure.UNAVAILABLE, "every client went away with too much left to fetch")
+        received = 0
+        # One chunk is stored (spool and backend, side by side) while the next one arrives.
+        storing: asyncio.Future[None] | None = None
+        try:
+            async for chunk in _blocks(response):
+                received += len(chunk)
+                if fill.size is not None and received > fill.size:
+                    raise UpstreamError(Failure.CORRUPT, f"upstream {fill.label} sent more bytes than it announced")
+                if storing is not None:
+                    await storing
+                remaining = (fill.size or 0) - fill.written
+                if not fill.keep and fill.readers == 0 and remaining > self.background_limit:
+                    raise UpstreamError(Failure.UNAVAILABLE, "every client went away with too much left to fetch")
+                storing = asyncio.ensure_future(self._store(fill, writer, hasher, chunk))
+            if storing is not None:
+                await storing
+        finally:
+            if storing is not None and not storing.done():
+                storing.cancel()
+                with contextlib.suppress(BaseException):
+                    await storing
         if fill.size is not None and fill.written != fill.size:
             raise UpstreamError(Failure.UNAVAILABLE, f"upstream {fill.label} ended the download early")
         fill.size = fill.written
         got = f"{fill.digest.algorithm}:{hasher.hexdigest()}"
         if got != str(fill.digest):
             raise UpstreamError(Failure.CORRUPT, f"upstream {fill.label} sent bytes that do not match {fill.digest}")
+
+    async def _store(self, fill: Fill, writer: BlobWriter, hasher: hashlib._Hash, chunk: bytes) -> None:
+        def spool_and_hash() -> None:
+            fill.spool_write(chunk, fill.written)
+            hasher.update(chunk)  # hashlib lets go of the GIL for large buffers
+
+        await asyncio.gather(asyncio.to_thread(spool_and_hash), writer.write(chunk))
+        fill.written += len(chunk)
+        self.metrics.upstream_bytes.labels(fill.label).inc(len(chunk))
+        await fill.notify()
 
     async def _follow(self, fill: Fill, follow: Follow) -> None:
         """Another process is downloading the blob: copy its spool as it grows, hashing every byte,
@@ -224,13 +271,18 @@ class Filler:
                 fill.written += len(data)
                 await fill.notify()
                 continue
-            if finished:
+            if finished or (size is not None and fill.written >= size):
                 break
             await asyncio.sleep(_FOLLOW_POLL)
         if (size is not None and fill.written != size) or f"{fill.digest.algorithm}:{hasher.hexdigest()}" != str(
             fill.digest
         ):
             raise UpstreamError(Failure.UNAVAILABLE, f"the download from upstream {fill.label} failed")
+        fill.verified = True
+        await fill.notify()
+        # The owner's commit, then the blob can be linked here. Another process's lock sends no event: poll.
+        while not follow.owner_gone():  # noqa: ASYNC110
+            await asyncio.sleep(_FOLLOW_POLL)
         try:
             await self.backend.stat(paths.blob_data(fill.digest))
         except PathNotFound:
