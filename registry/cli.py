@@ -104,6 +104,10 @@ def run_server(config: Config) -> int:
             # The workers build their own apps; this process only checks the auth config (and
             # creates the token key once, before they race to).
             open_controller(config)
+            if config.proxy is not None:
+                from registry.proxy.install import check
+
+                check(config.proxy)
     except ConfigError as exc:
         print(f"dockyard: config error: {exc}", file=sys.stderr)
         return 2

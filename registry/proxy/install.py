@@ -28,6 +28,12 @@ from registry.proxy.spools import Spools
 from registry.store import Store
 
 
+def check(config: ProxyConfig) -> None:
+    """Refuse a bad `proxy` section (ConfigError) without building anything."""
+    Routing(config)
+    caches(config)
+
+
 def install(
     config: ProxyConfig, store: Store, handlers: dict[str, Any], registry: CollectorRegistry, spools: Path | None = None
 ) -> Mirror | None:

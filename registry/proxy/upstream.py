@@ -49,10 +49,10 @@ class Head:
 class Upstream:
     def __init__(self, config: UpstreamConfig, where: str) -> None:
         parts = urlsplit(config.remoteurl)
-        if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise ConfigError(f"{where}.remoteurl: {config.remoteurl!r} is not an http(s) URL")
         if parts.username or parts.password:
             raise ConfigError(f"{where}.remoteurl: put credentials in username and password, not in the URL")
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ConfigError(f"{where}.remoteurl: {config.remoteurl!r} is not an http(s) URL")
         try:
             self.ttl = parse_duration(config.ttl)
             self.timeout = parse_duration(config.timeout)
@@ -64,10 +64,18 @@ class Upstream:
         # Metrics and logs name an upstream by its prefix, else its host: never by anything secret.
         self.label = self.prefix or self.host
         self.is_docker_hub = (parts.hostname or "") in DOCKER_HUB_HOSTS
-        credentials = Credentials(config.username, config.password) if config.username else None
-        self.client = RegistryClient(
-            self.host, credentials, insecure=parts.scheme == "http", timeout=max(self.timeout, 60.0)
-        )
+        self._credentials = Credentials(config.username, config.password) if config.username else None
+        self._insecure = parts.scheme == "http"
+        self._client: RegistryClient | None = None
+
+    @property
+    def client(self) -> RegistryClient:
+        # Made on first use, so a config can be checked (`Routing`) without opening connections.
+        if self._client is None:
+            self._client = RegistryClient(
+                self.host, self._credentials, insecure=self._insecure, timeout=max(self.timeout, 60.0)
+            )
+        return self._client
 
     def remote_name(self, name: str) -> str:
         """The upstream's name for a repository: Docker Hub keeps official images under `library/`."""
@@ -130,7 +138,8 @@ class Upstream:
         )
 
     async def aclose(self) -> None:
-        await self.client.aclose()
+        if self._client is not None:
+            await self._client.aclose()
 
 
 def _short(exc: Exception) -> str:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -123,3 +125,19 @@ def test_sizes_parse_and_a_bad_maxsize_is_refused() -> None:
     with pytest.raises(ConfigError, match=r"proxy\.upstreams\[0\]\.maxsize"):
         caches(ProxyConfig(upstreams=[UpstreamConfig(prefix="a", remoteurl="https://a.example", maxsize="big")]))
     assert caches(ProxyConfig(remoteurl="https://a.example", maxsize="1GB"))[0].maxsize == 10**9
+
+
+@pytest.mark.parametrize("workers", ["1", "2"])
+def test_serve_refuses_a_bad_proxy_section_at_start(tmp_path: Path, workers: str) -> None:
+    path = tmp_path / "c.yml"
+    path.write_text("proxy:\n  remoteurl: ftp://user:pw@registry.example\n")
+    result = subprocess.run(
+        [sys.executable, "-m", "dockyard", "serve", str(path), "--workers", workers, "--port", "1"],
+        capture_output=True,
+        text=True,
+        cwd=Path(__file__).resolve().parents[2],
+        timeout=60,
+    )
+    assert result.returncode == 2
+    assert "proxy.remoteurl" in result.stderr and "Traceback" not in result.stderr
+    assert "pw@" not in result.stderr
