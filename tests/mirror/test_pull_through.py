@@ -12,7 +12,7 @@ import pytest
 
 from tests.faultproxy import Fault
 from tests.imagebuild import ImageSpec, busybox_entries, file, layer
-from tests.mirror.conftest import Upstream, blob_file, push_image, running_mirror, skopeo
+from tests.mirror.conftest import Upstream, blob_file, metric, push_image, running_mirror, skopeo
 from tests.servers import start_registry
 
 pytestmark = pytest.mark.e2e
@@ -128,6 +128,8 @@ def test_tags_revalidated_with_head_after_ttl_and_served_stale_when_upstream_fai
             assert r.headers["warning"] == '110 - "Response is Stale"'
         proxy.clear()
         assert "serving team/app:v1 stale" in mirror.logs()
+        assert metric(mirror, "dockyard_proxy_stale_serves_total", upstream=proxy.address) == 4
+        assert metric(mirror, "dockyard_proxy_hits_total", upstream=proxy.address, kind="manifest") >= 1
 
         # An unknown tag is the upstream's answer, not a stale serve; nothing cached and no upstream: 503.
         r = httpx.get(f"{mirror.url}/v2/team/app/manifests/nope", headers=MANIFEST_ACCEPT)
