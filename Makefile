@@ -3,35 +3,51 @@
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
-STAMP := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
+PREFIX ?= $(HOME)/.local
+# Each stamp names what is installed and the pyproject.toml it was installed from: an edit reinstalls.
+HASH := $(shell cksum pyproject.toml | cut -d' ' -f1)
+SERVE_STAMP := $(VENV)/.serve-$(HASH)
+TEST_STAMP := $(VENV)/.test-$(HASH)
+BENCH_STAMP := $(VENV)/.bench-$(HASH)
 
-.PHONY: run test lint typecheck bench clean
+.PHONY: run install test lint bench clean
 
-$(STAMP): pyproject.toml
+$(BIN)/pip:
 	@$(PYTHON) -m venv $(VENV) || { echo "python3 -m venv failed: install python3-venv (apt-get install python3-venv)"; exit 1; }
 	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -e '.[test]'
-	@rm -f $(VENV)/.installed-*
+
+# Serving needs only the package's own dependencies; the test and benchmark tools come on top.
+$(SERVE_STAMP): pyproject.toml | $(BIN)/pip
+	$(BIN)/pip install -q -e .
+	@rm -f $(VENV)/.serve-*
 	@touch $@
 
-run: $(STAMP)
-	$(BIN)/dockyard serve $(CONFIG)
+$(TEST_STAMP): $(SERVE_STAMP)
+	$(BIN)/pip install -q -e '.[test]'
+	@rm -f $(VENV)/.test-*
+	@touch $@
 
-lint: $(STAMP)
-	$(BIN)/ruff check oci registry storage_backends auth runtime dockyard bench tests
-	$(BIN)/mypy
-
-test: $(STAMP) lint
-	$(BIN)/pytest $(PYTEST_ARGS)
-
-# The benchmark against CNCF distribution (needs `apt-get install docker-registry wrk`); see bench/README.md.
-BENCH_STAMP := $(VENV)/.bench-$(shell cksum pyproject.toml | cut -d' ' -f1)
-
-$(BENCH_STAMP): $(STAMP)
+$(BENCH_STAMP): $(TEST_STAMP)
 	$(BIN)/pip install -q -e '.[test,bench]'
 	@rm -f $(VENV)/.bench-*
 	@touch $@
 
+run: $(SERVE_STAMP)
+	$(BIN)/dockyard serve $(CONFIG)
+
+# Links the venv's `dockyard` into $(PREFIX)/bin (~/.local/bin; `sudo make install PREFIX=/usr/local` for root).
+install: $(SERVE_STAMP)
+	@mkdir -p $(PREFIX)/bin
+	ln -sf $(abspath $(BIN))/dockyard $(PREFIX)/bin/dockyard
+
+lint: $(TEST_STAMP)
+	$(BIN)/ruff check oci registry storage_backends auth runtime dockyard bench tests
+	$(BIN)/mypy
+
+test: $(TEST_STAMP) lint
+	$(BIN)/pytest $(PYTEST_ARGS)
+
+# The benchmark against CNCF distribution (needs `apt-get install docker-registry wrk`); see bench/README.md.
 bench: $(BENCH_STAMP)
 	$(BIN)/python -m bench $(BENCH_ARGS)
 

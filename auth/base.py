@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Protocol, runtime_checkable
+from typing import ClassVar, Protocol, runtime_checkable
 
 from starlette.requests import Request
 from starlette.routing import BaseRoute
+
+from oci.errorcodes import ErrorCode
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,8 +44,9 @@ class AllowAll:
 class AuthError(Exception):
     """Base of the refusals; the registry renders them with the spec's JSON error body."""
 
-    code = "UNAUTHORIZED"
-    status = 401
+    code: ClassVar[ErrorCode] = ErrorCode.UNAUTHORIZED
+    # Set where the answer's status is not the code's usual one.
+    status_override: ClassVar[int | None] = None
 
     def __init__(self, message: str, headers: Mapping[str, str] | None = None, detail: object = None) -> None:
         super().__init__(message)
@@ -51,19 +54,21 @@ class AuthError(Exception):
         self.headers = dict(headers or {})
         self.detail = detail
 
+    @property
+    def status(self) -> int:
+        return self.status_override or self.code.status
+
 
 class Challenge(AuthError):
     """401: credentials missing or wrong. `headers` carries `WWW-Authenticate`."""
 
 
 class Denied(AuthError):
-    code = "DENIED"
-    status = 403
+    code = ErrorCode.DENIED
 
 
 class TooManyRequests(AuthError):
-    code = "TOOMANYREQUESTS"
-    status = 429
+    code = ErrorCode.TOOMANYREQUESTS
 
 
 class AccessController(Protocol):

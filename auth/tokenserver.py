@@ -27,6 +27,7 @@ from auth.ratelimit import FailureLimiter
 from auth.rules import RuleSource
 from auth.scopes import Scope, ScopeError, format_scopes, parse_scopes
 from auth.token import InvalidToken, TokenIssuer, credential_stamp
+from oci.errorcodes import ErrorCode
 
 log = logging.getLogger("dockyard.auth")
 
@@ -34,8 +35,8 @@ MAX_FORM_BYTES = 64 * 1024
 
 
 class _BadRequest(AuthError):
-    code = "UNSUPPORTED"
-    status = 400
+    code = ErrorCode.UNSUPPORTED
+    status_override = 400
 
     def __init__(self, message: str, oauth_error: str = "invalid_request") -> None:
         super().__init__(message)
@@ -70,7 +71,7 @@ class TokenServer:
                 return await self._post(request)
             return await self._get(request)
         except AuthError as exc:
-            body: dict[str, Any] = {"errors": [{"code": exc.code, "message": exc.message, "detail": exc.detail}]}
+            body: dict[str, Any] = {"errors": [{"code": exc.code.name, "message": exc.message, "detail": exc.detail}]}
             if isinstance(exc, _BadRequest):
                 body.update(error=exc.oauth_error, error_description=exc.message)
             elif isinstance(exc, Challenge):

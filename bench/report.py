@@ -11,6 +11,7 @@ import orjson
 from bench.servers import DISTRIBUTION, DOCKYARD
 
 RSS_LIMIT_MIB = 150.0
+PAGE_LIMIT_MS = 50.0
 CEILING_SHARE = 0.6
 
 
@@ -41,6 +42,8 @@ def verdict(kind: str, ours: float | None, ratio: float | None) -> str:
         return f"≥ 1.0 {'✓' if ratio >= 1.0 else '✗'}"
     if kind == "latency" and ratio is not None:
         return f"≤ 1.0 {'✓' if ratio <= 1.0 else '✗'}"
+    if kind == "page" and ours is not None:
+        return f"< {PAGE_LIMIT_MS:.0f} {'✓' if ours < PAGE_LIMIT_MS else '✗'}"
     if kind == "memory" and ours is not None:
         return f"< {RSS_LIMIT_MIB:.0f} {'✓' if ours < RSS_LIMIT_MIB else '✗'}"
     return ""

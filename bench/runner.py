@@ -16,8 +16,9 @@ from typing import Any
 from bench import ceilings
 from bench.listing import Catalog, TagList
 from bench.load import ManifestLoad, SmallUploads
-from bench.servers import Server, distribution_version
+from bench.servers import DISTRIBUTION, Server, distribution_version
 from bench.transfer import ChunkedPush, ManyPulls, MonolithicPush, ParallelPull, RangedPull, RawPull, SinglePull
+from bench.ui import UiPages
 from bench.workload import Context, Sample, Sizes, Workload
 
 
@@ -31,7 +32,7 @@ def all_workloads(sizes: Sizes) -> list[Workload]:
         RangedPull(),
     ]
     workloads += [ManifestLoad(connections) for connections in sizes.wrk_connections]
-    workloads += [SmallUploads(), TagList(), Catalog(), ManyPulls()]
+    workloads += [SmallUploads(), TagList(), Catalog(), ManyPulls(), UiPages()]
     return workloads
 
 
@@ -86,14 +87,16 @@ def run(
     for workload in workloads:
         result = WorkloadResult(workload.name, workload.title, [])
         results.append(result)
+        # A workload of Dockyard's own features (the web UI) runs on the Dockyard servers only.
+        measured = [s for s in servers if s.name != DISTRIBUTION or not getattr(workload, "dockyard_only", False)]
         try:
-            for server in servers:
+            for server in measured:
                 workload.prepare(context, server)
             result.title = workload.title
             result.metrics = [asdict(metric) for metric in workload.metrics]
             progress(f"{workload.title}")
             for round_number in range(rounds):
-                for server in servers:
+                for server in measured:
                     sample = workload.run(context, server)
                     _record(result, server.name, sample)
                     progress(f"  round {round_number + 1} {server.name:12} {_brief(workload, sample)}")

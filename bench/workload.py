@@ -20,8 +20,9 @@ from bench.servers import Server
 MiB = 1024 * 1024
 
 # "throughput": higher is better, target ratio >= 1; "latency": lower is better, target ratio <= 1;
-# "memory": lower is better, target an absolute ceiling; "info": no target.
-Kind = Literal["throughput", "latency", "memory", "info"]
+# "memory": lower is better, target an absolute ceiling; "page": a web UI page, target an absolute
+# latency (it has no counterpart in distribution); "info": no target.
+Kind = Literal["throughput", "latency", "memory", "page", "info"]
 
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
 OCI_CONFIG = "application/vnd.oci.image.config.v1+json"

@@ -17,5 +17,6 @@ class Descriptor:
 
 
 def must_exist(descriptor: Descriptor) -> bool:
-    """Foreign (non-distributable) layers with URLs live elsewhere and need not be pushed."""
-    return not (descriptor.urls and descriptor.media_type == mt.DOCKER_FOREIGN_LAYER)
+    """Non-distributable (foreign) layers with URLs live elsewhere and need not be pushed; without
+    URLs a client could fetch them from nowhere but here, so they must be (as in distribution)."""
+    return not (descriptor.urls and descriptor.media_type in mt.NON_DISTRIBUTABLE_LAYERS)

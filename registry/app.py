@@ -1,5 +1,5 @@
 """`create_app(config)`: wires the backend, the store, the access controller, the routes, the
-single error renderer and the lifespan."""
+single error handler and the lifespan."""
 
 from __future__ import annotations
 
@@ -10,20 +10,17 @@ import os
 from collections.abc import AsyncIterator
 from typing import Any
 
-import orjson
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from auth.base import AccessController, AuthError, ServesRoutes
+from auth.base import AccessController, ServesRoutes
 from auth.factory import open_controller
-from oci.digest import InvalidDigest
-from oci.manifests import ManifestError
 from registry.config import Config, parse_duration
 from registry.dispatch import RegistryRouter
-from registry.errors import ErrorCode, RegistryError, protocol_error
+from registry.errorhandler import ErrorHandler, propagate
 from registry.handlers.blobs import BlobHandlers
 from registry.handlers.listing import ListingHandlers
 from registry.handlers.manifests import ManifestHandlers
@@ -34,64 +31,9 @@ from registry.middleware import RequestContextMiddleware
 from registry.proxy.install import install as install_mirror
 from registry.proxy.spools import spool_directory
 from registry.store import Store
-from storage_backends import BackendError, InvalidPath, PathNotFound, StorageBackend, StorageError, open_backend
+from storage_backends import StorageBackend, open_backend
 
 log = logging.getLogger("dockyard")
-
-
-def _error_response(error: RegistryError) -> Response:
-    headers = dict(error.headers)
-    return Response(
-        orjson.dumps(error.body()), status_code=error.status, headers=headers, media_type="application/json"
-    )
-
-
-async def _registry_error(request: Request, exc: Exception) -> Response:
-    assert isinstance(exc, RegistryError)
-    return _error_response(exc)
-
-
-async def _protocol_error(request: Request, exc: Exception) -> Response:
-    assert isinstance(exc, ManifestError | InvalidDigest)
-    return _error_response(protocol_error(exc))
-
-
-async def _auth_error(request: Request, exc: Exception) -> Response:
-    assert isinstance(exc, AuthError)
-    body: dict[str, Any] = {"code": exc.code, "message": exc.message}
-    if exc.detail is not None:
-        body["detail"] = exc.detail
-    return Response(
-        orjson.dumps({"errors": [body]}), status_code=exc.status, headers=exc.headers, media_type="application/json"
-    )
-
-
-async def _http_error(request: Request, exc: Exception) -> Response:
-    assert isinstance(exc, HTTPException)
-    code = {404: ErrorCode.NOT_FOUND, 405: ErrorCode.UNSUPPORTED}.get(exc.status_code, ErrorCode.UNSUPPORTED)
-    return _error_response(RegistryError(code, detail=exc.detail, headers=exc.headers))
-
-
-async def _storage_error(request: Request, exc: Exception) -> Response:
-    if isinstance(exc, PathNotFound):
-        # A race with a concurrent delete: the thing vanished between two reads.
-        return _error_response(RegistryError(ErrorCode.BLOB_UNKNOWN, message="content vanished during the request"))
-    if isinstance(exc, InvalidPath):
-        return _error_response(RegistryError(ErrorCode.NAME_INVALID, detail="invalid path component"))
-    log.error(
-        "storage error on %s %s (request %s): %s",
-        request.method,
-        request.url.path,
-        request.scope.get("dockyard.request_id"),
-        exc,
-    )
-    return _error_response(RegistryError(ErrorCode.UNAVAILABLE, message="storage backend unavailable"))
-
-
-async def _unexpected(request: Request, exc: Exception) -> Response:
-    request_id = request.scope.get("dockyard.request_id")
-    log.exception("unexpected error on %s %s (request %s)", request.method, request.url.path, request_id)
-    return _error_response(RegistryError(ErrorCode.UNKNOWN, detail={"request_id": request_id}))
 
 
 def create_app(
@@ -123,6 +65,10 @@ def create_app(
     if config.metrics.enabled:
         routes.append(metrics_route(config.metrics, metrics))
     routes.append(Route("/v2/{rest:path}", endpoint=router))
+    if config.ui.enabled:
+        from registry.ui.app import ui_routes  # the UI's templates load only when it is on
+
+        routes.extend(ui_routes(config, store, controller))
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -153,16 +99,7 @@ def create_app(
     app = Starlette(
         routes=routes,
         lifespan=lifespan,
-        exception_handlers={
-            RegistryError: _registry_error,
-            ManifestError: _protocol_error,
-            InvalidDigest: _protocol_error,
-            AuthError: _auth_error,
-            HTTPException: _http_error,
-            StorageError: _storage_error,
-            BackendError: _storage_error,
-            Exception: _unexpected,
-        },
+        exception_handlers={HTTPException: propagate},
     )
     app.router.redirect_slashes = False
     app.state.config = config
@@ -170,6 +107,7 @@ def create_app(
     app.state.backend = backend
     app.state.controller = controller
     app.state.metrics = metrics
+    app.add_middleware(ErrorHandler)  # added first, so it runs inside the request context
     app.add_middleware(RequestContextMiddleware, enabled=not config.log.accesslog.disabled, metrics=metrics)
     return app
 

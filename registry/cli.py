@@ -76,7 +76,8 @@ def run_server(config: Config) -> int:
         "host": host,
         "port": port,
         "loop": "uvloop",
-        "http": "httptools",
+        # httptools, quiet about TLS handshakes on the plain port (registry/plainport.py).
+        "http": "registry.plainport:PlainPortProtocol",
         "access_log": False,
         # uvicorn's own records go through the root handler, in the configured format.
         "log_config": None,
@@ -90,7 +91,7 @@ def run_server(config: Config) -> int:
         options["ssl_certfile"] = config.http.tls.certificate
         options["ssl_keyfile"] = config.http.tls.key
     scheme = "https" if config.http.tls.certificate else "http"
-    log.warning(
+    log.info(
         "dockyard serving on %s://%s:%d (storage: %s, workers: %d)", scheme, host, port, config.storage.driver, workers
     )
     try:
@@ -104,6 +105,10 @@ def run_server(config: Config) -> int:
             # The workers build their own apps; this process only checks the auth config (and
             # creates the token key once, before they race to).
             open_controller(config)
+            if config.ui.enabled:
+                from registry.ui.checks import check_ui
+
+                check_ui(config)
             if config.proxy is not None:
                 from registry.proxy.install import check
 

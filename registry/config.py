@@ -20,6 +20,8 @@ from typing import Any, Literal, Union, get_args, get_origin, get_type_hints
 
 import yaml
 
+from registry.ui.config import UiConfig
+
 log = logging.getLogger("dockyard.config")
 
 
@@ -302,6 +304,8 @@ class Config:
     auth: AuthConfig = field(default_factory=AuthConfig)
     gc: GCConfig = field(default_factory=GCConfig)
     metrics: MetricsConfig = field(default_factory=MetricsConfig)
+    # The web UI's section is owned by registry/ui.
+    ui: UiConfig = field(default_factory=UiConfig)
     proxy: ProxyConfig | None = None
 
     @property

@@ -13,6 +13,7 @@ from starlette.types import Receive, Scope, Send
 
 from auth.base import Access, AccessController
 from oci.reference import valid_name
+from registry.errorhandler import MISSING_KEY
 from registry.errors import ErrorCode, RegistryError
 from registry.routes import ROUTES, Handler, RouteRow, compile_path
 
@@ -57,7 +58,7 @@ class RegistryRouter:
             path_matched = True
         if path_matched:
             raise RegistryError(ErrorCode.UNSUPPORTED, message=f"method {method} not allowed here")
-        raise RegistryError(ErrorCode.NOT_FOUND, detail={"path": path})
+        raise RegistryError(ErrorCode.UNSUPPORTED, detail={"path": path}, message="no such endpoint", status=404)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         request = Request(scope, receive)
@@ -69,6 +70,7 @@ class RegistryRouter:
         scope["dockyard.route"] = route.row.path
         scope["dockyard.repository"] = name
         scope["dockyard.action"] = route.row.action
+        scope[MISSING_KEY] = route.row.missing
         grant = await self._controller.authorize(request, _accesses(route.row, name))
         request.state.grant = grant
         scope["dockyard.user"] = grant.subject

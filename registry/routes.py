@@ -14,6 +14,8 @@ from typing import Literal
 from starlette.requests import Request
 from starlette.responses import Response
 
+from registry.errors import ErrorCode
+
 Action = Literal["pull", "push", "delete", "catalog", "base"]
 Handler = Callable[[Request, str], Awaitable[Response]]
 
@@ -24,6 +26,11 @@ class RouteRow:
     path: str
     handler: str  # "<group>.<method name>": resolved against the handler objects at start
     action: Action
+
+    @property
+    def missing(self) -> ErrorCode:
+        """The answer when what the route reads vanishes under it (a concurrent delete won the race)."""
+        return _MISSING[self.handler.partition(".")[0]]
 
 
 ROUTES: tuple[RouteRow, ...] = (
@@ -42,6 +49,14 @@ ROUTES: tuple[RouteRow, ...] = (
     RouteRow(("GET",), "/v2/{name}/blobs/uploads/{upload_id}", "uploads.get_upload", "push"),  # end-13
     RouteRow(("DELETE",), "/v2/{name}/blobs/uploads/{upload_id}", "uploads.cancel_upload", "push"),  # end-14
 )
+
+_MISSING = {
+    "base": ErrorCode.NAME_UNKNOWN,
+    "listing": ErrorCode.NAME_UNKNOWN,
+    "blobs": ErrorCode.BLOB_UNKNOWN,
+    "uploads": ErrorCode.BLOB_UPLOAD_UNKNOWN,
+    "manifests": ErrorCode.MANIFEST_UNKNOWN,
+}
 
 
 def compile_path(path: str) -> re.Pattern[str]:

@@ -13,7 +13,7 @@ import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime
 
-from oci.digest import Digest, InvalidDigest, new_hasher
+from oci.digest import Digest, new_hasher
 from registry import paths
 from registry.errors import ErrorCode, RegistryError
 from storage_backends import PathNotFound, StorageBackend
@@ -203,17 +203,15 @@ class Uploads:
 
 def _range_error(size: int) -> RegistryError:
     return RegistryError(
-        ErrorCode.RANGE_INVALID,
+        ErrorCode.BLOB_UPLOAD_INVALID,
         detail={"size": size},
         headers={"Range": f"0-{max(size - 1, 0)}"},
         message="chunk does not start at the end of the upload",
+        status=416,
     )
 
 
 def _parse_digest_param(text: str | None) -> Digest:
     if not text:
         raise RegistryError(ErrorCode.DIGEST_INVALID, detail="digest parameter missing")
-    try:
-        return Digest.parse(text)
-    except InvalidDigest as exc:
-        raise RegistryError(ErrorCode.DIGEST_INVALID, detail=str(exc)) from None
+    return Digest.parse(text)

@@ -5,6 +5,10 @@ from __future__ import annotations
 
 import os
 import shutil
+import stat
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -20,15 +24,53 @@ def require(condition: bool, reason: str) -> None:
     pytest.skip(reason)
 
 
-def require_tool(name: str) -> str:
+# The Debian package that installs each tool the tests drive, named in the skip a missing tool causes.
+DEBIAN_PACKAGES = {
+    "bpftool": "bpftool",
+    "busybox": "busybox-static",  # the images the tests build are FROM scratch: the binary must be static
+    "chromium": "chromium",
+    "curl": "curl",
+    "debootstrap": "debootstrap",
+    "docker": "docker.io",
+    "docker-compose": "docker-compose",
+    "docker-registry": "docker-registry",
+    "dockerd": "docker.io",
+    "fuse-overlayfs": "fuse-overlayfs",
+    "gcc": "gcc",
+    "htpasswd": "apache2-utils",
+    "ip": "iproute2",
+    "jq": "jq",
+    "newuidmap": "uidmap",
+    "nsenter": "util-linux",
+    "podman": "podman",
+    "runc": "runc",
+    "skopeo": "skopeo",
+    "systemd-analyze": "systemd",
+    "tini": "tini",
+    "umoci": "umoci",
+    "wrk": "wrk",
+}
+
+BUSYBOX = Path("/bin/busybox")
+
+
+def require_tool(name: str, package: str | None = None) -> str:
+    """The path of `name`; skip (naming the Debian package that installs it) when it is missing."""
     path = shutil.which(name)
-    require(path is not None, f"{name} is not installed")
+    package = package or DEBIAN_PACKAGES.get(name, name)
+    require(path is not None, f"{name} is not installed (apt-get install {package})")
     assert path is not None
     return path
 
 
+def require_busybox() -> Path:
+    """Debian's static busybox, which the test images are built from."""
+    require(BUSYBOX.is_file(), f"{BUSYBOX} is not there (apt-get install {DEBIAN_PACKAGES['busybox']})")
+    return BUSYBOX
+
+
 def require_root() -> None:
-    require(os.geteuid() == 0, "needs root")
+    require(os.geteuid() == 0, "needs root (run the suite as root)")
 
 
 @pytest.hookimpl(hookwrapper=True)
@@ -40,3 +82,41 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]):  
         if item.get_closest_marker("e2e") or item.get_closest_marker("privileged"):
             report.outcome = "failed"
             report.longrepr = f"end-to-end test skipped under DOCKYARD_E2E=required: {report.longrepr}"
+
+
+def whiteouts_work(directory: Path) -> bool:
+    """Whether overlay whiteouts can be made here: a 0:0 character device and a trusted.* xattr. Root on an
+    overlayfs (a container's root) or without CAP_MKNOD cannot."""
+    probe = directory / ".whiteout-probe"
+    try:
+        os.mknod(probe, stat.S_IFCHR | 0o000, os.makedev(0, 0))
+        probe.unlink()
+        probe.mkdir()
+        os.setxattr(probe, "trusted.overlay.opaque", b"y")
+        probe.rmdir()
+    except OSError:
+        if probe.is_dir():
+            probe.rmdir()
+        elif probe.exists() or probe.is_symlink():
+            probe.unlink()
+        return False
+    return True
+
+
+@pytest.fixture
+def whiteout_tmp_path(tmp_path: Path) -> Iterator[Path]:
+    """A temporary directory where overlay whiteouts can be made: `tmp_path` itself, or a tmpfs mounted on it
+    when `tmp_path` is on a filesystem that refuses them."""
+    require_root()
+    if whiteouts_work(tmp_path):
+        yield tmp_path
+        return
+    target = tmp_path / "tmpfs"
+    target.mkdir()
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "mode=0755", "tmpfs", str(target)], capture_output=True)
+    require(mounted.returncode == 0, f"no whiteouts in {tmp_path}, nor a tmpfs: {mounted.stderr.decode().strip()}")
+    try:
+        require(whiteouts_work(target), "whiteout devices cannot be made even on a tmpfs: needs CAP_MKNOD")
+        yield target
+    finally:
+        subprocess.run(["umount", "-l", str(target)], check=False)

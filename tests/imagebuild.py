@@ -12,7 +12,6 @@ import gzip
 import hashlib
 import io
 import json
-import shutil
 import subprocess
 import tarfile
 from collections.abc import Iterable, Sequence
@@ -20,7 +19,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-BUSYBOX = Path("/bin/busybox")
+from tests.conftest import require_busybox, require_tool
+
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
 OCI_INDEX = "application/vnd.oci.image.index.v1+json"
 OCI_CONFIG = "application/vnd.oci.image.config.v1+json"
@@ -88,10 +88,11 @@ def opaque(dirpath: str) -> Entry:
 
 def busybox_entries(applets: Iterable[str] | None = None) -> list[Entry]:
     """A minimal root filesystem: busybox with applet symlinks, /etc/passwd and /etc/group, /tmp."""
-    names = list(applets) if applets is not None else _busybox_applets()
+    busybox = require_busybox()
+    names = list(applets) if applets is not None else _busybox_applets(busybox)
     entries = [
         directory("bin"),
-        file("bin/busybox", BUSYBOX.read_bytes(), mode=0o755),
+        file("bin/busybox", busybox.read_bytes(), mode=0o755),
         *[symlink(f"bin/{name}", "busybox") for name in names if name != "busybox"],
         directory("etc"),
         file("etc/passwd", b"root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\n"),
@@ -102,8 +103,8 @@ def busybox_entries(applets: Iterable[str] | None = None) -> list[Entry]:
     return entries
 
 
-def _busybox_applets() -> list[str]:
-    out = subprocess.run([str(BUSYBOX), "--list"], check=True, capture_output=True, text=True).stdout
+def _busybox_applets(busybox: Path) -> list[str]:
+    out = subprocess.run([str(busybox), "--list"], check=True, capture_output=True, text=True).stdout
     return sorted(set(out.split()))
 
 
@@ -246,9 +247,7 @@ def write_layout(dest: Path, spec: ImageSpec | Sequence[ImageSpec], tag: str = "
 
 def push(layout: Path, tag: str, dest_ref: str, creds: str | None = None, multi: bool = False) -> None:
     """Copy `layout:tag` to `dest_ref` (host:port/name:tag) over plain HTTP with skopeo."""
-    skopeo = shutil.which("skopeo")
-    if skopeo is None:
-        raise RuntimeError("skopeo is not installed")
+    skopeo = require_tool("skopeo")
     cmd = [skopeo, "--insecure-policy", "copy", "--dest-tls-verify=false", "--preserve-digests"]
     if multi:
         cmd.append("--all")

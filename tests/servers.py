@@ -17,6 +17,8 @@ from pathlib import Path
 
 import httpx
 
+from tests.conftest import whiteouts_work
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -167,13 +169,19 @@ def start_dockerd(base: Path, extra_args: list[str] | None = None) -> DockerEngi
     base.mkdir(parents=True, exist_ok=True)
     sock = base / "docker.sock"
     log = base / "dockerd.log"
+    data = base / "data"
+    data.mkdir(exist_ok=True)
+    if not whiteouts_work(data):
+        # overlay2 cannot stack on an overlayfs (a container's root): the engine's store goes on a tmpfs,
+        # which stop() unmounts with the engine's other mounts.
+        subprocess.run(["mount", "-t", "tmpfs", "-o", "mode=0710", "tmpfs", str(data)], check=True)
     cmd = [
         "dockerd",
         "--bridge=none",
         "--iptables=false",
         "--ip6tables=false",
         "--data-root",
-        str(base / "data"),
+        str(data),
         "--exec-root",
         str(base / "exec"),
         "--pidfile",

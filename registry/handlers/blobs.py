@@ -8,8 +8,7 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response, StreamingResponse
 from starlette.types import Receive, Scope, Send
 
-from oci.digest import Digest, InvalidDigest
-from registry.errors import ErrorCode, RegistryError
+from oci.digest import Digest
 from registry.handlers.common import byte_range
 from registry.store import Store
 
@@ -28,13 +27,6 @@ class _PathSendResponse(Response):
         await send({"type": _PATHSEND, "path": self.path})
 
 
-def parse_digest(text: str) -> Digest:
-    try:
-        return Digest.parse(text)
-    except InvalidDigest as exc:
-        raise RegistryError(ErrorCode.DIGEST_INVALID, detail=str(exc)) from None
-
-
 @dataclass
 class BlobHandlers:
     store: Store
@@ -42,7 +34,7 @@ class BlobHandlers:
 
     async def get_blob(self, request: Request, name: str) -> Response:
         """end-2: GET/HEAD /v2/<name>/blobs/<digest>."""
-        digest = parse_digest(request.path_params["digest"])
+        digest = Digest.parse(request.path_params["digest"])
         info = await self.store.stat_blob(name, digest)
         headers = {
             "Docker-Content-Digest": str(digest),
@@ -74,6 +66,6 @@ class BlobHandlers:
 
     async def delete_blob(self, request: Request, name: str) -> Response:
         """end-10: DELETE /v2/<name>/blobs/<digest>."""
-        digest = parse_digest(request.path_params["digest"])
+        digest = Digest.parse(request.path_params["digest"])
         await self.store.delete_blob(name, digest)
         return Response(status_code=202, headers={"Content-Length": "0"})

@@ -33,17 +33,17 @@ def content_range(request: Request) -> tuple[int, int] | None:
         return None
     match = _CONTENT_RANGE.match(value.strip())
     if not match:
-        raise RegistryError(ErrorCode.RANGE_INVALID, detail=f"invalid Content-Range {value!r}")
+        raise RegistryError(ErrorCode.BLOB_UPLOAD_INVALID, detail=f"invalid Content-Range {value!r}", status=416)
     start, end = int(match.group(1)), int(match.group(2))
     if end < start:
-        raise RegistryError(ErrorCode.RANGE_INVALID, detail=f"invalid Content-Range {value!r}")
+        raise RegistryError(ErrorCode.BLOB_UPLOAD_INVALID, detail=f"invalid Content-Range {value!r}", status=416)
     return start, end
 
 
 def byte_range(header: str | None, size: int) -> tuple[int, int] | None:
     """A single `Range: bytes=a-b` request resolved against `size` (inclusive end), or None for all.
 
-    Raises RANGE_INVALID (416) when it cannot be satisfied; multiple ranges are served whole.
+    Raises BLOB_UPLOAD_INVALID with 416 when it cannot be satisfied; multiple ranges are served whole.
     """
     if not header:
         return None
@@ -67,7 +67,10 @@ def byte_range(header: str | None, size: int) -> tuple[int, int] | None:
 
 def _unsatisfiable(size: int) -> RegistryError:
     return RegistryError(
-        ErrorCode.RANGE_INVALID, headers={"Content-Range": f"bytes */{size}"}, message="requested range not satisfiable"
+        ErrorCode.BLOB_UPLOAD_INVALID,
+        headers={"Content-Range": f"bytes */{size}"},
+        message="requested range not satisfiable",
+        status=416,
     )
 
 
@@ -83,15 +86,19 @@ async def body_stream(request: Request) -> AsyncIterator[bytes]:
 async def read_limited(request: Request, limit: int) -> bytes:
     length = content_length(request)
     if length is not None and length > limit:
-        raise RegistryError(ErrorCode.MANIFEST_TOO_LARGE, detail={"limit": limit}, message="manifest too large")
+        raise _too_large(limit)
     parts: list[bytes] = []
     total = 0
     async for chunk in body_stream(request):
         total += len(chunk)
         if total > limit:
-            raise RegistryError(ErrorCode.MANIFEST_TOO_LARGE, detail={"limit": limit}, message="manifest too large")
+            raise _too_large(limit)
         parts.append(chunk)
     return b"".join(parts)
+
+
+def _too_large(limit: int) -> RegistryError:
+    return RegistryError(ErrorCode.SIZE_INVALID, detail={"limit": limit}, message="manifest too large", status=413)
 
 
 def query_int(request: Request, key: str) -> int | None:

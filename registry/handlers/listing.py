@@ -11,7 +11,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from oci import mediatypes as mt
-from registry.handlers.blobs import parse_digest
+from oci.digest import Digest
 from registry.handlers.common import query_int
 from registry.store import Store
 
@@ -58,7 +58,7 @@ class ListingHandlers:
 
     async def list_referrers(self, request: Request, name: str) -> Response:
         """end-12a/12b: GET /v2/<name>/referrers/<digest>[?artifactType=]."""
-        subject = parse_digest(request.path_params["digest"])
+        subject = Digest.parse(request.path_params["digest"])
         artifact_type = request.query_params.get("artifactType") or None
         referrers = await self.store.referrers(name, subject, artifact_type)
         manifests = []

@@ -7,10 +7,9 @@ from dataclasses import dataclass
 from starlette.requests import Request
 from starlette.responses import Response
 
-from oci.digest import ALGORITHMS
+from oci.digest import ALGORITHMS, Digest
 from oci.reference import valid_name
 from registry.errors import ErrorCode, RegistryError
-from registry.handlers.blobs import parse_digest
 from registry.handlers.common import body_stream, content_length, content_range
 from registry.store import Store
 
@@ -38,7 +37,7 @@ class UploadHandlers:
         params = request.query_params
         mount, source = params.get("mount"), params.get("from")
         if mount and source:
-            digest = parse_digest(mount)
+            digest = Digest.parse(mount)
             grant = getattr(request.state, "grant", None)
             allowed = grant is None or grant.allows("repository", source, "pull")
             if valid_name(source) and allowed and await self.store.mount_blob(name, source, digest):
@@ -70,9 +69,10 @@ class UploadHandlers:
             if length is not None and length != expected:
                 size = await self.store.uploads.upload_size(name, upload_id)
                 raise RegistryError(
-                    ErrorCode.RANGE_INVALID,
+                    ErrorCode.BLOB_UPLOAD_INVALID,
                     detail="Content-Range does not match Content-Length",
                     headers={"Range": f"0-{max(size - 1, 0)}"},
+                    status=416,
                 )
             length = expected
         size = await self.store.uploads.append_upload(name, upload_id, body_stream(request), start, length)

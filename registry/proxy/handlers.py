@@ -23,7 +23,7 @@ from oci.digest import Digest
 from oci.reference import valid_tag
 from registry import paths
 from registry.errors import ErrorCode, RegistryError
-from registry.handlers.blobs import BlobHandlers, parse_digest
+from registry.handlers.blobs import BlobHandlers
 from registry.handlers.listing import ListingHandlers
 from registry.handlers.manifests import ManifestHandlers
 from registry.handlers.uploads import UploadHandlers
@@ -107,9 +107,10 @@ class MirrorManifestHandlers:
             return await self.local.get_manifest(request, name)
         reference = request.path_params["reference"]
         if ":" in reference:
-            parse_digest(reference)
+            Digest.parse(reference)
         elif not valid_tag(reference):
-            raise RegistryError(ErrorCode.MANIFEST_INVALID, detail=f"invalid tag {reference!r}")
+            # As for a local name: no such tag can exist, here or upstream.
+            raise RegistryError(ErrorCode.MANIFEST_UNKNOWN, detail={"reference": reference})
         try:
             answer = await self.mirror.manifests.get(target, target.local, reference, request.method == "HEAD")
         except UpstreamError as exc:
@@ -218,7 +219,7 @@ class MirrorBlobHandlers:
         target = await self.mirror.target(request, name)
         if target is None:
             return await self.local.get_blob(request, name)
-        digest = parse_digest(request.path_params["digest"])
+        digest = Digest.parse(request.path_params["digest"])
         metrics = self.mirror.metrics
         label = target.upstream.label
         if await self._cached(target, digest):
@@ -296,7 +297,7 @@ class MirrorListingHandlers:
         return await self._forwarded(request, name, "tags/list", self.local.list_tags)
 
     async def list_referrers(self, request: Request, name: str) -> Response:
-        parse_digest(request.path_params["digest"])
+        Digest.parse(request.path_params["digest"])
         path = f"referrers/{request.path_params['digest']}"
         return await self._forwarded(request, name, path, self.local.list_referrers)
 

@@ -1,5 +1,6 @@
 import os
 import time
+from pathlib import Path
 
 import pytest
 
@@ -140,34 +141,19 @@ def test_rules_file_errors(tmp_path):
         RuleSource.from_config(AccessConfig(path=str(bad), admins=["user:x"]))
 
 
-README_EXAMPLE = """
-groups:
-  web: [alice, bob]
-  data: [carol]
-  ops: [erin]
-admins: [group:ops]
-rules:
-  - repositories: ["web/*"]
-    who: [group:web]
-    actions: [push]
-  - repositories: ["data/*"]
-    who: [group:data]
-    actions: ["*"]
-  - repositories: ["web/*", "data/*"]
-    who: [authenticated]
-    actions: [pull]
-  - repositories: ["public/*"]
-    who: [anonymous]
-    actions: [pull]
-  - repositories: ["{user}/*"]
-    who: [authenticated]
-    actions: ["*"]
-"""
+DOCS = Path(__file__).resolve().parents[2] / "docs" / "auth.md"
 
 
-def test_the_readme_example_does_what_the_readme_says(tmp_path):
+def _documented_example() -> str:
+    """The worked example of docs/auth.md: the YAML block after "A worked example"."""
+    text = DOCS.read_text()
+    after = text[text.index("A worked example") :]
+    return after.split("```yaml\n", 1)[1].split("```", 1)[0]
+
+
+def test_the_documented_example_does_what_the_docs_say(tmp_path):
     path = tmp_path / "access.yaml"
-    path.write_text(README_EXAMPLE)
+    path.write_text(_documented_example())
     rules = load_rules_file(path)
     alice, bob, carol, erin = (rules.identity(u) for u in ("alice", "bob", "carol", "erin"))
     assert rules.actions(alice, "repository", "web/site") == {"pull", "push"}

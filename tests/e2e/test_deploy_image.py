@@ -82,7 +82,12 @@ def test_image_serves_pushes_and_pulls(docker_engine: DockerEngine, image: str, 
         image,
     )  # fmt: skip
     try:
-        wait_for(lambda: _container_state(docker_engine, name)["Health"]["Status"] == "healthy", 60, "healthy")  # type: ignore[index]
+        try:
+            wait_for(lambda: _container_state(docker_engine, name)["Health"]["Status"] == "healthy", 60, "healthy")  # type: ignore[index]
+        except TimeoutError:
+            state = json.dumps(_container_state(docker_engine, name), indent=1)
+            logs = docker_engine.docker("logs", name, check=False)
+            raise AssertionError(f"not healthy:\n{state}\n{logs.stdout[-2000:]}{logs.stderr[-2000:]}") from None
         assert docker_engine.docker("exec", name, "id", "-u").stdout.strip() == "10001"
         assert httpx.get(f"http://127.0.0.1:{port}/readyz").json()["storage"] == "ok"
 

@@ -46,6 +46,8 @@ def skopeo(*args: str) -> str:
 
 
 def test_same_directory_both_ways(tmp_path: Path) -> None:
+    require_tool("docker-registry")
+    require_tool("skopeo")
     root = tmp_path / "data"
     first = write_layout(tmp_path / "one", ImageSpec([layer(busybox_entries(["sh"]))]), tag="one")
     second = write_layout(tmp_path / "two", ImageSpec([layer([file("two", b"2")])]), tag="two")

@@ -39,6 +39,33 @@ def test_tls_handshake_on_plain_port_is_closed_promptly(registry: RegistryProces
     assert httpx.get(f"{registry.url}/v2/").status_code == 200
 
 
+def _handshake(port: int, source: str) -> bytes:
+    with socket.create_connection(("127.0.0.1", port), timeout=5, source_address=(source, 0)) as sock:
+        sock.sendall(CLIENT_HELLO)
+        data = b""
+        while chunk := sock.recv(4096):
+            data += chunk
+    return data
+
+
+def test_tls_handshakes_are_logged_once_per_address(tmp_path: Path) -> None:
+    server = start_registry(tmp_path / "data")
+    try:
+        answers = [_handshake(server.port, "127.0.0.1") for _ in range(5)]
+        answers += [_handshake(server.port, "127.0.0.2") for _ in range(3)]
+        assert all(a.startswith(b"HTTP/1.1 400") for a in answers)
+        assert httpx.get(f"{server.url}/v2/").status_code == 200
+    finally:
+        server.stop()
+    logs = server.logs()
+    lines = [line for line in logs.splitlines() if "TLS handshake from" in line]
+    assert len(lines) == 2, logs
+    assert "127.0.0.1 on the plain-HTTP port" in lines[0] and "127.0.0.2 on the plain-HTTP port" in lines[1]
+    assert "Invalid HTTP request" not in logs
+    banner = next(line for line in logs.splitlines() if "dockyard serving on" in line)
+    assert " INFO " in banner and "WARNING" not in banner
+
+
 def _upload_chunk(url: str, location: str, data: bytes, start: int) -> httpx.Response:
     return httpx.patch(
         f"{url}{location}",

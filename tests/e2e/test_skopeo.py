@@ -24,6 +24,7 @@ def skopeo(*args: str) -> subprocess.CompletedProcess[str]:
 
 
 def test_copy_in_and_out(any_registry: RegistryProcess, tmp_path: Path) -> None:
+    require_tool("skopeo")
     spec = ImageSpec([layer(busybox_entries(["sh", "echo"])), layer([file("etc/motd", b"hello\n")])])
     image = write_layout(tmp_path / "in", spec, tag="v1")
     ref = f"docker://{any_registry.address}/e2e/skopeo:v1"

@@ -128,3 +128,12 @@ def metric(server: RegistryProcess, name: str, **labels: str) -> float:
             if sample.name == name and all(sample.labels.get(k) == v for k, v in labels.items()):
                 return float(sample.value)
     return 0.0
+
+
+def stored(server: RegistryProcess, repo: str, digest: str) -> bytes:
+    """The blob's bytes in the server's storage once its fill has been committed and linked into `repo`
+    (clients get the last byte when the digest has matched, a moment before that)."""
+    algorithm, hex_ = digest.split(":")
+    link = server.root / "docker" / "registry" / "v2" / "repositories" / repo / "_layers" / algorithm / hex_ / "link"
+    wait_for(lambda: blob_file(server, digest).exists() and link.exists(), 60, f"{digest} stored")
+    return blob_file(server, digest).read_bytes()

@@ -11,7 +11,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.mirror.conftest import Upstream, big_layer_image, blob_file, mirror_config, push_image, skopeo
+from tests.mirror.conftest import Upstream, big_layer_image, blob_file, mirror_config, push_image, skopeo, stored
 from tests.servers import ROOT, start_registry
 
 pytestmark = pytest.mark.e2e
@@ -28,8 +28,14 @@ def test_gc_evicts_the_least_recently_pulled_repository_over_maxsize(upstream: U
     try:
         for repo in ("team/old", "team/new"):  # pulled in this order: team/old is the least recent
             skopeo(
-                "copy", "--src-tls-verify=false", f"docker://{mirror.address}/up/{repo}:v1", f"oci:{tmp_path / 'o'}:x"
+                "copy",
+                "--src-tls-verify=false",
+                f"docker://{mirror.address}/up/{repo}:v1",
+                f"oci:{tmp_path / repo.replace('/', '-')}:x",
             )
+        for repo, image in (("up/team/old", old), ("up/team/new", new)):
+            for pulled in image.layers:
+                stored(mirror, repo, pulled.digest)
         env = {**os.environ, "REGISTRY_STORAGE_FILESYSTEM_ROOTDIRECTORY": str(mirror.root)}
         result = subprocess.run(
             [sys.executable, "-m", "dockyard", "gc", "--config", str(config)],

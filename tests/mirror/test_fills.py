@@ -20,6 +20,7 @@ from tests.mirror.conftest import (
     mirror_config,
     push_image,
     running_mirror,
+    stored,
 )
 from tests.servers import RegistryProcess, start_registry, wait_for
 
@@ -70,7 +71,7 @@ def test_concurrent_misses_share_one_download_streamed_as_it_arrives(
         assert errors == []
         assert results == [big.digest] * CLIENTS
         assert upstream.proxy.count("GET", f"/blobs/{big.digest}") == 1
-        assert blob_file(mirror, big.digest).read_bytes() == big.blob
+        assert stored(mirror, "team/big", big.digest) == big.blob
 
         label = upstream.proxy.address
         assert metric(mirror, "dockyard_proxy_upstream_bytes_total", upstream=label) == len(big.blob)
@@ -104,7 +105,7 @@ def test_bad_bytes_are_cut_short_and_never_stored(upstream: Upstream, tmp_path: 
         upstream.proxy.clear()
         r = httpx.get(url, timeout=60)
         assert r.status_code == 200 and hashlib.sha256(r.content).hexdigest() == big.digest[7:]
-        assert blob_file(mirror, big.digest).read_bytes() == big.blob
+        assert stored(mirror, "team/big", big.digest) == big.blob
         reason = "corrupt" if fault == "corrupt" else "unavailable"
         assert (
             metric(mirror, "dockyard_proxy_upstream_errors_total", upstream=upstream.proxy.address, reason=reason) >= 1
@@ -135,8 +136,7 @@ def test_an_abandoned_pull_completes_the_fill_in_the_background(upstream: Upstre
         with httpx.stream("GET", url, timeout=60) as response:
             next(response.iter_bytes())  # then the client goes away
         gate.gate.set()
-        wait_for(lambda: blob_file(mirror, big.digest).exists(), 60, "the background fill")
-        assert blob_file(mirror, big.digest).read_bytes() == big.blob
+        assert stored(mirror, "team/big", big.digest) == big.blob  # the background fill
         assert hashlib.sha256(httpx.get(url).content).hexdigest() == big.digest[7:]
         assert upstream.proxy.count("GET", f"/blobs/{big.digest}") == 1
 
@@ -191,7 +191,8 @@ def test_two_replicas_on_one_storage_fill_the_same_blob_without_corrupting_it(
         for thread in threads:
             thread.join(120)
         assert digests == [big.digest, big.digest]
-        assert blob_file(one, big.digest).read_bytes() == big.blob
+        assert stored(one, "team/big", big.digest) == big.blob
+        assert stored(two, "team/big", big.digest) == big.blob
         for server in (one, two):
             assert (
                 hashlib.sha256(httpx.get(f"{server.url}/v2/team/big/blobs/{big.digest}").content).hexdigest()

@@ -12,7 +12,7 @@ import pytest
 
 from tests.faultproxy import Fault
 from tests.imagebuild import ImageSpec, busybox_entries, file, layer
-from tests.mirror.conftest import Upstream, blob_file, metric, push_image, running_mirror, skopeo
+from tests.mirror.conftest import Upstream, metric, push_image, running_mirror, skopeo, stored
 from tests.servers import start_registry
 
 pytestmark = pytest.mark.e2e
@@ -35,7 +35,7 @@ def test_drop_in_remoteurl_from_the_environment_mirrors_and_refuses_pushes(upstr
         )
         index = json.loads((tmp_path / "out" / "index.json").read_text())
         assert index["manifests"][0]["digest"] == image.manifest_digest
-        assert blob_file(mirror, image.layers[0].digest).read_bytes() == image.layers[0].blob
+        assert stored(mirror, "library/busybox", image.layers[0].digest) == image.layers[0].blob
 
         # Pushes are refused as registry:2 refuses them, with the spec's error body.
         r = httpx.post(f"{mirror.url}/v2/library/busybox/blobs/uploads/")

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import require, require_root
+from tests.conftest import require, require_busybox
 from tests.runtime.images import busybox_layer, seed
 
 IMAGE = "test/busybox:latest"
@@ -53,11 +53,11 @@ class Dockyard:
 
 
 @pytest.fixture
-def dy(tmp_path: Path) -> Iterator[Dockyard]:
-    require_root()
+def dy(whiteout_tmp_path: Path) -> Iterator[Dockyard]:
     require(sys.platform == "linux", "needs Linux")
-    require(Path("/bin/busybox").is_file(), "busybox-static is not installed")
-    root = tmp_path / "runtime"
+    require_busybox()
+    # Image layers hold whiteout devices, which a container's overlayfs root cannot (see whiteout_tmp_path).
+    root = whiteout_tmp_path / "runtime"
     seed(root, IMAGE, [busybox_layer()])
     dockyard = Dockyard(root)
     yield dockyard

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import require_tool
+from tests.conftest import require_busybox, require_tool
 from tests.runtime.conftest import Dockyard
 from tests.servers import DockerEngine, RegistryProcess, start_dockerd, start_registry
 
@@ -59,7 +59,7 @@ def _context(tmp: Path, dockerfile: str) -> Path:
     ctx = tmp / "ctx"
     root = ctx / "rootfs"
     (root / "bin").mkdir(parents=True)
-    shutil.copy2("/bin/busybox", root / "bin/busybox")
+    shutil.copy2(require_busybox(), root / "bin/busybox")
     for applet in ("sh", "echo", "id", "pwd", "env", "sort", "grep", "ls", "cat"):
         (root / "bin" / applet).symlink_to("busybox")
     (root / "etc").mkdir()

@@ -100,9 +100,10 @@ def test_read_only_rootfs(dy: Dockyard) -> None:
 
 
 @pytest.fixture
-def nested_root(tmp_path: Path) -> Iterator[Path]:
-    """A runtime root on an overlayfs, where a second overlay cannot use its upper directory."""
-    base = tmp_path / "nested"
+def nested_root(whiteout_tmp_path: Path) -> Iterator[Path]:
+    """A runtime root on an overlayfs, where a second overlay cannot use its upper directory. Its own upper
+    directory cannot be on an overlayfs either: `whiteout_tmp_path` is not."""
+    base = whiteout_tmp_path / "nested"
     for d in ("lower", "upper", "work", "merged"):
         (base / d).mkdir(parents=True)
     syscalls.mount(

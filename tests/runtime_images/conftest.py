@@ -13,7 +13,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.conftest import require_root, require_tool
+from tests.conftest import require_tool
 from tests.servers import ROOT, free_port, start_registry, wait_for
 
 
@@ -122,7 +122,7 @@ class Cli:
 
 
 @pytest.fixture
-def dockyard(tmp_path: Path) -> Cli:
-    """`dockyard` as a subprocess with its own runtime root; pulling needs root (owners, whiteout devices)."""
-    require_root()
-    return Cli(tmp_path / "runtime")
+def dockyard(whiteout_tmp_path: Path) -> Cli:
+    """`dockyard` as a subprocess with its own runtime root; pulling needs root (owners, whiteout devices), and
+    the root a filesystem that takes whiteout devices (not the overlayfs of a container's root)."""
+    return Cli(whiteout_tmp_path / "runtime")

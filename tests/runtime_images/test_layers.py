@@ -21,7 +21,6 @@ from runtime.layers import (
     unpack,
     whiteout_target,
 )
-from tests.conftest import require_root
 from tests.imagebuild import (
     Entry,
     device,
@@ -198,8 +197,8 @@ def test_apply_mode_deletes_whiteouts_and_opaque_children(tmp_path: Path) -> Non
 
 
 @pytest.mark.privileged
-def test_overlay_whiteouts(tmp_path: Path) -> None:
-    require_root()
+def test_overlay_whiteouts(whiteout_tmp_path: Path) -> None:
+    tmp_path = whiteout_tmp_path
     dest = tmp_path / "upper"
     _unpack([whiteout("etc/gone"), opaque("tmp"), file("tmp/fresh", b"f"), whiteout(".profile")], dest)
     st = (dest / "etc/gone").lstat()
@@ -211,8 +210,8 @@ def test_overlay_whiteouts(tmp_path: Path) -> None:
 
 
 @pytest.mark.privileged
-def test_overlay_mount_hides_whited_out_files(tmp_path: Path) -> None:
-    require_root()
+def test_overlay_mount_hides_whited_out_files(whiteout_tmp_path: Path) -> None:
+    tmp_path = whiteout_tmp_path
     lower, upper = tmp_path / "l1", tmp_path / "l2"
     _unpack([file("etc/keep", b"k"), file("etc/gone", b"g"), file("tmp/a", b"a"), file("tmp/sub/b", b"b")], lower)
     _unpack([whiteout("etc/gone"), opaque("tmp"), file("tmp/new", b"n")], upper)
@@ -237,8 +236,8 @@ def test_overlay_mount_hides_whited_out_files(tmp_path: Path) -> None:
 
 
 @pytest.mark.privileged
-def test_same_layer_delete_then_recreate_dir_is_opaque(tmp_path: Path) -> None:
-    require_root()
+def test_same_layer_delete_then_recreate_dir_is_opaque(whiteout_tmp_path: Path) -> None:
+    tmp_path = whiteout_tmp_path
     dest = tmp_path / "upper"
     _unpack([whiteout("d"), directory("d"), file("d/x", b"x")], dest)
     assert (dest / "d").is_dir()
@@ -246,8 +245,8 @@ def test_same_layer_delete_then_recreate_dir_is_opaque(tmp_path: Path) -> None:
 
 
 @pytest.mark.privileged
-def test_flatten_keeps_metadata_and_hardlinks(tmp_path: Path) -> None:
-    require_root()
+def test_flatten_keeps_metadata_and_hardlinks(whiteout_tmp_path: Path) -> None:
+    tmp_path = whiteout_tmp_path
     l1, l2 = tmp_path / "l1", tmp_path / "l2"
     _unpack([file("bin/busybox", b"B", mode=0o755, uid=7, gid=8), hardlink("bin/sh", "bin/busybox")], l1)
     _unpack([symlink("bin/ls", "busybox"), whiteout("bin/sh"), file("etc/new", b"n")], l2)

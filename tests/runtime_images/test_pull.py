@@ -3,6 +3,7 @@ distribution and Dockyard), with images built from a static busybox and pushed b
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import stat
@@ -31,7 +32,6 @@ from tests.runtime_images.conftest import Cli, Registry
 
 pytestmark = [pytest.mark.e2e, pytest.mark.privileged]
 
-BASE = layer(busybox_entries())
 FILES = layer(
     [directory("srv"), file("srv/old1", b"1"), directory("srv/sub"), file("srv/sub/old2", b"2"), file("etc/hosts")]
 )
@@ -47,8 +47,20 @@ CHANGES = layer(
     ]
 )
 OTHER = layer([directory("etc"), file("etc/other", b"other image\n")])
-SPEC_A = ImageSpec([BASE, FILES, CHANGES], config={"Cmd": ["cat", "/etc/motd"]})
-SPEC_B = ImageSpec([BASE, OTHER])
+
+
+# Built on first use, not at import: without busybox-static the tests skip instead of failing to collect.
+@functools.cache
+def base() -> Layer:
+    return layer(busybox_entries())
+
+
+def spec_a() -> ImageSpec:
+    return ImageSpec([base(), FILES, CHANGES], config={"Cmd": ["cat", "/etc/motd"]})
+
+
+def spec_b() -> ImageSpec:
+    return ImageSpec([base(), OTHER])
 
 
 def _publish(tmp_path: Path, registry: Registry, spec: ImageSpec, repo_tag: str) -> tuple[Image, str]:
@@ -76,12 +88,12 @@ def _mount_overlay(lowers: list[Path], target: Path) -> bool:
 
 
 def test_pull_unpacks_verifies_and_shares_layers(tmp_path: Path, registry: Registry, dockyard: Cli) -> None:
-    image_a, ref_a = _publish(tmp_path, registry, SPEC_A, "demo/a:v1")
-    _, ref_b = _publish(tmp_path, registry, SPEC_B, "demo/b:v1")
+    image_a, ref_a = _publish(tmp_path, registry, spec_a(), "demo/a:v1")
+    _, ref_b = _publish(tmp_path, registry, spec_b(), "demo/b:v1")
 
     out = dockyard("pull", ref_a).stdout
     assert "v1: Pulling from demo/a" in out
-    assert sorted(_lines(out, "Pull complete")) == sorted(_short(la.digest) for la in SPEC_A.layers)
+    assert sorted(_lines(out, "Pull complete")) == sorted(_short(la.digest) for la in spec_a().layers)
     assert f"Digest: {image_a.manifest_digest}" in out
     assert f"Status: Downloaded newer image for {ref_a}" in out
     assert out.splitlines()[-1] == ref_a
@@ -113,24 +125,24 @@ def test_pull_unpacks_verifies_and_shares_layers(tmp_path: Path, registry: Regis
 
     # A second image that shares the base layer reuses its unpacked directory.
     out = dockyard("pull", ref_b).stdout
-    assert _lines(out, "Already exists") == [_short(BASE.digest)]
+    assert _lines(out, "Already exists") == [_short(base().digest)]
     assert _lines(out, "Pull complete") == [_short(OTHER.digest)]
     local_b = store.resolve(ref_b)
     assert local_b is not None and local_b.layer_dirs[0] == base_dir
     assert len(list((store.base / "layers/sha256").iterdir())) == 4
 
     # Pulling again downloads no layer: with their bytes gone from the registry it still succeeds.
-    for la in SPEC_A.layers:
+    for la in spec_a().layers:
         registry.blob_data(la.digest).unlink()
     out = dockyard("pull", ref_a).stdout
-    assert sorted(_lines(out, "Already exists")) == sorted(_short(la.digest) for la in SPEC_A.layers)
+    assert sorted(_lines(out, "Already exists")) == sorted(_short(la.digest) for la in spec_a().layers)
     assert f"Status: Image is up to date for {ref_a}" in out
     assert list((store.base / "tmp").iterdir()) == []
 
 
 def test_multi_platform_index(tmp_path: Path, registry: Registry, dockyard: Cli) -> None:
-    arm = ImageSpec([BASE, layer([file("etc/arch", b"arm64\n")])], architecture="arm64", variant="v8")
-    amd = ImageSpec([BASE, layer([file("etc/arch", b"amd64\n")])], architecture="amd64")
+    arm = ImageSpec([base(), layer([file("etc/arch", b"arm64\n")])], architecture="arm64", variant="v8")
+    amd = ImageSpec([base(), layer([file("etc/arch", b"amd64\n")])], architecture="amd64")
     layout = tmp_path / "layout"
     image = write_layout(layout, [arm, amd], tag="multi")
     assert image.index is not None
@@ -159,7 +171,7 @@ def test_multi_platform_index(tmp_path: Path, registry: Registry, dockyard: Cli)
 def test_single_manifest_of_another_platform_is_refused_when_asked(
     tmp_path: Path, registry: Registry, dockyard: Cli
 ) -> None:
-    _, ref = _publish(tmp_path, registry, SPEC_B, "demo/b:v1")
+    _, ref = _publish(tmp_path, registry, spec_b(), "demo/b:v1")
     failed = dockyard("pull", "--platform", "linux/arm64", ref, check=False)
     assert failed.returncode == 1 and "does not match the requested linux/arm64" in failed.stderr
 
@@ -176,7 +188,7 @@ def _assert_nothing_stored(store: ImageStore, dockyard: Cli) -> None:
 
 
 def test_tampered_layer_is_refused(tmp_path: Path, registry: Registry, dockyard: Cli) -> None:
-    _, ref = _publish(tmp_path, registry, SPEC_A, "demo/a:v1")
+    _, ref = _publish(tmp_path, registry, spec_a(), "demo/a:v1")
     _flip_middle_byte(registry.blob_data(CHANGES.digest))
     failed = dockyard("pull", ref, check=False)
     assert failed.returncode == 1
@@ -187,7 +199,7 @@ def test_tampered_layer_is_refused(tmp_path: Path, registry: Registry, dockyard:
 
 
 def test_tampered_manifest_is_refused(tmp_path: Path, registry: Registry, dockyard: Cli) -> None:
-    image, ref = _publish(tmp_path, registry, SPEC_B, "demo/b:v1")
+    image, ref = _publish(tmp_path, registry, spec_b(), "demo/b:v1")
     manifest = registry.blob_data(image.manifest_digest)
     manifest.write_bytes(manifest.read_bytes().replace(b'"schemaVersion":2', b'"schemaVersion": 2'))
     registry.restart()  # a registry may serve manifests from memory; the stored bytes are what is under test
@@ -200,7 +212,7 @@ def test_tampered_manifest_is_refused(tmp_path: Path, registry: Registry, dockya
 
 def test_layer_that_does_not_match_its_diff_id_is_refused(tmp_path: Path, registry: Registry, dockyard: Cli) -> None:
     lying = Layer(OTHER.blob, sha256(b"something else"), OTHER.media_type)
-    _, ref = _publish(tmp_path, registry, ImageSpec([BASE, lying]), "demo/lying:v1")
+    _, ref = _publish(tmp_path, registry, ImageSpec([base(), lying]), "demo/lying:v1")
     failed = dockyard("pull", ref, check=False)
     assert failed.returncode == 1
     assert f"unpacks to {OTHER.diff_id}, but the image config says {lying.diff_id}" in failed.stderr
@@ -211,7 +223,7 @@ def test_layer_that_does_not_match_its_diff_id_is_refused(tmp_path: Path, regist
 
 def test_path_traversal_layer_is_refused(tmp_path: Path, registry: Registry, dockyard: Cli) -> None:
     evil = layer([file("../../../../tmp/dockyard-escape", b"x")])
-    _, ref = _publish(tmp_path, registry, ImageSpec([BASE, evil]), "demo/evil:v1")
+    _, ref = _publish(tmp_path, registry, ImageSpec([base(), evil]), "demo/evil:v1")
     failed = dockyard("pull", ref, check=False)
     assert failed.returncode == 1 and "escapes the root" in failed.stderr
     assert not Path("/tmp/dockyard-escape").exists()
@@ -219,8 +231,8 @@ def test_path_traversal_layer_is_refused(tmp_path: Path, registry: Registry, doc
 
 
 def test_images_history_rmi_prune(tmp_path: Path, registry: Registry, dockyard: Cli) -> None:
-    image_a, ref_a = _publish(tmp_path, registry, SPEC_A, "demo/a:v1")
-    image_b, ref_b = _publish(tmp_path, registry, SPEC_B, "demo/b:v1")
+    image_a, ref_a = _publish(tmp_path, registry, spec_a(), "demo/a:v1")
+    image_b, ref_b = _publish(tmp_path, registry, spec_b(), "demo/b:v1")
     dockyard("pull", "-q", ref_a)
     dockyard("pull", "-q", ref_b)
     store = ImageStore(dockyard.root)
@@ -235,7 +247,7 @@ def test_images_history_rmi_prune(tmp_path: Path, registry: Registry, dockyard: 
 
     history = dockyard("history", ref_a).stdout.splitlines()
     assert history[0].split()[:2] == ["IMAGE", "CREATED"]
-    assert len(history) == 1 + len(SPEC_A.layers)
+    assert len(history) == 1 + len(spec_a().layers)
     assert history[1].startswith(_short(image_a.id)) and history[2].startswith("<missing>")
     assert "layer 2" in history[1] and "layer 0" in history[3]
     assert dockyard("history", "-q", "--no-trunc", _short(image_a.id)).stdout.split()[0] == image_a.id
@@ -246,20 +258,20 @@ def test_images_history_rmi_prune(tmp_path: Path, registry: Registry, dockyard: 
     out = dockyard("rmi", ref_a).stdout.splitlines()
     assert out[0] == f"Untagged: {ref_a}"
     assert f"Deleted: {image_a.id}" in out and f"Deleted: {CHANGES.diff_id}" in out
-    assert f"Deleted: {BASE.diff_id}" not in out
-    assert store.has_layer(BASE.diff_id) and not store.has_layer(FILES.diff_id)
+    assert f"Deleted: {base().diff_id}" not in out
+    assert store.has_layer(base().diff_id) and not store.has_layer(FILES.diff_id)
     assert dockyard("images", "-q").stdout.split() == [_short(image_b.id)]
 
     missing = dockyard("rmi", ref_a, check=False)
     assert missing.returncode == 1 and "No such image" in missing.stderr
 
     # A dangling image (its tag moved by a later pull) is what prune collects.
-    _publish(tmp_path, registry, ImageSpec([BASE, FILES]), "demo/b:v1")
+    _publish(tmp_path, registry, ImageSpec([base(), FILES]), "demo/b:v1")
     dockyard("pull", "-q", ref_b)
     assert store.has_layer(OTHER.diff_id)
     pruned = dockyard("image", "prune", "-f").stdout
     assert OTHER.diff_id in pruned and "Total reclaimed space:" in pruned
-    assert not store.has_layer(OTHER.diff_id) and store.has_layer(BASE.diff_id)
+    assert not store.has_layer(OTHER.diff_id) and store.has_layer(base().diff_id)
 
     dockyard("rmi", ref_b)
     assert dockyard("images", "-q").stdout == ""
@@ -270,7 +282,7 @@ def test_images_history_rmi_prune(tmp_path: Path, registry: Registry, dockyard: 
 def test_progress_bars_on_a_terminal(tmp_path: Path, registry: Registry, dockyard: Cli) -> None:
     import pty
 
-    _, ref = _publish(tmp_path, registry, SPEC_B, "demo/b:v1")
+    _, ref = _publish(tmp_path, registry, spec_b(), "demo/b:v1")
     main, secondary = pty.openpty()
     env = {**os.environ, "DOCKYARD_RUNTIME_ROOT": str(dockyard.root), "COLUMNS": "120", "TERM": "xterm"}
     process = subprocess.Popen(
@@ -294,7 +306,7 @@ def test_progress_bars_on_a_terminal(tmp_path: Path, registry: Registry, dockyar
     os.close(main)
     output = b"".join(chunks).decode(errors="replace")
     assert "━" in output  # rich's bar
-    assert _short(BASE.digest) in output and "Pull complete" in output
+    assert _short(base().digest) in output and "Pull complete" in output
     assert f"Status: Downloaded newer image for {ref}" in output
 
 
@@ -304,7 +316,7 @@ def test_ensure_image_pulls_once_and_wraps_failures(
     from runtime.ensure import ensure_image
     from runtime.images import ImageError
 
-    image, ref = _publish(tmp_path, registry, SPEC_B, "demo/b:v1")
+    image, ref = _publish(tmp_path, registry, spec_b(), "demo/b:v1")
     store = ImageStore(dockyard.root)
     first = ensure_image(store, ref)
     assert first.id == image.id
