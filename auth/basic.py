@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+import anyio
 from starlette.requests import Request
 from starlette.routing import BaseRoute
 
@@ -12,7 +13,7 @@ from auth import challenge
 from auth.base import Access, Challenge, Denied, Grant
 from auth.credentials import Basic, MalformedCredentials, client_address, parse_authorization
 from auth.htpasswd import PasswordChecker
-from auth.ratelimit import FailureLimiter
+from auth.ratelimit import LoginLimiter
 from auth.rules import ANONYMOUS, Identity, RuleSource
 
 
@@ -31,13 +32,18 @@ class RuleGrant:
         return self.rules.current().allows(self.identity, type, name, action)
 
 
-async def login(checker: PasswordChecker, limiter: FailureLimiter, address: str, user: str, password: str) -> bool:
+async def login(checker: PasswordChecker, limiter: LoginLimiter, address: str, user: str, password: str) -> bool:
     """Check a password under the failed-login limits; raises `TooManyRequests` while limited."""
-    keys = (f"addr:{address}", f"user:{user}")
-    limiter.check(*keys)
+    delay = limiter.check(address, user)
+    # A password that matched moments ago skips the slow-down: Docker sends Basic credentials with
+    # every request, and only the right password can be in the cache.
+    if checker.remembered(user, password):
+        return True
+    if delay > 0:
+        await anyio.sleep(delay)
     if await checker.check(user, password):
         return True
-    limiter.fail(*keys)
+    limiter.fail(address, user)
     return False
 
 
@@ -45,7 +51,7 @@ async def login(checker: PasswordChecker, limiter: FailureLimiter, address: str,
 class HtpasswdController:
     checker: PasswordChecker
     rules: RuleSource
-    limiter: FailureLimiter
+    limiter: LoginLimiter
     realm: str = "Registry Realm"
     trust_forwarded: bool = False
     routes: list[BaseRoute] = field(default_factory=list)

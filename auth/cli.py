@@ -6,13 +6,19 @@ import argparse
 import getpass
 import os
 import sys
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from auth.config import AuthConfig
     from auth.htpasswd import HtpasswdFile
 
+# Reads the `auth` section of a config file (None: the default file), raising `ConfigError`.
+AuthLoader = Callable[[str | None], "AuthConfig"]
 
-def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser], load_auth: AuthLoader) -> None:
+    """Add `user` and `tls`; `load_auth` reads the `auth` section of the server's config."""
     user = subparsers.add_parser("user", help="manage the users of the htpasswd file")
     user_commands = user.add_subparsers(dest="user_command", metavar="ACTION", required=True)
     add = user_commands.add_parser("add", help="add a user or change their password")
@@ -25,9 +31,9 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         where = parser.add_mutually_exclusive_group()
         where.add_argument("--file", metavar="HTPASSWD", help="the htpasswd file (default: auth.htpasswd.path)")
         where.add_argument("--config", metavar="FILE", help="YAML config naming auth.htpasswd.path")
-    add.set_defaults(func=user_add)
-    rm.set_defaults(func=user_rm)
-    listing.set_defaults(func=user_list)
+    add.set_defaults(func=user_add, load_auth=load_auth)
+    rm.set_defaults(func=user_rm, load_auth=load_auth)
+    listing.set_defaults(func=user_list, load_auth=load_auth)
 
     tls = subparsers.add_parser("tls", help="TLS certificates")
     tls_commands = tls.add_subparsers(dest="tls_command", metavar="ACTION", required=True)
@@ -50,18 +56,18 @@ def _users(args: argparse.Namespace) -> HtpasswdFile | None:
 
     if args.file:
         return HtpasswdFile(args.file)
-    from registry.config import ConfigError, load_config
+    from typedconfig import ConfigError
 
     path = args.config or os.environ.get("DOCKYARD_CONFIG")
     try:
-        config = load_config(path)
+        auth = args.load_auth(path)
     except ConfigError as exc:
         print(f"dockyard: config error: {exc}", file=sys.stderr)
         return None
-    if config.auth.htpasswd is None or not config.auth.htpasswd.path:
+    if auth.htpasswd is None or not auth.htpasswd.path:
         print("dockyard: no htpasswd file: pass --file or a config with auth.htpasswd.path", file=sys.stderr)
         return None
-    return HtpasswdFile(config.auth.htpasswd.path)
+    return HtpasswdFile(auth.htpasswd.path)
 
 
 def _user_error() -> type[Exception]:

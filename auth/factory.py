@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from pathlib import Path
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 from starlette.requests import Request
 
 from auth.base import AccessController, AnonymousController
-from registry.config import Config, ConfigError, TokenConfig, TokenServerConfig, parse_duration
+from auth.config import AuthConfig, ServerContext, TokenConfig, TokenServerConfig
+from typedconfig import ConfigError
 
 if TYPE_CHECKING:
     from auth.keys import SigningKey
@@ -20,16 +20,14 @@ log = logging.getLogger("dockyard.auth")
 
 DEFAULT_SERVICE = "dockyard"
 DEFAULT_ISSUER = "dockyard"
-KEY_DIR = Path("dockyard") / "token"
 
 
-def open_controller(config: Config) -> AccessController:
-    """The access controller for `config.auth`, with the token server's routes when it has one.
+def open_controller(auth: AuthConfig, server: ServerContext) -> AccessController:
+    """The access controller for `auth`, with the token server's routes when it has one.
 
     Raises `ConfigError` for a config that cannot work (token mode without any key to trust,
     htpasswd mode without a file, an unreadable key or rules file).
     """
-    auth = config.auth
     if auth.mode == "none":
         if auth.access is not None:
             log.warning("auth.access is set but no auth mode is configured: everyone may do everything")
@@ -40,12 +38,12 @@ def open_controller(config: Config) -> AccessController:
     from auth.basic import HtpasswdController
     from auth.bearer import TokenController
     from auth.htpasswd import HtpasswdFile, PasswordChecker
-    from auth.ratelimit import FailureLimiter
+    from auth.ratelimit import LoginLimiter
     from auth.rules import RuleSource
     from auth.token import ASYMMETRIC_ALGORITHMS, KeySet, TokenIssuer, TokenVerifier
     from auth.tokenserver import TokenServer
 
-    limiter = FailureLimiter(auth.loginlimit.failures, _duration(auth.loginlimit.window, "auth.loginlimit.window"))
+    limiter = LoginLimiter(auth.loginlimit.failures, auth.loginlimit.window, auth.loginlimit.maxdelay)
     rules = RuleSource.from_config(auth.access)
     checker = None
     if auth.htpasswd is not None:
@@ -55,7 +53,7 @@ def open_controller(config: Config) -> AccessController:
         if not users.path.exists():
             log.warning("htpasswd file %s does not exist yet; add users with `dockyard user add`", users.path)
         checker = PasswordChecker(users)
-    trust = config.http.trustforwardedheaders
+    trust = server.trust_forwarded
     if auth.mode == "htpasswd":
         assert checker is not None and auth.htpasswd is not None
         return HtpasswdController(checker, rules, limiter, auth.htpasswd.realm, trust)
@@ -63,7 +61,7 @@ def open_controller(config: Config) -> AccessController:
     service = token.service or DEFAULT_SERVICE
     issuer = token.issuer or DEFAULT_ISSUER
     server_cfg = auth.tokenserver
-    own = _signing_key(config, server_cfg, issuer) if server_cfg is not None else None
+    own = _signing_key(server, server_cfg, issuer) if server_cfg is not None else None
     try:
         keys = KeySet.load(token.rootcertbundle, token.jwks, [own] if own else [])
     except (OSError, ValueError, PyJWTError) as exc:
@@ -74,47 +72,42 @@ def open_controller(config: Config) -> AccessController:
     for alg in algorithms:
         if alg not in ASYMMETRIC_ALGORITHMS:
             raise ConfigError(f"auth.token.signingalgorithms: {alg!r} is not accepted (asymmetric algorithms only)")
-    verifier = TokenVerifier(keys, issuer, service, algorithms, _duration(token.leeway, "auth.token.leeway"))
+    verifier = TokenVerifier(keys, issuer, service, algorithms, token.leeway)
     if server_cfg is None:
         if not token.realm:
             raise ConfigError("auth.token.realm is required when the built-in token server is off")
-        return TokenController(verifier, _realm(token, config.http.host, trust, ""), service)
+        return TokenController(verifier, _realm(token, server.public_host, trust, ""), service)
     assert own is not None
     issuer_obj = TokenIssuer(
         own,
         issuer,
-        int(_duration(server_cfg.expiration, "auth.tokenserver.expiration")),
-        int(_duration(server_cfg.refreshexpiration, "auth.tokenserver.refreshexpiration")),
+        int(server_cfg.expiration),
+        int(server_cfg.refreshexpiration),
     )
-    server = TokenServer(issuer_obj, service, checker, rules, limiter, server_cfg.path, server_cfg.jwkspath, trust)
-    realm = _realm(token, config.http.host, trust, server_cfg.path)
-    return TokenController(verifier, realm, service, rules, server.routes)
+    basic_realm = auth.htpasswd.realm if auth.htpasswd is not None else "Registry Realm"
+    token_server = TokenServer(
+        issuer_obj, service, checker, rules, limiter, server_cfg.path, server_cfg.jwkspath, trust, basic_realm
+    )
+    realm = _realm(token, server.public_host, trust, server_cfg.path)
+    return TokenController(verifier, realm, service, rules, token_server.routes)
 
 
-def _signing_key(config: Config, cfg: TokenServerConfig, issuer: str) -> SigningKey:
+def _signing_key(server: ServerContext, cfg: TokenServerConfig, issuer: str) -> SigningKey:
     from auth.keys import KeyFileError, SigningKey, from_key_file, generate, libtrust_kid, load_or_create, self_signed
 
     try:
         if cfg.key:
             return from_key_file(cfg.key, issuer)
-        if config.storage.driver == "filesystem":
-            root = Path(config.storage.filesystem.rootdirectory if config.storage.filesystem else "./data")
-            return load_or_create(root / KEY_DIR, cfg.algorithm, issuer)
+        if server.key_directory is not None:
+            return load_or_create(server.key_directory, cfg.algorithm, issuer)
     except (KeyFileError, OSError) as exc:
         raise ConfigError(f"auth.tokenserver: {exc}") from None
-    if config.storage.driver == "inmemory":
+    if server.volatile:
         # Nothing outlives the process with in-memory storage, so neither need the tokens.
         key = generate(cfg.algorithm)
         log.warning("in-memory storage: the token signing key is made afresh and lasts this process only")
         return SigningKey(key, cfg.algorithm, libtrust_kid(key.public_key()), self_signed(key, issuer))
     raise ConfigError("auth.tokenserver.key is required when storage is not the local filesystem")
-
-
-def _duration(text: str, where: str) -> float:
-    try:
-        return parse_duration(text)
-    except ValueError as exc:
-        raise ConfigError(f"{where}: {exc}") from None
 
 
 def _realm(token: TokenConfig, host: str, trust: bool, path: str) -> Callable[[Request], str]:

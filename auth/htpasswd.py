@@ -20,7 +20,8 @@ import re
 import secrets
 import tempfile
 import time
-from collections.abc import Iterator
+from collections import Counter
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +33,8 @@ log = logging.getLogger("dockyard.auth")
 
 USER_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._@-]{0,63}")
 MAX_PASSWORD_BYTES = 72  # bcrypt only reads 72 bytes; bcrypt 5 refuses longer passwords outright
+DEFAULT_ROUNDS = 12
+_COST = re.compile(r"\$2[aby]\$(\d\d)\$")
 
 
 @functools.cache
@@ -42,9 +45,22 @@ def _hasher() -> Any:
 
 
 @functools.cache
-def _dummy_hash() -> str:
-    """Checked against when the user is unknown, so that both cases take as long."""
-    return str(_hasher().hash(secrets.token_urlsafe(16)))
+def dummy_hash(rounds: int) -> str:
+    """Checked against when the user is unknown, at the users' cost, so both cases take as long."""
+    return str(_hasher().using(rounds=rounds).hash(secrets.token_urlsafe(16)))
+
+
+def cost_of(hashed: str) -> int | None:
+    """The cost parameter of a bcrypt hash (`$2y$05$...` is 5)."""
+    found = _COST.match(hashed)
+    return int(found.group(1)) if found else None
+
+
+def password_bytes(password: str) -> bytes:
+    """What bcrypt reads of a password: its first 72 bytes. Apache's `htpasswd -B` and bcrypt's
+    reference implementation hash a longer password by those alone, so checking them is what
+    lets such a user in; bcrypt 4.1+ refuses longer input instead of truncating it."""
+    return password.encode()[:MAX_PASSWORD_BYTES]
 
 
 class UserError(ValueError):
@@ -66,11 +82,13 @@ def check_password(password: str) -> None:
 class HtpasswdFile:
     """The user file, re-read whenever it changes on disk (so `dockyard user add` needs no restart)."""
 
-    def __init__(self, path: str | os.PathLike[str], rounds: int = 12) -> None:
+    def __init__(self, path: str | os.PathLike[str], rounds: int = DEFAULT_ROUNDS) -> None:
         self.path = Path(path)
+        self.rounds = rounds
         self._hasher = _hasher().using(rounds=rounds)
         self._entries: dict[str, str] = {}
         self._stamp: tuple[int, int, int] | None = None
+        self._cost = rounds
 
     def entries(self) -> dict[str, str]:
         try:
@@ -82,7 +100,13 @@ class HtpasswdFile:
         if stamp != self._stamp:
             self._entries = _parse(self.path.read_text(), str(self.path))
             self._stamp = stamp
+            self._cost = _usual_cost(self._entries.values(), self.rounds)
         return self._entries
+
+    def hash_to_check(self, user: str) -> str:
+        """The user's hash, or for an unknown user a dummy one at the cost most entries have."""
+        hashed = self.entries().get(user)
+        return hashed if hashed is not None else dummy_hash(self._cost)
 
     def users(self) -> list[str]:
         return sorted(self.entries())
@@ -93,10 +117,8 @@ class HtpasswdFile:
     def verify(self, user: str, password: str) -> bool:
         """Blocking bcrypt check; run it off the event loop."""
         hashed = self.entry(user)
-        if len(password.encode()) > MAX_PASSWORD_BYTES:
-            return False
         try:
-            ok = bool(_hasher().verify(password, hashed or _dummy_hash()))
+            ok = bool(_hasher().verify(password_bytes(password), self.hash_to_check(user)))
         except ValueError:
             log.warning("htpasswd entry for %s in %s is not a valid bcrypt hash", user, self.path)
             return False
@@ -159,6 +181,11 @@ class HtpasswdFile:
             os.close(dir_fd)
 
 
+def _usual_cost(hashes: Iterable[str], default: int) -> int:
+    costs = Counter(c for c in map(cost_of, hashes) if c is not None)
+    return costs.most_common(1)[0][0] if costs else default
+
+
 def _parse(text: str, where: str) -> dict[str, str]:
     entries: dict[str, str] = {}
     for number, line in enumerate(text.splitlines(), 1):
@@ -195,13 +222,26 @@ class PasswordChecker:
         self._cache: dict[bytes, tuple[float, str]] = {}
         self._limiter = anyio.CapacityLimiter(concurrency)
 
-    async def check(self, user: str, password: str) -> bool:
+    def _digest(self, user: str, password: str) -> bytes:
+        return hmac.new(self._key, f"{user}\0{password}".encode(), hashlib.sha256).digest()
+
+    def remembered(self, user: str, password: str) -> bool:
+        """True if this password matched the user's current hash within the last `ttl` seconds."""
         hashed = self.users.entry(user)
-        digest = hmac.new(self._key, f"{user}\0{password}".encode(), hashlib.sha256).digest()
-        now = time.monotonic()
-        cached = self._cache.get(digest)
-        if cached is not None and cached[0] > now and hashed is not None and hmac.compare_digest(cached[1], hashed):
+        cached = self._cache.get(self._digest(user, password))
+        return (
+            cached is not None
+            and cached[0] > time.monotonic()
+            and hashed is not None
+            and hmac.compare_digest(cached[1], hashed)
+        )
+
+    async def check(self, user: str, password: str) -> bool:
+        if self.remembered(user, password):
             return True
+        hashed = self.users.entry(user)
+        digest = self._digest(user, password)
+        now = time.monotonic()
         ok = await anyio.to_thread.run_sync(self.users.verify, user, password, limiter=self._limiter)
         if ok and hashed is not None:
             if len(self._cache) >= self._max_cached:

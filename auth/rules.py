@@ -22,8 +22,9 @@ from typing import Any
 
 import yaml
 
+from auth.config import AccessConfig
 from auth.scopes import Scope
-from registry.config import AccessConfig, ConfigError, build
+from typedconfig import ConfigError, build
 
 log = logging.getLogger("dockyard.auth")
 

@@ -19,15 +19,17 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
+from auth import challenge
 from auth.base import AuthError, Challenge
 from auth.basic import login
 from auth.credentials import Basic, MalformedCredentials, client_address, parse_authorization
 from auth.htpasswd import PasswordChecker
-from auth.ratelimit import FailureLimiter
+from auth.ratelimit import LoginLimiter
 from auth.rules import RuleSource
 from auth.scopes import Scope, ScopeError, format_scopes, parse_scopes
 from auth.token import InvalidToken, TokenIssuer, credential_stamp
 from oci.errorcodes import ErrorCode
+from oci.reference import valid_name
 
 log = logging.getLogger("dockyard.auth")
 
@@ -49,10 +51,12 @@ class TokenServer:
     service: str
     users: PasswordChecker | None
     rules: RuleSource
-    limiter: FailureLimiter
+    limiter: LoginLimiter
     path: str = "/auth/token"
     jwks_path: str = "/auth/jwks.json"
     trust_forwarded: bool = False
+    # The Basic realm of the endpoint's own 401s (RFC 7235: a 401 names its scheme).
+    realm: str = "Registry Realm"
 
     @property
     def routes(self) -> list[BaseRoute]:
@@ -76,7 +80,10 @@ class TokenServer:
                 body.update(error=exc.oauth_error, error_description=exc.message)
             elif isinstance(exc, Challenge):
                 body.update(error="invalid_grant", error_description=exc.message)
-            return JSONResponse(body, status_code=exc.status, headers=exc.headers)
+            headers = dict(exc.headers)
+            if exc.status == 401:
+                headers.setdefault("WWW-Authenticate", challenge.basic(self.realm)["WWW-Authenticate"])
+            return JSONResponse(body, status_code=exc.status, headers=headers)
 
     async def _get(self, request: Request) -> Response:
         params = request.query_params
@@ -156,9 +163,15 @@ class TokenServer:
 
 def _scopes(values: Sequence[str]) -> list[Scope]:
     try:
-        return parse_scopes(values)
+        scopes = parse_scopes(values)
     except ScopeError as exc:
         raise _BadRequest(str(exc), "invalid_scope") from None
+    for scope in scopes:
+        # Rules match names by glob, so a name outside the grammar (`a/../b`, `a:pull:b`) could
+        # match a rule meant for another repository; no registry route serves such a name anyway.
+        if scope.type == "repository" and not valid_name(scope.name):
+            raise _BadRequest(f"invalid repository name {scope.name[:256]!r} in scope", "invalid_scope")
+    return scopes
 
 
 async def _form(request: Request) -> FormData:

@@ -18,13 +18,14 @@ from starlette.routing import BaseRoute, Route
 
 from auth.base import AccessController, ServesRoutes
 from auth.factory import open_controller
-from registry.config import Config, parse_duration
+from registry.config import Config
 from registry.dispatch import RegistryRouter
 from registry.errorhandler import ErrorHandler, propagate
 from registry.handlers.blobs import BlobHandlers
 from registry.handlers.listing import ListingHandlers
 from registry.handlers.manifests import ManifestHandlers
 from registry.handlers.uploads import UploadHandlers
+from registry.headers import ConfiguredHeaders
 from registry.health import Health
 from registry.metrics import InstrumentedBackend, Metrics, mark_worker_dead, metrics_route
 from registry.middleware import RequestContextMiddleware
@@ -43,7 +44,7 @@ def create_app(
     if backend is None:
         backend = open_backend(config.storage.driver, config.storage.driver_options)
     if controller is None:
-        controller = open_controller(config)
+        controller = open_controller(config.auth, config.auth_context)
     metrics = Metrics()
     backend = InstrumentedBackend(backend, metrics)
     store = Store(backend, delete_enabled=config.storage.delete.enabled)
@@ -58,13 +59,15 @@ def create_app(
     mirror = None
     if config.proxy is not None:
         mirror = install_mirror(config.proxy, store, handlers, metrics.registry, spool_directory(config))
-    router = RegistryRouter(handlers, controller)
+    read_only = config.storage.maintenance.readonly.enabled
+    prefix = config.http.prefix.rstrip("/")
+    router = RegistryRouter(handlers, controller, prefix, read_only)
     routes: list[BaseRoute] = list(controller.routes) if isinstance(controller, ServesRoutes) else []
     # Probes and metrics live outside /v2/: no registry auth, and never confused with a repository.
     routes.extend(Health(backend).routes())
     if config.metrics.enabled:
         routes.append(metrics_route(config.metrics, metrics))
-    routes.append(Route("/v2/{rest:path}", endpoint=router))
+    routes.append(Route(prefix + "/v2/{rest:path}", endpoint=router))
     if config.ui.enabled:
         from registry.ui.app import ui_routes  # the UI's templates load only when it is on
 
@@ -74,10 +77,11 @@ def create_app(
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         purge = config.storage.maintenance.uploadpurging
         task = None
-        if purge.enabled and not purge.dryrun:
-            task = asyncio.create_task(_purge_loop(store, parse_duration(purge.age), parse_duration(purge.interval)))
+        # Read-only means nothing in storage changes: no purging, no collecting (as distribution).
+        if purge.enabled and not purge.dryrun and not read_only:
+            task = asyncio.create_task(_purge_loop(store, purge.age, purge.interval))
         gc_task = None
-        if config.gc.interval and parse_duration(config.gc.interval) > 0:
+        if config.gc.interval > 0 and not read_only:
             from registry.gc import gc_loop
 
             def record(report: Any) -> None:
@@ -109,6 +113,8 @@ def create_app(
     app.state.metrics = metrics
     app.add_middleware(ErrorHandler)  # added first, so it runs inside the request context
     app.add_middleware(RequestContextMiddleware, enabled=not config.log.accesslog.disabled, metrics=metrics)
+    if config.response_headers:
+        app.add_middleware(ConfiguredHeaders, headers=config.response_headers)
     return app
 
 

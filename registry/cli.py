@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import argparse
+import functools
 import logging
 import os
 import sys
 from typing import Any
 
+from auth.config import AuthConfig
 from registry.cmdline import add_config_arguments, config_path, load_or_exit, setup_logging
-from registry.config import Config, ConfigError, parse_duration
+from registry.config import Config, ConfigError, load_config
 
 log = logging.getLogger("dockyard")
 
@@ -26,8 +28,13 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     from registry import doctor, gc
     from registry.proxy import warm as mirror_cli
 
-    for extra in (auth_cli, gc, doctor, mirror_cli):
+    auth_cli.register(subparsers, _auth_section)
+    for extra in (gc, doctor, mirror_cli):
         extra.register(subparsers)
+
+
+def _auth_section(path: str | None) -> AuthConfig:
+    return load_config(path).auth
 
 
 def _overrides(args: argparse.Namespace, config: Config) -> dict[str, str]:
@@ -36,7 +43,11 @@ def _overrides(args: argparse.Namespace, config: Config) -> dict[str, str]:
     host, port = config.host_port
     host = args.host if args.host is not None else host
     port = args.port if args.port is not None else port
-    return {"DOCKYARD_HTTP_ADDR": f"[{host}]:{port}" if ":" in host else f"{host}:{port}"}
+    # A host or port on the command line means TCP, whatever the file's http.net says.
+    host = host or "127.0.0.1"
+    port = port or 5000
+    addr = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+    return {"DOCKYARD_HTTP_ADDR": addr, "DOCKYARD_HTTP_NET": "tcp"}
 
 
 def serve_command(args: argparse.Namespace) -> int:
@@ -83,17 +94,29 @@ def run_server(config: Config) -> int:
         "log_config": None,
         "log_level": "warning" if config.log.level in ("warn", "warning", "error") else "info",
         "timeout_keep_alive": 30,
-        "timeout_graceful_shutdown": int(parse_duration(config.http.draintimeout)) or None,
+        "timeout_graceful_shutdown": int(config.http.draintimeout) or None,
         "backlog": 4096,
         "server_header": False,
     }
+    # uvicorn trusts X-Forwarded-* from 127.0.0.1 by default: a same-host proxy that passes the
+    # client's headers on would let anyone choose their address (and dodge the login limit).
+    options["proxy_headers"] = config.http.trustforwardedheaders
+    if config.http.net == "unix":
+        options["uds"] = config.http.addr
     if config.http.tls.certificate:
+        from registry.tls import server_context, uvicorn_context
+
+        try:
+            server_context(config.http.tls)  # fails here, with the key's name, rather than in a worker
+        except ConfigError as exc:
+            print(f"dockyard: config error: {exc}", file=sys.stderr)
+            return 2
         options["ssl_certfile"] = config.http.tls.certificate
-        options["ssl_keyfile"] = config.http.tls.key
+        options["ssl_keyfile"] = config.http.tls.key or None
+        options["ssl_context_factory"] = functools.partial(uvicorn_context, config.http.tls)
     scheme = "https" if config.http.tls.certificate else "http"
-    log.info(
-        "dockyard serving on %s://%s:%d (storage: %s, workers: %d)", scheme, host, port, config.storage.driver, workers
-    )
+    where = f"{scheme}+unix://{config.http.addr}" if config.http.net == "unix" else f"{scheme}://{host}:{port}"
+    log.info("dockyard serving on %s (storage: %s, workers: %d)", where, config.storage.driver, workers)
     try:
         if workers == 1:
             from registry.app import create_app
@@ -104,7 +127,7 @@ def run_server(config: Config) -> int:
 
             # The workers build their own apps; this process only checks the auth config (and
             # creates the token key once, before they race to).
-            open_controller(config)
+            open_controller(config.auth, config.auth_context)
             if config.ui.enabled:
                 from registry.ui.checks import check_ui
 

@@ -9,24 +9,31 @@ applied last).
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import os
-import types
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal, Union, get_args, get_origin, get_type_hints
+from typing import Any, Literal, get_type_hints
 
 import yaml
 
+from auth.config import (
+    AccessConfig,
+    AccessRuleConfig,
+    AuthConfig,
+    HtpasswdConfig,
+    LoginLimitConfig,
+    ServerContext,
+    TokenConfig,
+    TokenServerConfig,
+)
 from registry.ui.config import UiConfig
+from storage_backends.options import FilesystemOptions, MemoryOptions, S3Options
+from typedconfig import ConfigError, Duration, build, dataclass_of, duration, parse_duration
 
 log = logging.getLogger("dockyard.config")
-
-
-class ConfigError(ValueError):
-    """A bad configuration: the message names the key."""
 
 
 @dataclass(frozen=True)
@@ -43,47 +50,6 @@ class AccessLogConfig:
 
 
 @dataclass(frozen=True)
-class FilesystemConfig:
-    rootdirectory: str = "./data"
-    maxthreads: int = 100
-
-
-@dataclass(frozen=True)
-class S3Config:
-    bucket: str = ""
-    region: str = "us-east-1"
-    regionendpoint: str = ""
-    forcepathstyle: bool = False
-    accesskey: str = ""
-    secretkey: str = ""
-    sessiontoken: str = ""
-    rootdirectory: str = ""
-    encrypt: bool = False
-    keyid: str = ""
-    secure: bool = True
-    skipverify: bool = False
-    v4auth: bool = True
-    storageclass: str = "STANDARD"
-    chunksize: int = 10 * 1024 * 1024
-    multipartcopychunksize: int = 32 * 1024 * 1024
-    multipartcopymaxconcurrency: int = 100
-    multipartcopythresholdsize: int = 32 * 1024 * 1024
-    objectacl: str = "private"
-    useragent: str = ""
-    usedualstack: bool = False
-    accelerate: bool = False
-    loglevel: str = "off"
-    # Dockyard: seconds a presigned redirect URL stays valid; retries on throttling/timeouts.
-    redirectexpiry: int = 1200
-    maxretries: int = 5
-
-
-@dataclass(frozen=True)
-class InMemoryConfig:
-    pass
-
-
-@dataclass(frozen=True)
 class DeleteConfig:
     enabled: bool = False
 
@@ -96,8 +62,8 @@ class RedirectConfig:
 @dataclass(frozen=True)
 class UploadPurgingConfig:
     enabled: bool = True
-    age: str = "168h"
-    interval: str = "24h"
+    age: Duration = duration("168h")
+    interval: Duration = duration("24h")
     dryrun: bool = False
 
 
@@ -118,35 +84,57 @@ class CacheConfig:
     blobdescriptorsize: int = 10000
 
 
+_HEADER_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
+_HEADER_VALUE = re.compile(r"[\t\x20-\x7e\x80-\xff]*")
+
+# The `storage` sections that choose a backend (the other sections tune the registry).
+DRIVERS = ("filesystem", "s3", "inmemory")
+
+
 @dataclass(frozen=True)
 class StorageConfig:
-    filesystem: FilesystemConfig | None = None
-    s3: S3Config | None = None
-    inmemory: InMemoryConfig | None = None
+    filesystem: FilesystemOptions | None = None
+    s3: S3Options | None = None
+    inmemory: MemoryOptions | None = None
     delete: DeleteConfig = field(default_factory=DeleteConfig)
     redirect: RedirectConfig = field(default_factory=RedirectConfig)
     maintenance: MaintenanceConfig = field(default_factory=MaintenanceConfig)
     cache: CacheConfig = field(default_factory=CacheConfig)
 
+    def __post_init__(self) -> None:
+        configured = [name for name in DRIVERS if getattr(self, name) is not None]
+        if len(configured) > 1:
+            # distribution refuses this too: which one would hold the images?
+            raise ConfigError(f"storage: configure exactly one driver, not {' and '.join(configured)}")
+
     @property
     def driver(self) -> str:
-        if self.s3 is not None:
-            return "s3"
-        if self.inmemory is not None:
-            return "inmemory"
+        for name in DRIVERS:
+            if getattr(self, name) is not None:
+                return name
         return "filesystem"
 
     @property
-    def driver_options(self) -> Any:
-        return {"s3": self.s3, "inmemory": self.inmemory}.get(self.driver) or self.filesystem or FilesystemConfig()
+    def filesystem_root(self) -> str:
+        """The filesystem driver's root (its default when the section is absent)."""
+        return (self.filesystem or FilesystemOptions()).rootdirectory
+
+    @property
+    def driver_options(self) -> FilesystemOptions | S3Options | MemoryOptions:
+        options: FilesystemOptions | S3Options | MemoryOptions | None = getattr(self, self.driver)
+        return options if options is not None else FilesystemOptions()
 
 
 @dataclass(frozen=True)
 class TLSConfig:
     certificate: str = ""
     key: str = ""
+    # CA certificates (PEM files): when set, clients must present a certificate one of them signed.
     clientcas: list[str] = field(default_factory=list)
-    minimumtls: str = "tls1.2"
+    # TLS 1.0 and 1.1 are refused: Python's OpenSSL no longer offers them safely.
+    minimumtls: Literal["tls1.2", "tls1.3"] = "tls1.2"
+    # distribution's (Go's) suite names; TLS 1.3 suites are not configurable (as in Go).
+    ciphersuites: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -157,8 +145,9 @@ class HTTPConfig:
     prefix: str = "/"
     secret: str = ""
     relativeurls: bool = False
-    draintimeout: str = "30s"
+    draintimeout: Duration = duration("30s")
     tls: TLSConfig = field(default_factory=TLSConfig)
+    # Added to every response: `Name: [value, ...]` (distribution's form) or `Name: value`.
     headers: dict[str, Any] = field(default_factory=dict)
     # Dockyard: worker processes (0 = one per core) and whether to trust X-Forwarded-* headers.
     workers: int = 0
@@ -166,87 +155,13 @@ class HTTPConfig:
 
 
 @dataclass(frozen=True)
-class HtpasswdConfig:
-    realm: str = "Registry Realm"
-    path: str = ""
-
-
-@dataclass(frozen=True)
-class TokenConfig:
-    realm: str = ""
-    service: str = ""
-    issuer: str = ""
-    rootcertbundle: str = ""
-    jwks: str = ""
-    autoredirect: bool = False
-    signingalgorithms: list[str] = field(default_factory=list)
-    # Dockyard: clock skew allowed when checking exp/nbf/iat.
-    leeway: str = "60s"
-
-
-@dataclass(frozen=True)
-class TokenServerConfig:
-    """Dockyard's built-in token server (`auth.tokenserver`); its presence selects token mode."""
-
-    path: str = "/auth/token"
-    jwkspath: str = "/auth/jwks.json"
-    expiration: str = "5m"
-    refreshexpiration: str = "720h"
-    # PEM private key; empty: generated on first start under the storage root (mode 0600).
-    key: str = ""
-    algorithm: Literal["ES256", "RS256"] = "ES256"
-
-
-@dataclass(frozen=True)
-class AccessRuleConfig:
-    repositories: list[str] = field(default_factory=list)
-    who: list[str] = field(default_factory=list)
-    actions: list[str] = field(default_factory=list)
-
-
-@dataclass(frozen=True)
-class AccessConfig:
-    """Who may do what (`auth.access`), inline or in a YAML file at `path` (re-read when it changes)."""
-
-    path: str = ""
-    groups: dict[str, list[str]] = field(default_factory=dict)
-    admins: list[str] = field(default_factory=list)
-    rules: list[AccessRuleConfig] = field(default_factory=list)
-
-
-@dataclass(frozen=True)
-class LoginLimitConfig:
-    """Failed logins allowed per client address and per user name within `window`."""
-
-    failures: int = 10
-    window: str = "5m"
-
-
-@dataclass(frozen=True)
-class AuthConfig:
-    htpasswd: HtpasswdConfig | None = None
-    token: TokenConfig | None = None
-    tokenserver: TokenServerConfig | None = None
-    access: AccessConfig | None = None
-    loginlimit: LoginLimitConfig = field(default_factory=LoginLimitConfig)
-
-    @property
-    def mode(self) -> Literal["none", "htpasswd", "token"]:
-        if self.token is not None or self.tokenserver is not None:
-            return "token"
-        if self.htpasswd is not None:
-            return "htpasswd"
-        return "none"
-
-
-@dataclass(frozen=True)
 class GCConfig:
     """Dockyard: garbage collection (`dockyard gc`, and inside the server when `interval` is set)."""
 
     # Empty or 0: the server never collects by itself (run `dockyard gc` from cron instead).
-    interval: str = ""
+    interval: Duration = duration("0s")
     # Blobs and links younger than this are never collected: it covers pushes in flight.
-    graceperiod: str = "1h"
+    graceperiod: Duration = duration("1h")
     deleteuntagged: bool = False
 
 
@@ -268,13 +183,13 @@ class UpstreamConfig:
     username: str = ""
     password: str = ""
     # How long a tag is served from the cache before a HEAD to the upstream revalidates it.
-    ttl: str = "168h"
+    ttl: Duration = duration("168h")
     # Dockyard: the name prefix mirrored names carry here (`dockerhub/library/nginx`).
     prefix: str = ""
     # Dockyard: this upstream also serves names that carry no prefix and are not local repositories.
     default: bool = False
     # Dockyard: how long a revalidation or fetch may take before cached content is served stale instead.
-    timeout: str = "10s"
+    timeout: Duration = duration("10s")
     # Dockyard: the cache's size limit (`200GiB`); GC first drops the least recently pulled repositories.
     maxsize: str = ""
 
@@ -287,12 +202,16 @@ class ProxyConfig:
     remoteurl: str = ""
     username: str = ""
     password: str = ""
-    ttl: str = "168h"
-    timeout: str = "10s"
+    ttl: Duration = duration("168h")
+    timeout: Duration = duration("10s")
     maxsize: str = ""
     upstreams: list[UpstreamConfig] = field(default_factory=list)
     # Dockyard: a fill whose clients all went away still completes when at most this many bytes remain.
     backgroundlimit: int = 2 * 1024 * 1024 * 1024
+
+    def __post_init__(self) -> None:
+        if self.remoteurl and self.upstreams:
+            raise ConfigError("proxy: set either remoteurl (one upstream, the whole registry) or upstreams, not both")
 
 
 @dataclass(frozen=True)
@@ -308,13 +227,63 @@ class Config:
     ui: UiConfig = field(default_factory=UiConfig)
     proxy: ProxyConfig | None = None
 
+    def __post_init__(self) -> None:
+        tls = self.http.tls
+        if not tls.certificate and (tls.clientcas or tls.ciphersuites or tls.key):
+            # Serving plain HTTP here would give less than configured (no mutual TLS at all).
+            raise ConfigError("http.tls: clientcas, ciphersuites and key need http.tls.certificate")
+        addr = self.http.addr
+        if self.http.net == "unix":
+            if not addr.startswith("/"):
+                raise ConfigError(f"http.addr: {addr!r}: with http.net unix, the absolute path of the socket")
+        else:
+            port = addr.rpartition(":")[2]
+            if ":" not in addr or not port.isdigit() or int(port) > 65535:
+                raise ConfigError(f"http.addr: {addr!r} is not host:port (or :port)")
+        prefix = self.http.prefix
+        if not prefix.startswith("/") or "//" in prefix or any(c in prefix for c in "?#{}"):
+            raise ConfigError(f"http.prefix: {prefix!r} must be a path starting with /")
+        for name, value in self.http.headers.items():
+            values = value if isinstance(value, list) else [value]
+            if not _HEADER_NAME.fullmatch(str(name)):
+                raise ConfigError(f"http.headers.{name}: not a header name")
+            for item in values:
+                if isinstance(item, (dict, list)) or not _HEADER_VALUE.fullmatch(str(item)):
+                    raise ConfigError(
+                        f"http.headers.{name}: expected a header value (printable text) or a list of them"
+                    )
+
     @property
     def host_port(self) -> tuple[str, int]:
+        """Where a `tcp` server listens (`http.addr`); ("", 0) for a unix socket."""
+        if self.http.net == "unix":
+            return "", 0
         host, _, port = self.http.addr.rpartition(":")
         return (host.strip("[]") or "0.0.0.0"), int(port or 5000)
 
+    @property
+    def response_headers(self) -> list[tuple[str, str]]:
+        """`http.headers` as (name, value) pairs, one per value."""
+        pairs = []
+        for name, value in self.http.headers.items():
+            for item in value if isinstance(value, list) else [value]:
+                pairs.append((str(name), str(item)))
+        return pairs
 
-# distribution keys that Dockyard accepts but does not act on: reported at start.
+    @property
+    def auth_context(self) -> ServerContext:
+        """What auth needs to know of this server: proxies, public URL, where a key may live."""
+        filesystem = self.storage.driver == "filesystem"
+        root = Path(self.storage.filesystem_root)
+        return ServerContext(
+            trust_forwarded=self.http.trustforwardedheaders,
+            public_host=self.http.host,
+            key_directory=root / "dockyard" / "token" if filesystem else None,
+            volatile=self.storage.driver == "inmemory",
+        )
+
+
+# distribution keys that Dockyard accepts but does not act on: a warning at start names each.
 UNIMPLEMENTED_KEYS = frozenset(
     {
         "notifications",
@@ -329,19 +298,23 @@ UNIMPLEMENTED_KEYS = frozenset(
         "http.debug",
         "http.http2",
         "http.h2c",
-        "http.tls.letsencrypt",
-        "http.tls.ciphersuites",
-        "storage.azure",
-        "storage.gcs",
-        "storage.swift",
-        "storage.oss",
         "storage.tag",
         "storage.s3.multipartcombinesmallpart",
         "log.hooks",
         "log.reportcaller",
-        "auth.silly",
     }
 )
+
+# distribution keys that cannot be skipped without serving less than configured: start errors.
+_NO_DRIVER = "Dockyard has no such storage driver (filesystem, s3, inmemory)"
+REFUSED_KEYS = {
+    "storage.azure": _NO_DRIVER,
+    "storage.gcs": _NO_DRIVER,
+    "storage.swift": _NO_DRIVER,
+    "storage.oss": _NO_DRIVER,
+    "auth.silly": "Dockyard has no silly auth (use htpasswd or token)",
+    "http.tls.letsencrypt": "Dockyard does not fetch certificates; give http.tls.certificate and key",
+}
 
 ENV_PREFIXES = ("REGISTRY_", "DOCKYARD_")
 
@@ -368,7 +341,7 @@ def load_config(path: str | os.PathLike[str] | None = None, environ: Mapping[str
         for name in sorted(env):
             if name.startswith(prefix) and name not in _NOT_CONFIG_ENV:
                 _apply_env(data, name[len(prefix) :], env[name], name)
-    config: Config = build(Config, data, "")
+    config: Config = build(Config, data, "", UNIMPLEMENTED_KEYS, REFUSED_KEYS)
     return config
 
 
@@ -379,6 +352,9 @@ _NOT_CONFIG_ENV = frozenset({"DOCKYARD_E2E", "DOCKYARD_CONFIG", "DOCKYARD_TEST_S
 def _apply_env(data: dict[str, Any], rest: str, value: str, env_name: str) -> None:
     path = _env_path(Config, rest.lower().split("_"))
     if path is None:
+        for key, reason in REFUSED_KEYS.items():
+            if (rest.lower() + "_").startswith(key.replace(".", "_") + "_"):
+                raise ConfigError(f"{env_name}: {key}: {reason}")
         log.warning("ignoring environment variable %s: it names no config key", env_name)
         return
     node = data
@@ -402,7 +378,7 @@ def _env_path(cls: Any, parts: list[str]) -> list[str] | None:
             continue
         if count == len(parts):
             return [key]
-        inner = _dataclass_of(hints[key])
+        inner = dataclass_of(hints[key])
         if inner is None:
             return None
         rest = _env_path(inner, parts[count:])
@@ -411,109 +387,18 @@ def _env_path(cls: Any, parts: list[str]) -> list[str] | None:
     return None
 
 
-def _dataclass_of(tp: Any) -> Any:
-    if dataclasses.is_dataclass(tp):
-        return tp
-    if get_origin(tp) in (Union, types.UnionType):
-        for arg in get_args(tp):
-            if dataclasses.is_dataclass(arg):
-                return arg
-    return None
-
-
-def build(cls: Any, data: Any, where: str) -> Any:
-    """Turn plain YAML data into the dataclass `cls`, naming the key of the first error."""
-    if data is None:
-        data = {}
-    if not isinstance(data, dict):
-        raise ConfigError(f"{where or 'config'}: expected a mapping, got {type(data).__name__}")
-    hints = get_type_hints(cls)
-    kwargs: dict[str, Any] = {}
-    for key, value in data.items():
-        dotted = f"{where}.{key}" if where else str(key)
-        if key not in hints:
-            if dotted in UNIMPLEMENTED_KEYS or (str(key) in UNIMPLEMENTED_KEYS and not where):
-                log.warning("config key %s is a distribution key that Dockyard does not implement; ignored", dotted)
-                continue
-            raise ConfigError(f"unknown config key {dotted}")
-        kwargs[key] = _convert(hints[key], value, dotted)
-    return cls(**kwargs)
-
-
-def _convert(tp: Any, value: Any, where: str) -> Any:
-    origin = get_origin(tp)
-    if origin in (Union, types.UnionType):
-        args = [a for a in get_args(tp) if a is not type(None)]
-        if value is None or value == "":
-            inner = _dataclass_of(tp)
-            return build(inner, {}, where) if inner is not None else None
-        return _convert(args[0], value, where)
-    if dataclasses.is_dataclass(tp):
-        return build(tp, value, where)
-    if origin is Literal:
-        choices = get_args(tp)
-        if value not in choices:
-            raise ConfigError(f"{where}: {value!r} is not one of {', '.join(map(repr, choices))}")
-        return value
-    if origin is list:
-        if not isinstance(value, list):
-            value = [value]
-        (item,) = get_args(tp)
-        return [_convert(item, v, f"{where}[{i}]") for i, v in enumerate(value)]
-    if origin is dict:
-        if not isinstance(value, dict):
-            raise ConfigError(f"{where}: expected a mapping")
-        return dict(value)
-    if tp is Any:
-        return value
-    if tp is bool:
-        if isinstance(value, bool):
-            return value
-        if isinstance(value, str) and value.lower() in ("true", "yes", "on", "1", "false", "no", "off", "0"):
-            return value.lower() in ("true", "yes", "on", "1")
-        raise ConfigError(f"{where}: expected true or false, got {value!r}")
-    if tp is int:
-        if isinstance(value, bool) or not isinstance(value, (int, str)):
-            raise ConfigError(f"{where}: expected an integer, got {value!r}")
-        try:
-            return int(value)
-        except ValueError:
-            raise ConfigError(f"{where}: expected an integer, got {value!r}") from None
-    if tp is float:
-        try:
-            return float(value)
-        except (TypeError, ValueError):
-            raise ConfigError(f"{where}: expected a number, got {value!r}") from None
-    if tp is str:
-        if isinstance(value, (dict, list)):
-            raise ConfigError(f"{where}: expected a string")
-        return str(value)
-    return value
-
-
-def parse_duration(text: str) -> float:
-    """Go-style durations as distribution writes them: `30s`, `5m`, `168h`, `1h30m`."""
-    units = {"ns": 1e-9, "us": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
-    text = text.strip()
-    if not text:
-        raise ValueError("empty duration")
-    total, number = 0.0, ""
-    i = 0
-    while i < len(text):
-        ch = text[i]
-        if ch.isdigit() or ch == ".":
-            number += ch
-            i += 1
-            continue
-        unit = text[i : i + 2] if text[i : i + 2] in units else ch
-        if unit not in units or not number:
-            raise ValueError(f"invalid duration {text!r}")
-        total += float(number) * units[unit]
-        number = ""
-        i += len(unit)
-    if number:
-        total += float(number)  # bare number: seconds
-    return total
-
-
-__all__ = ["Config", "ConfigError", "load_config", "parse_duration"]
+__all__ = [
+    "DRIVERS",
+    "AccessConfig",
+    "AccessRuleConfig",
+    "AuthConfig",
+    "Config",
+    "ConfigError",
+    "HtpasswdConfig",
+    "LoginLimitConfig",
+    "TokenConfig",
+    "TokenServerConfig",
+    "build",
+    "load_config",
+    "parse_duration",
+]

@@ -36,11 +36,25 @@ def _accesses(row: RouteRow, name: str) -> list[Access]:
     return [Access("repository", name, row.action)]
 
 
-class RegistryRouter:
-    """A pure ASGI app serving the /v2/ API from `ROUTES`."""
+# The actions that change the store: refused while the registry is read-only.
+WRITE_ACTIONS = frozenset({"push", "delete"})
 
-    def __init__(self, handlers: Mapping[str, Any], controller: AccessController) -> None:
+
+class RegistryRouter:
+    """A pure ASGI app serving the /v2/ API from `ROUTES`.
+
+    `prefix` (http.prefix, without its trailing slash) is where the API lives, as in
+    distribution: `/registry/v2/...` is matched as `/v2/...`, and the `Location` and `Link`
+    headers the handlers write point back under it. `read_only` refuses every write, here,
+    where each route's action is known, so no handler can forget to.
+    """
+
+    def __init__(
+        self, handlers: Mapping[str, Any], controller: AccessController, prefix: str = "", read_only: bool = False
+    ) -> None:
         self._controller = controller
+        self._prefix = prefix.rstrip("/")
+        self._read_only = read_only
         compiled = []
         for row in ROUTES:
             group, _, method = row.handler.partition(".")
@@ -62,7 +76,10 @@ class RegistryRouter:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         request = Request(scope, receive)
-        route, params = self.match(request.method, scope["path"])
+        path: str = scope["path"]
+        if self._prefix:
+            path = path[len(self._prefix) :]
+        route, params = self.match(request.method, path)
         name = params.pop("name", "")
         if route.row.action not in ("base", "catalog") and not valid_name(name):
             raise RegistryError(ErrorCode.NAME_INVALID, detail={"name": name})
@@ -74,5 +91,22 @@ class RegistryRouter:
         grant = await self._controller.authorize(request, _accesses(route.row, name))
         request.state.grant = grant
         scope["dockyard.user"] = grant.subject
+        if self._read_only and route.row.action in WRITE_ACTIONS:
+            raise RegistryError(
+                ErrorCode.UNSUPPORTED,
+                message="the registry is read-only (storage.maintenance.readonly.enabled): no pushes or deletes",
+                headers={"Allow": "GET, HEAD"},  # as distribution answers
+            )
         response: Response = await route.handler(request, name)
+        if self._prefix:
+            _under_prefix(response, self._prefix)
         await response(scope, receive, send)
+
+
+def _under_prefix(response: Response, prefix: str) -> None:
+    location = response.headers.get("location")
+    if location is not None and location.startswith("/v2/"):
+        response.headers["location"] = prefix + location
+    link = response.headers.get("link")
+    if link is not None and link.startswith("</v2/"):
+        response.headers["link"] = "<" + prefix + link[1:]

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Literal
 from urllib.parse import urlsplit
 
 from registry.cmdline import add_config_arguments, load_or_exit
-from registry.config import Config, parse_duration
+from registry.config import Config
 from storage_backends import StorageError, open_backend
 
 if TYPE_CHECKING:
@@ -88,7 +88,7 @@ async def check_storage(config: Config) -> list[Finding]:
 
 def _storage_fix(config: Config) -> str:
     if config.storage.driver == "filesystem":
-        root = config.storage.driver_options.rootdirectory
+        root = config.storage.filesystem_root
         return f"create {root} and give it to the user the registry runs as (chown -R dockyard: {root})"
     if config.storage.driver == "s3":
         return "check that the bucket exists, the endpoint answers, and the keys may put, get and delete objects"
@@ -98,7 +98,7 @@ def _storage_fix(config: Config) -> str:
 def check_disk(config: Config, limits: Thresholds) -> list[Finding]:
     if config.storage.driver != "filesystem":
         return []
-    root = Path(config.storage.driver_options.rootdirectory)
+    root = Path(config.storage.filesystem_root)
     probe = root
     while not probe.exists() and probe != probe.parent:
         probe = probe.parent
@@ -128,10 +128,11 @@ async def check_registry(url: str, config: Config, limits: Thresholds, verify: b
     import httpx  # imported here: only `doctor` talks HTTP, and httpx is slow to load
 
     findings: list[Finding] = []
+    api = config.http.prefix.rstrip("/") + "/v2/"  # where http.prefix puts the API
     try:
         async with httpx.AsyncClient(base_url=url, verify=verify, timeout=10) as client:
             started = time.time()
-            response = await client.get("/v2/")
+            response = await client.get(api)
             finished = time.time()
             ready = await client.get("/readyz")
     except httpx.ConnectError as exc:
@@ -151,7 +152,7 @@ async def check_registry(url: str, config: Config, limits: Thresholds, verify: b
     if response.status_code not in (200, 401):
         findings.append(
             Finding(
-                "fail", "api", f"GET {url}/v2/ answered {response.status_code}", "is this a registry? check the URL"
+                "fail", "api", f"GET {url}{api} answered {response.status_code}", "is this a registry? check the URL"
             )
         )
     elif response.headers.get("docker-distribution-api-version") != "registry/2.0":
@@ -164,7 +165,7 @@ async def check_registry(url: str, config: Config, limits: Thresholds, verify: b
             )
         )
     else:
-        findings.append(Finding("ok", "api", f"{url}/v2/ answers {response.status_code}"))
+        findings.append(Finding("ok", "api", f"{url}{api} answers {response.status_code}"))
     if ready.status_code == 200:
         findings.append(Finding("ok", "ready", "/readyz: storage reachable from the server"))
     else:
@@ -184,7 +185,7 @@ def check_clock(date_header: str | None, local: float, config: Config, limits: T
     except (TypeError, ValueError):
         return [Finding("warn", "clock", f"unreadable Date header {date_header!r}")]
     skew = remote - local
-    leeway = parse_duration(config.auth.token.leeway) if config.auth.token is not None else limits.clock_skew
+    leeway = config.auth.token.leeway if config.auth.token is not None else limits.clock_skew
     text = f"the registry's clock is {abs(skew):.0f}s {'ahead of' if skew > 0 else 'behind'} this machine's"
     # The Date header has one-second resolution; anything within two seconds is agreement.
     if abs(skew) <= max(2.0, min(leeway, limits.clock_skew)):
@@ -326,7 +327,7 @@ def check_config(config: Config) -> list[Finding]:
                 "set storage.delete.enabled: true if images are ever removed",
             )
         )
-    if parse_duration(config.gc.graceperiod) < 600:
+    if config.gc.graceperiod < 600:
         findings.append(
             Finding(
                 "warn",

@@ -457,8 +457,8 @@ def options_from_config(config: Config, dry_run: bool = False, delete_untagged: 
     return GCOptions(
         dry_run=dry_run,
         delete_untagged=config.gc.deleteuntagged if delete_untagged is None else delete_untagged,
-        grace_period=parse_duration(config.gc.graceperiod),
-        upload_age=parse_duration(config.storage.maintenance.uploadpurging.age),
+        grace_period=config.gc.graceperiod,
+        upload_age=config.storage.maintenance.uploadpurging.age,
     )
 
 
@@ -498,7 +498,7 @@ async def _take_lease(backend: StorageBackend, owner: str, seconds: float) -> bo
 
 async def gc_loop(backend: StorageBackend, config: Config, on_report: Callable[[GCReport | None], None]) -> None:
     """`gc.interval` in the server: collect every interval; `on_report(None)` after a failure."""
-    interval = parse_duration(config.gc.interval)
+    interval = config.gc.interval
     owner = f"{socket.gethostname()}-{os.getpid()}"
     while True:
         await asyncio.sleep(interval)

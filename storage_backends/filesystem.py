@@ -22,6 +22,7 @@ import anyio.to_thread
 
 from storage_backends.base import READ_CHUNK, FileInfo, Tree, check_key
 from storage_backends.errors import BackendError, PathNotFound
+from storage_backends.options import FilesystemOptions
 
 # Small writes are gathered to this size before a thread hop writes them out.
 _WRITE_BUFFER = 1024 * 1024
@@ -189,7 +190,7 @@ class FilesystemBackend:
         self._listings = _Listings()
 
     @classmethod
-    def from_config(cls, options: Any) -> FilesystemBackend:
+    def from_config(cls, options: FilesystemOptions) -> FilesystemBackend:
         return cls(root=Path(options.rootdirectory), max_threads=options.maxthreads)
 
     async def run(self, func: Any, *args: Any) -> Any:

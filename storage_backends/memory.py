@@ -5,10 +5,10 @@ from __future__ import annotations
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from typing import Any
 
 from storage_backends.base import READ_CHUNK, FileInfo, check_key
 from storage_backends.errors import PathNotFound
+from storage_backends.options import MemoryOptions
 
 
 @dataclass
@@ -47,7 +47,7 @@ class MemoryBackend:
     name: str = "inmemory"
 
     @classmethod
-    def from_config(cls, options: Any) -> MemoryBackend:
+    def from_config(cls, options: MemoryOptions) -> MemoryBackend:
         return cls()
 
     def _entry(self, key: str) -> _Entry:

@@ -24,6 +24,7 @@ from botocore.config import Config as BotoConfig
 
 from storage_backends.base import READ_CHUNK, FileInfo, check_key
 from storage_backends.errors import BackendError, PathNotFound
+from storage_backends.options import S3Options
 from storage_backends.s3_bucket import Bucket, RangeNotSatisfiable
 from storage_backends.s3_writer import (
     SIZE,
@@ -50,8 +51,8 @@ class S3Backend:
         self._redirect_expiry = redirect_expiry
 
     @classmethod
-    def from_config(cls, options: Any) -> S3Backend:
-        """Build the backend from an `S3Config` (storage.s3)."""
+    def from_config(cls, options: S3Options) -> S3Backend:
+        """Build the backend from its `storage.s3` options."""
         if not options.bucket:
             raise ValueError("storage.s3.bucket is required")
         endpoint = options.regionendpoint or None

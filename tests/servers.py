@@ -8,6 +8,7 @@ import os
 import shutil
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import time
@@ -16,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
+import yaml
 
 from tests.conftest import whiteouts_work
 
@@ -80,17 +82,16 @@ def start_registry(
     port: int | None = None,
     workers: int = 1,
     scheme: str = "http",
-    verify: bool | str = False,
+    verify: bool | str | ssl.SSLContext = False,
+    ready_path: str = "/v2/",
 ) -> RegistryProcess:
     """Start `dockyard serve` on 127.0.0.1 with storage in `root` (unless the config says otherwise)."""
     port = port or free_port()
     log = root.parent / f"dockyard-{port}.log"
-    environ = {
-        **os.environ,
-        "REGISTRY_STORAGE_FILESYSTEM_ROOTDIRECTORY": str(root),
-        "REGISTRY_STORAGE_DELETE_ENABLED": "true",
-        **(env or {}),
-    }
+    environ = {**os.environ, "REGISTRY_STORAGE_DELETE_ENABLED": "true", **(env or {})}
+    if not _other_driver(config) and "REGISTRY_STORAGE_FILESYSTEM_ROOTDIRECTORY" not in (env or {}):
+        # Only one storage driver may be configured: a config naming S3 keeps its own.
+        environ["REGISTRY_STORAGE_FILESYSTEM_ROOTDIRECTORY"] = str(root)
     cmd = [
         sys.executable,
         "-m",
@@ -112,7 +113,7 @@ def start_registry(
     def up() -> bool:
         if process.poll() is not None:
             raise RuntimeError(f"dockyard serve exited: {server.logs()}")
-        return httpx.get(f"{server.url}/v2/", verify=verify, timeout=2).status_code in (200, 401)
+        return httpx.get(f"{server.url}{ready_path}", verify=verify, timeout=2).status_code in (200, 401)
 
     try:
         wait_for(up, 30, "dockyard serve")
@@ -120,6 +121,13 @@ def start_registry(
         server.stop()
         raise
     return server
+
+
+def _other_driver(config: Path | None) -> bool:
+    if config is None:
+        return False
+    storage = (yaml.safe_load(config.read_text()) or {}).get("storage") or {}
+    return any(name in storage for name in ("s3", "inmemory"))
 
 
 @contextlib.contextmanager

@@ -26,8 +26,6 @@ class Target:
 
 class Routing:
     def __init__(self, config: ProxyConfig) -> None:
-        if config.remoteurl and config.upstreams:
-            raise ConfigError("proxy: set either remoteurl (one upstream, the whole registry) or upstreams, not both")
         self.whole_registry = bool(config.remoteurl)
         if self.whole_registry:
             single = UpstreamConfig(

@@ -15,7 +15,7 @@ from urllib.parse import urlsplit
 import httpx
 
 from oci.client import ClientError, Credentials, RegistryClient
-from registry.config import ConfigError, UpstreamConfig, parse_duration
+from registry.config import ConfigError, UpstreamConfig
 
 DOCKER_HUB_HOSTS = frozenset({"registry-1.docker.io", "docker.io", "index.docker.io"})
 
@@ -53,11 +53,9 @@ class Upstream:
             raise ConfigError(f"{where}.remoteurl: put credentials in username and password, not in the URL")
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise ConfigError(f"{where}.remoteurl: {config.remoteurl!r} is not an http(s) URL")
-        try:
-            self.ttl = parse_duration(config.ttl)
-            self.timeout = parse_duration(config.timeout)
-        except ValueError as exc:
-            raise ConfigError(f"{where}: {exc}") from None
+        self.ttl: float = config.ttl
+        # Zero (an empty value) would fail every request at once: the 10 s default instead.
+        self.timeout: float = config.timeout or 10.0
         self.host = parts.netloc
         self.prefix = config.prefix.strip("/")
         self.default = config.default

@@ -17,7 +17,7 @@ from auth.base import AccessController, AllowAll, AnonymousController, Grant
 
 if TYPE_CHECKING:
     from auth.htpasswd import PasswordChecker
-    from auth.ratelimit import FailureLimiter
+    from auth.ratelimit import LoginLimiter
     from auth.rules import RuleSource
 
 Mode = Literal["open", "login", "external"]
@@ -39,7 +39,7 @@ class UiAccess:
         mode: Mode,
         checker: PasswordChecker | None = None,
         rules: RuleSource | None = None,
-        limiter: FailureLimiter | None = None,
+        limiter: LoginLimiter | None = None,
         trust_forwarded: bool = False,
     ) -> None:
         self.mode: Mode = mode

@@ -160,3 +160,12 @@ async def test_two_teams_are_isolated(make_client, mode):
     assert r.status_code == 201
     h = await alice.headers("repository:team-b/app:pull")
     assert (await client.get(f"/v2/team-b/app/blobs/{digest_of(b'x')}", headers=h)).status_code in (401, 403)
+
+
+async def test_guessing_one_user_from_many_addresses_does_not_lock_them_out(make_client):
+    client = make_client("htpasswd", http__trustforwardedheaders=True, auth__loginlimit__maxdelay="0.01s")
+    for i in range(12):
+        r = await client.get("/v2/", headers=basic("bob", "guess") | {"X-Forwarded-For": f"10.1.0.{i}"})
+        assert r.status_code == 401
+    r = await client.get("/v2/", headers=basic("bob") | {"X-Forwarded-For": "10.1.9.9"})
+    assert r.status_code == 200, r.text

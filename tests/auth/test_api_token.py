@@ -328,3 +328,52 @@ def _manifest(layer: bytes) -> bytes:
             ],
         }
     ).encode()
+
+
+async def test_token_endpoint_401s_name_the_basic_scheme(make_client):
+    """RFC 7235: a 401 carries WWW-Authenticate; the token endpoint takes Basic credentials."""
+    client = make_client("token")
+    refusals = [
+        await client.get("/auth/token", headers=basic("alice", "wrong")),
+        await client.get("/auth/token", headers=basic("nobody", "x")),
+        await client.get("/auth/token", headers={"Authorization": "Basic !!!"}),
+        await client.get("/auth/token", headers={"Authorization": "Bearer abc"}),
+        await client.post("/auth/token", data={"grant_type": "password", "username": "alice", "password": "no"}),
+        await client.post("/auth/token", data={"grant_type": "refresh_token", "refresh_token": "forged"}),
+    ]
+    for r in refusals:
+        assert r.status_code == 401, r.text
+        assert r.headers["www-authenticate"] == 'Basic realm="Dockyard Test"'
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["team-a/../team-b/x", "a/b:pull:c/d", "team-a/App", "team-a//x", "team-a/x/", "localhost:5000/team-a/x"],
+)
+async def test_scopes_naming_no_valid_repository_grant_nothing(make_client, name):
+    """A rule's glob (`team-a/*`) matches `team-a/../team-b/x` literally; such a name is refused
+    as malformed, never granted."""
+    client = make_client("token")
+    r = await client.get("/auth/token", params={"scope": f"repository:{name}:pull,push,delete"}, headers=basic("alice"))
+    assert r.status_code == 400, r.text
+    assert r.json()["error"] == "invalid_scope" and r.json()["errors"][0]["code"]
+    assert "token" not in r.json()
+    form = {"grant_type": "password", "username": "alice", "password": "alice-pw", "scope": f"repository:{name}:pull"}
+    r = await client.post("/auth/token", data=form)
+    assert r.status_code == 400 and "token" not in r.json()
+
+
+async def test_guessing_from_many_addresses_never_locks_the_right_password_out(make_client):
+    """Ten wrong passwords from ten addresses do not lock alice out: the right one from a new
+    address gets a token (the per-user limit only slows her checks down)."""
+    client = make_client("token", http__trustforwardedheaders=True, auth__loginlimit__maxdelay="0.01s")
+    for i in range(10):
+        r = await client.get("/auth/token", headers=basic("alice", "guess") | {"X-Forwarded-For": f"10.0.0.{i}"})
+        assert r.status_code == 401
+    r = await client.get("/auth/token", headers=basic("alice") | {"X-Forwarded-For": "10.0.1.1"})
+    assert r.status_code == 200, r.text
+    # One address guessing is still refused, whoever it names.
+    for _ in range(5):
+        await client.get("/auth/token", headers=basic("bob", "guess") | {"X-Forwarded-For": "10.0.2.2"})
+    r = await client.get("/auth/token", headers=basic("bob") | {"X-Forwarded-For": "10.0.2.2"})
+    assert r.status_code == 429

@@ -4,12 +4,17 @@ from types import SimpleNamespace
 import pytest
 import yaml
 
-from auth import open_controller
+from auth import AccessController
 from auth.base import AnonymousController
 from auth.basic import HtpasswdController
 from auth.bearer import TokenController
+from auth.factory import open_controller as open_for
 from auth.keys import generate, private_pem
-from registry.config import ConfigError, load_config
+from registry.config import Config, ConfigError, load_config
+
+
+def open_controller(config: Config) -> AccessController:
+    return open_for(config.auth, config.auth_context)
 
 
 def config(tmp_path, data):

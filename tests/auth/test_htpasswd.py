@@ -107,3 +107,58 @@ async def test_checker_caches_success_and_notices_changes(tmp_path, monkeypatch)
     assert not await checker.check("alice", "pw")
     HtpasswdFile(path, rounds=4).remove("alice")
     assert not await checker.check("alice", "other")
+
+
+LONG_PASSWORD = "correct horse battery staple, " * 3  # 90 bytes: bcrypt reads the first 72
+
+
+def test_entry_made_from_a_password_over_72_bytes_logs_in_with_it(tmp_path):
+    """bcrypt 4.1+ raises on such passwords; htpasswd -B and bcrypt's reference hash the first 72
+    bytes, so checking those is what lets the user in with the password they chose."""
+    import bcrypt
+
+    path = tmp_path / "htpasswd"
+    # What bcrypt < 4.1 (and every C implementation) made of the long password: its 72-byte prefix.
+    old_way = bcrypt.hashpw(LONG_PASSWORD.encode()[:72], bcrypt.gensalt(4)).decode()
+    path.write_text(f"alice:{old_way}\n")
+    users = HtpasswdFile(path)
+    assert users.verify("alice", LONG_PASSWORD)
+    assert not users.verify("alice", LONG_PASSWORD[:71])
+    assert not users.verify("alice", "x" + LONG_PASSWORD)
+
+
+@pytest.mark.e2e
+def test_entry_from_debian_htpasswd_B_with_a_long_password(tmp_path):
+    from tests.conftest import require_tool
+
+    htpasswd = require_tool("htpasswd")  # Debian package apache2-utils
+    import subprocess
+
+    path = tmp_path / "htpasswd"
+    subprocess.run([htpasswd, "-cbB", "-C", "5", str(path), "alice", LONG_PASSWORD], check=True, capture_output=True)
+    subprocess.run([htpasswd, "-bB", "-C", "5", str(path), "bob", "short-pw"], check=True, capture_output=True)
+    users = HtpasswdFile(path)
+    assert users.verify("alice", LONG_PASSWORD)
+    assert not users.verify("alice", "correct horse")
+    assert users.verify("bob", "short-pw")
+
+
+def test_unknown_users_are_checked_at_the_cost_of_the_file_entries(tmp_path):
+    """No existence oracle: the dummy hash an unknown user is checked against has the cost of the
+    users' own hashes (htpasswd -B writes cost 5), not our default of 12."""
+    from auth.htpasswd import cost_of
+
+    path = tmp_path / "htpasswd"
+    writer = HtpasswdFile(path, rounds=5)
+    writer.set_password("alice", "pw-a")
+    writer.set_password("bob", "pw-b")
+    users = HtpasswdFile(path)  # the server's view, with the default cost for new hashes
+    assert users.rounds == 12
+    assert cost_of(users.hash_to_check("alice")) == 5
+    assert cost_of(users.hash_to_check("nobody")) == 5
+    assert users.hash_to_check("nobody") != users.hash_to_check("alice")
+    assert not users.verify("nobody", "pw-a")
+    HtpasswdFile(path, rounds=6).set_password("carol", "c")
+    HtpasswdFile(path, rounds=6).set_password("dave", "d")
+    HtpasswdFile(path, rounds=6).set_password("erin", "e")
+    assert cost_of(users.hash_to_check("nobody")) == 6  # the cost most entries have

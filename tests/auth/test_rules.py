@@ -4,9 +4,10 @@ from pathlib import Path
 
 import pytest
 
+from auth.config import AccessConfig, AccessRuleConfig
 from auth.rules import ANONYMOUS, RuleSet, RuleSource, load_rules_file
 from auth.scopes import Scope
-from registry.config import AccessConfig, AccessRuleConfig, ConfigError
+from typedconfig import ConfigError
 
 CFG = AccessConfig(
     groups={"team-a": ["alice", "bob"], "team-b": ["carol"], "ops": ["erin"]},

@@ -9,9 +9,10 @@ from typing import Any
 
 import pytest
 
-from registry.config import FilesystemConfig, S3Config, build
 from storage_backends import StorageBackend, open_backend
+from storage_backends.options import FilesystemOptions, S3Options
 from tests.s3server import S3Endpoint, s3_endpoint
+from typedconfig import build
 
 # Small S3 sizes so that multipart uploads and multipart copies run on a few MiB of test data.
 S3_TEST_SIZES = {
@@ -35,11 +36,11 @@ class Opener:
         self.options: Any = None
         self._shared: StorageBackend | None = None
         if name == "filesystem":
-            self.options = FilesystemConfig(rootdirectory=str(tmp_path / "store"))
+            self.options = FilesystemOptions(rootdirectory=str(tmp_path / "store"))
         elif name == "s3":
             endpoint: S3Endpoint = request.getfixturevalue("s3")
             self.endpoint = endpoint
-            self.options = build(S3Config, endpoint.options(**S3_TEST_SIZES), "storage.s3")
+            self.options = build(S3Options, endpoint.options(**S3_TEST_SIZES), "storage.s3")
 
     def open(self) -> StorageBackend:
         if self.name == "inmemory":

@@ -7,11 +7,12 @@ import time
 
 import pytest
 
-from registry.config import S3Config, build
 from storage_backends import BackendError, StorageBackend, open_backend
+from storage_backends.options import S3Options
 from tests.contract.conftest import S3_TEST_SIZES
 from tests.contract.s3_faults import Plan, fault_proxy
 from tests.s3server import S3Endpoint
+from typedconfig import build
 
 MiB = 1024 * 1024
 
@@ -19,7 +20,7 @@ MiB = 1024 * 1024
 def backend_through(endpoint: S3Endpoint, url: str, **options: object) -> StorageBackend:
     section = endpoint.options(**S3_TEST_SIZES, **options)
     section["regionendpoint"] = url
-    return open_backend("s3", build(S3Config, section, "storage.s3"))
+    return open_backend("s3", build(S3Options, section, "storage.s3"))
 
 
 async def workload(backend: StorageBackend) -> None:

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 import yaml
 
-from registry.config import load_config, parse_duration
+from registry.config import load_config
 from tests.conftest import require, require_tool
 
 pytestmark = pytest.mark.e2e
@@ -122,7 +122,7 @@ def test_kubernetes_variant(variant: str, tmp_path: Path) -> None:
     config = load_config(config_file, {})
     assert config.storage.driver == ("filesystem" if variant == "pvc" else "s3")
     # The drain fits inside the pod's grace period.
-    assert parse_duration(config.http.draintimeout) < pod["terminationGracePeriodSeconds"]
+    assert config.http.draintimeout < pod["terminationGracePeriodSeconds"]
 
 
 def test_systemd_unit_verifies_and_is_hardened(tmp_path: Path) -> None:

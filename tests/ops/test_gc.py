@@ -15,11 +15,12 @@ import pytest
 from oci.digest import Digest
 from registry import paths
 from registry.app import create_app
-from registry.config import S3Config, build, load_config
+from registry.config import load_config
 from registry.gc import Collector, GCOptions, collect
 from storage_backends import StorageBackend, open_backend
 from storage_backends.filesystem import FilesystemBackend
 from storage_backends.memory import MemoryBackend
+from storage_backends.options import S3Options
 from tests.ops.registry_client import (
     digest_of,
     image_manifest,
@@ -30,6 +31,7 @@ from tests.ops.registry_client import (
     push_referrer,
 )
 from tests.s3server import S3Endpoint, s3_endpoint
+from typedconfig import build
 
 NOW = GCOptions(grace_period=0)
 
@@ -46,7 +48,7 @@ def backend(request: pytest.FixtureRequest, tmp_path: Path) -> StorageBackend:
         return MemoryBackend()
     if request.param == "s3":
         endpoint: S3Endpoint = request.getfixturevalue("s3")
-        return open_backend("s3", build(S3Config, endpoint.options(), "storage.s3"))
+        return open_backend("s3", build(S3Options, endpoint.options(), "storage.s3"))
     return FilesystemBackend(tmp_path / "data")
 
 

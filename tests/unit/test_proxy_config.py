@@ -12,6 +12,7 @@ import pytest
 from registry.config import ConfigError, ProxyConfig, UpstreamConfig, load_config
 from registry.proxy.evict import caches, parse_size
 from registry.proxy.routing import Routing
+from typedconfig import duration
 
 
 def test_distributions_proxy_section_and_env_overrides_load(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
@@ -21,7 +22,7 @@ def test_distributions_proxy_section_and_env_overrides_load(tmp_path: Path, capl
     with caplog.at_level(logging.WARNING):
         config = load_config(path, env)
     assert config.proxy == ProxyConfig(
-        remoteurl="https://registry-1.docker.io", username="bot", password="s3cret", ttl="24h"
+        remoteurl="https://registry-1.docker.io", username="bot", password="s3cret", ttl=duration("24h")
     )
     assert "proxy" not in caplog.text  # implemented now: no "not implemented" warning
     only_env = load_config(None, {"REGISTRY_PROXY_REMOTEURL": "http://127.0.0.1:5001"})
@@ -82,14 +83,9 @@ def test_prefixed_upstreams_default_and_ns() -> None:
 @pytest.mark.parametrize(
     ("config", "message"),
     [
-        (
-            ProxyConfig(remoteurl="https://a.example", upstreams=[UpstreamConfig(prefix="b", remoteurl="https://b")]),
-            "not both",
-        ),
         (ProxyConfig(upstreams=[UpstreamConfig(remoteurl="https://b.example")]), "prefix"),
         (ProxyConfig(remoteurl="ftp://a.example"), "remoteurl"),
         (ProxyConfig(remoteurl="https://user:pw@a.example"), "credentials"),
-        (ProxyConfig(remoteurl="https://a.example", ttl="soon"), "duration"),
         (
             ProxyConfig(
                 upstreams=[
@@ -113,6 +109,21 @@ def test_prefixed_upstreams_default_and_ns() -> None:
 def test_bad_proxy_configs_are_refused(config: ProxyConfig, message: str) -> None:
     with pytest.raises(ConfigError, match=message):
         Routing(config)
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("proxy:\n  remoteurl: https://a.example\n  upstreams: [{prefix: b, remoteurl: 'https://b'}]\n", "not both"),
+        ("proxy:\n  remoteurl: https://a.example\n  ttl: soon\n", r"proxy\.ttl"),
+        ("proxy:\n  upstreams: [{prefix: b, remoteurl: 'https://b', timeout: x}]\n", r"proxy\.upstreams\[0\]\.timeout"),
+    ],
+)
+def test_bad_proxy_sections_are_refused_at_load(tmp_path: Path, text: str, message: str) -> None:
+    path = tmp_path / "c.yml"
+    path.write_text(text)
+    with pytest.raises(ConfigError, match=message):
+        load_config(path, {})
 
 
 def test_sizes_parse_and_a_bad_maxsize_is_refused() -> None:
