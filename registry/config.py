@@ -228,6 +228,9 @@ class Config:
     proxy: ProxyConfig | None = None
 
     def __post_init__(self) -> None:
+        if self.proxy is not None and self.storage.maintenance.readonly.enabled:
+            # A pull-through cache stores what it fetches: read-only storage would make every miss fail.
+            raise ConfigError("proxy: a pull-through cache writes what it fetches; storage.maintenance.readonly is on")
         tls = self.http.tls
         if not tls.certificate and (tls.clientcas or tls.ciphersuites or tls.key):
             # Serving plain HTTP here would give less than configured (no mutual TLS at all).

@@ -152,3 +152,12 @@ def test_serve_refuses_a_bad_proxy_section_at_start(tmp_path: Path, workers: str
     assert result.returncode == 2
     assert "proxy.remoteurl" in result.stderr and "Traceback" not in result.stderr
     assert "pw@" not in result.stderr
+
+
+def test_a_proxy_on_read_only_storage_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "c.yml"
+    path.write_text(
+        "proxy:\n  remoteurl: https://a.example\nstorage:\n  maintenance:\n    readonly:\n      enabled: true\n"
+    )
+    with pytest.raises(ConfigError, match="readonly"):
+        load_config(path, {})
