@@ -139,3 +139,17 @@ def test_systemd_unit_verifies_and_is_hardened(tmp_path: Path) -> None:
     found = re.search(r"Overall exposure level for dockyard.service: ([0-9.]+)", security.stdout)
     assert found is not None, security.stdout + security.stderr
     assert float(found.group(1)) < 2.0, security.stdout
+
+
+def test_the_image_copies_every_package_the_project_installs() -> None:
+    """A package added to pyproject.toml but not to the image's context would start the image with
+    an ImportError: every one is copied by the Dockerfile and let through by .dockerignore."""
+    pyproject = (ROOT / "pyproject.toml").read_text()
+    include = re.search(r"^include = \[(.*)\]$", pyproject, re.MULTILINE)
+    assert include is not None
+    packages = [name.strip().strip('"').rstrip("*") for name in include.group(1).split(",")]
+    dockerfile = (DEPLOY / "Dockerfile").read_text()
+    dockerignore = (ROOT / ".dockerignore").read_text().splitlines()
+    for package in packages:
+        assert f"COPY {package}/ /src/{package}/" in dockerfile, package
+        assert f"!{package}/" in dockerignore, package
