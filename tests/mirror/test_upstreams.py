@@ -228,6 +228,7 @@ def test_token_auth_upstream(tmp_path: Path) -> None:
                 == image.manifest_digest
             )
             assert UPSTREAM_USER[1] not in mirror.logs()
+            assert f"account={UPSTREAM_USER[0]}" not in mirror.logs()
         with running_mirror(tmp_path, {**proxy, "username": "bob", "password": "bob pw"}) as bob:
             r = httpx.get(f"{bob.url}/v2/team-a/app/manifests/v1", headers=ACCEPT)
             assert r.status_code == 403 and r.json()["errors"][0]["code"] == "DENIED"
