@@ -46,6 +46,7 @@ from oci.manifests import ManifestError, parse_manifest
 from registry import paths
 from registry.cmdline import add_config_arguments, load_or_exit, setup_logging
 from registry.config import Config, parse_duration
+from registry.gc_record import LastRun, record_run
 from registry.proxy.evict import evict
 from registry.store import GC_DONE, GC_DOOMED_TTL, GC_PENDING, Store
 from storage_backends import BackendError, PathNotFound, StorageBackend, open_backend
@@ -463,8 +464,12 @@ def options_from_config(config: Config, dry_run: bool = False, delete_untagged: 
 
 
 async def collect(backend: StorageBackend, options: GCOptions) -> GCReport:
-    """Run one collection and return what it freed (or would, with `dry_run`)."""
-    return await Collector(backend, options).run()
+    """Run one collection, record it in storage for the UI, and return what it freed (or would,
+    with `dry_run`)."""
+    report = await Collector(backend, options).run()
+    run = LastRun(time.time(), report.dry_run, len(report.blobs), report.freed_bytes, len(report.manifests))
+    await record_run(backend, run)
+    return report
 
 
 async def evict_cache(backend: StorageBackend, config: Config, dry_run: bool = False) -> list[str]:

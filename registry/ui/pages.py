@@ -276,13 +276,16 @@ class UiPages:
         page = min(page, pages)
         visible = names[(page - 1) * REPOSITORIES_PER_PAGE : page * REPOSITORIES_PER_PAGE]
         rows = await self.model.repository_rows(visible)
-        totals = await self.model.blob_totals() if self.access.sees_everything(session.user) else None
+        everything = self.access.sees_everything(session.user)
+        totals = await self.model.blob_totals() if everything else None
+        last_gc = await self.model.last_gc() if everything else None
         return self.render(
             request,
             session,
             "home.html",
             rows=rows,
             totals=totals,
+            last_gc=last_gc,
             query=query,
             page=page,
             pages=pages,
