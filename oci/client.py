@@ -256,6 +256,13 @@ class RegistryClient:
             self._tokens.pop(scope, None)
         raise AssertionError("unreachable")
 
+    async def open(
+        self, method: str, repository: str, path: str, headers: dict[str, str] | None = None
+    ) -> httpx.Response:
+        """`<method> /v2/<repository>/<path>` with authentication, its body not yet read: for callers that
+        handle statuses and stream bodies themselves (the registry's pull-through cache). The caller closes it."""
+        return await self._send(method, f"/v2/{repository}/{path}", _scope(repository), headers or {}, True)
+
     # --- content -----------------------------------------------------------------------------------------------
 
     async def get_manifest(self, repository: str, reference: str) -> Fetched:

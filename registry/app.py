@@ -29,6 +29,8 @@ from registry.headers import ConfiguredHeaders
 from registry.health import Health
 from registry.metrics import InstrumentedBackend, Metrics, mark_worker_dead, metrics_route
 from registry.middleware import RequestContextMiddleware
+from registry.proxy.install import install as install_mirror
+from registry.proxy.spools import spool_directory
 from registry.store import Store
 from storage_backends import StorageBackend, open_backend
 
@@ -53,6 +55,10 @@ def create_app(
         "manifests": ManifestHandlers(store),
         "listing": ListingHandlers(store),
     }
+    # A pull-through cache wraps the handlers; its upstream clients close with the app.
+    mirror = None
+    if config.proxy is not None:
+        mirror = install_mirror(config.proxy, store, handlers, metrics.registry, spool_directory(config))
     read_only = config.storage.maintenance.readonly.enabled
     prefix = config.http.prefix.rstrip("/")
     router = RegistryRouter(handlers, controller, prefix, read_only)
@@ -89,6 +95,8 @@ def create_app(
             for running in (task, gc_task):
                 if running is not None:
                     running.cancel()
+            if mirror is not None:
+                await mirror.aclose()
             await backend.close()
             mark_worker_dead(os.getpid())
 

@@ -26,9 +26,10 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     # The other server subcommands register themselves; their modules import no app.
     from auth import cli as auth_cli
     from registry import doctor, gc
+    from registry.proxy import warm as mirror_cli
 
     auth_cli.register(subparsers, _auth_section)
-    for extra in (gc, doctor):
+    for extra in (gc, doctor, mirror_cli):
         extra.register(subparsers)
 
 
@@ -131,6 +132,10 @@ def run_server(config: Config) -> int:
                 from registry.ui.checks import check_ui
 
                 check_ui(config)
+            if config.proxy is not None:
+                from registry.proxy.install import check
+
+                check(config.proxy)
     except ConfigError as exc:
         print(f"dockyard: config error: {exc}", file=sys.stderr)
         return 2

@@ -176,6 +176,45 @@ class MetricsConfig:
 
 
 @dataclass(frozen=True)
+class UpstreamConfig:
+    """One mirrored registry (`proxy.upstreams[]`, or the whole of `proxy` in distribution's form)."""
+
+    remoteurl: str = ""
+    username: str = ""
+    password: str = ""
+    # How long a tag is served from the cache before a HEAD to the upstream revalidates it.
+    ttl: Duration = duration("168h")
+    # Dockyard: the name prefix mirrored names carry here (`dockerhub/library/nginx`).
+    prefix: str = ""
+    # Dockyard: this upstream also serves names that carry no prefix and are not local repositories.
+    default: bool = False
+    # Dockyard: how long a revalidation or fetch may take before cached content is served stale instead.
+    timeout: Duration = duration("10s")
+    # Dockyard: the cache's size limit (`200GiB`); GC first drops the least recently pulled repositories.
+    maxsize: str = ""
+
+
+@dataclass(frozen=True)
+class ProxyConfig:
+    """A pull-through cache: `remoteurl` (distribution's form) mirrors one upstream as the whole
+    registry; `upstreams` mirrors several, each under its prefix, beside local repositories."""
+
+    remoteurl: str = ""
+    username: str = ""
+    password: str = ""
+    ttl: Duration = duration("168h")
+    timeout: Duration = duration("10s")
+    maxsize: str = ""
+    upstreams: list[UpstreamConfig] = field(default_factory=list)
+    # Dockyard: a fill whose clients all went away still completes when at most this many bytes remain.
+    backgroundlimit: int = 2 * 1024 * 1024 * 1024
+
+    def __post_init__(self) -> None:
+        if self.remoteurl and self.upstreams:
+            raise ConfigError("proxy: set either remoteurl (one upstream, the whole registry) or upstreams, not both")
+
+
+@dataclass(frozen=True)
 class Config:
     version: str = "0.1"
     log: LogConfig = field(default_factory=LogConfig)
@@ -186,8 +225,12 @@ class Config:
     metrics: MetricsConfig = field(default_factory=MetricsConfig)
     # The web UI's section is owned by registry/ui.
     ui: UiConfig = field(default_factory=UiConfig)
+    proxy: ProxyConfig | None = None
 
     def __post_init__(self) -> None:
+        if self.proxy is not None and self.storage.maintenance.readonly.enabled:
+            # A pull-through cache stores what it fetches: read-only storage would make every miss fail.
+            raise ConfigError("proxy: a pull-through cache writes what it fetches; storage.maintenance.readonly is on")
         tls = self.http.tls
         if not tls.certificate and (tls.clientcas or tls.ciphersuites or tls.key):
             # Serving plain HTTP here would give less than configured (no mutual TLS at all).
@@ -249,7 +292,6 @@ UNIMPLEMENTED_KEYS = frozenset(
         "notifications",
         "redis",
         "health",
-        "proxy",
         "validation",
         "compatibility",
         "middleware",

@@ -46,6 +46,8 @@ from oci.manifests import ManifestError, parse_manifest
 from registry import paths
 from registry.cmdline import add_config_arguments, load_or_exit, setup_logging
 from registry.config import Config, parse_duration
+from registry.gc_record import LastRun, record_run
+from registry.proxy.evict import evict
 from registry.store import GC_DONE, GC_DOOMED_TTL, GC_PENDING, Store
 from storage_backends import BackendError, PathNotFound, StorageBackend, open_backend
 
@@ -462,8 +464,20 @@ def options_from_config(config: Config, dry_run: bool = False, delete_untagged: 
 
 
 async def collect(backend: StorageBackend, options: GCOptions) -> GCReport:
-    """Run one collection and return what it freed (or would, with `dry_run`)."""
-    return await Collector(backend, options).run()
+    """Run one collection, record it in storage for the UI, and return what it freed (or would,
+    with `dry_run`)."""
+    report = await Collector(backend, options).run()
+    run = LastRun(time.time(), report.dry_run, len(report.blobs), report.freed_bytes, len(report.manifests))
+    await record_run(backend, run)
+    return report
+
+
+async def evict_cache(backend: StorageBackend, config: Config, dry_run: bool = False) -> list[str]:
+    """The pull-through cache's `maxsize`: its least recently pulled repositories go first, so the
+    collection that follows frees their blobs."""
+    if config.proxy is None:
+        return []
+    return await evict(backend, config, await Store(backend).repositories(), dry_run)
 
 
 # -- inside the server -------------------------------------------------------------------
@@ -496,6 +510,7 @@ async def gc_loop(backend: StorageBackend, config: Config, on_report: Callable[[
         try:
             if not await _take_lease(backend, owner, interval * 0.9):
                 continue
+            await evict_cache(backend, config)
             report = await collect(backend, options_from_config(config))
         except Exception:
             log.exception("scheduled garbage collection failed")
@@ -545,17 +560,19 @@ def gc_command(args: argparse.Namespace) -> int:
             upload_age=options.upload_age,
         )
 
-    async def run() -> GCReport:
+    async def run() -> tuple[list[str], GCReport]:
         backend = open_backend(config.storage.driver, config.storage.driver_options)
         try:
-            return await collect(backend, options)
+            return await evict_cache(backend, config, options.dry_run), await collect(backend, options)
         finally:
             await backend.close()
 
-    report = asyncio.run(run())
+    evicted, report = asyncio.run(run())
     if args.json:
-        print(orjson.dumps(report.as_dict(), option=orjson.OPT_INDENT_2).decode())
+        print(orjson.dumps(report.as_dict() | {"evicted": evicted}, option=orjson.OPT_INDENT_2).decode())
         return 0
+    for name in evicted:
+        print(f"{'would evict' if options.dry_run else 'evicted'} cached repository {name}")
     if args.verbose or args.dry_run:
         verb = "would delete" if report.dry_run else "deleted"
         for manifest in report.manifests:

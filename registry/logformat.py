@@ -64,5 +64,8 @@ def configure_logging(config: Config) -> None:
         root.removeHandler(old)
     root.addHandler(handler)
     root.setLevel(LEVELS.get(config.log.level, logging.INFO))
+    # httpx logs every request URL at INFO, and an upstream's token URL names the mirror's account:
+    # the mirror logs its upstream traffic itself, without credentials.
+    logging.getLogger("httpx").setLevel(max(root.level, logging.WARNING))
     if config.log.accesslog.disabled:
         logging.getLogger("dockyard.access").disabled = True

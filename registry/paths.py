@@ -15,6 +15,7 @@ data directory is served unchanged::
         └── _dockyard/referrers/<alg>/<hex>/<alg>/<hex>/link              subject -> referrer (ours)
 
     dockyard/gc/doomed/<alg>/<hex>                                        GC is deleting this digest (ours)
+    dockyard/gc/last-run                                                  when GC last ran, what it freed (ours)
 """
 
 from __future__ import annotations
@@ -100,6 +101,10 @@ GC_DOOMED = "dockyard/gc/doomed"
 
 def gc_doomed(digest: Digest) -> str:
     return f"{GC_DOOMED}/{digest.algorithm}/{digest.encoded}"
+
+
+def gc_last_run() -> str:
+    return "dockyard/gc/last-run"
 
 
 def referrers(name: str, subject: Digest) -> str:

@@ -15,6 +15,7 @@ from registry.config import Config
 from registry.store import Store
 from registry.ui.access import UiAccess
 from registry.ui.checks import check_ui
+from registry.ui.mirrors import MirrorMarks
 from registry.ui.pages import UiPages
 from registry.ui.session import SessionCodec, session_key
 
@@ -30,7 +31,9 @@ def ui_routes(config: Config, store: Store, controller: AccessController) -> lis
     access = UiAccess.of(controller)
     trust = config.http.trustforwardedheaders
     read_only = config.storage.maintenance.readonly.enabled
-    pages = UiPages(config.ui, store, access, SessionCodec(key), lifetime, public_host, trust, read_only)
+    codec = SessionCodec(key)
+    mirrors = MirrorMarks(config.proxy)
+    pages = UiPages(config.ui, store, access, codec, lifetime, public_host, trust, read_only, mirrors)
     page = pages.page
     routes: list[BaseRoute] = [
         Route("/", page(pages.home), methods=["GET"]),

@@ -22,6 +22,7 @@ import orjson
 from oci import mediatypes as mt
 from oci.digest import Digest
 from registry.errors import RegistryError
+from registry.gc_record import LastRun, last_run
 from registry.store import Store
 from storage_backends import PathNotFound
 
@@ -452,6 +453,10 @@ class UiModel:
             held = (time.monotonic(), await self.store.blob_totals())
             self._blob_totals = held
         return held[1]
+
+    async def last_gc(self) -> LastRun | None:
+        """The last garbage collection's record (one small read, so never stale)."""
+        return await last_run(self.store.backend)
 
     async def repositories(self) -> list[str]:
         """Every repository, sorted; one walk of the tree serves the pages of the next few seconds."""

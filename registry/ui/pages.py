@@ -26,6 +26,7 @@ from registry.errors import ErrorCode, RegistryError
 from registry.store import Store
 from registry.ui.access import UiAccess
 from registry.ui.config import UiConfig
+from registry.ui.mirrors import MirrorMarks
 from registry.ui.model import UiModel
 from registry.ui.session import COOKIE, Session, SessionCodec
 from storage_backends import PathNotFound
@@ -99,6 +100,7 @@ class UiPages:
         public_host: str = "",
         trust_forwarded: bool = False,
         read_only: bool = False,
+        mirrors: MirrorMarks | None = None,
     ) -> None:
         self.config = config
         self.store = store
@@ -109,6 +111,7 @@ class UiPages:
         self.public_host = public_host
         self.trust_forwarded = trust_forwarded
         self.read_only = read_only
+        self.mirrors = mirrors or MirrorMarks(None)
         self.base = config.base
         self.templates = jinja2.Environment(
             loader=jinja2.FileSystemLoader(_HERE / "templates"),
@@ -223,6 +226,7 @@ class UiPages:
             "static_version": self.static_version,
             "host": self._host(request),
             "path": request.url.path,
+            "mirror_of": self.mirrors.of,
             **extra,
         }
 
@@ -272,13 +276,16 @@ class UiPages:
         page = min(page, pages)
         visible = names[(page - 1) * REPOSITORIES_PER_PAGE : page * REPOSITORIES_PER_PAGE]
         rows = await self.model.repository_rows(visible)
-        totals = await self.model.blob_totals() if self.access.sees_everything(session.user) else None
+        everything = self.access.sees_everything(session.user)
+        totals = await self.model.blob_totals() if everything else None
+        last_gc = await self.model.last_gc() if everything else None
         return self.render(
             request,
             session,
             "home.html",
             rows=rows,
             totals=totals,
+            last_gc=last_gc,
             query=query,
             page=page,
             pages=pages,

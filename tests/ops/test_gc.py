@@ -17,6 +17,7 @@ from registry import paths
 from registry.app import create_app
 from registry.config import load_config
 from registry.gc import Collector, GCOptions, collect
+from registry.gc_record import last_run
 from storage_backends import StorageBackend, open_backend
 from storage_backends.filesystem import FilesystemBackend
 from storage_backends.memory import MemoryBackend
@@ -297,3 +298,30 @@ async def test_push_delete_push_while_collecting(client: httpx.AsyncClient, back
         tags = (await client.get(f"/v2/race/{worker}/tags/list")).json().get("tags") or []
         for tag in tags:
             await pull(client, f"race/{worker}", tag)
+
+
+@LOCAL
+async def test_each_run_is_recorded_in_storage_for_the_ui(client: httpx.AsyncClient, backend: StorageBackend) -> None:
+    assert await last_run(backend) is None
+    await push_image(client, "app", "keep", config_blob(1), [b"kept"])
+    gone, _ = await push_image(client, "app", "drop", config_blob(2), [b"dropped"])
+    assert (await client.delete(f"/v2/app/manifests/{gone}")).status_code == 202
+    before = time.time()
+
+    dry = await collect(backend, GCOptions(grace_period=0, dry_run=True))
+    recorded = await last_run(backend)
+    assert recorded is not None and recorded.dry_run and recorded.finished >= before
+    assert set(dry.blobs) == {str(gone), digest_of(config_blob(2)), digest_of(b"dropped")}
+    assert (recorded.blobs_deleted, recorded.bytes_freed, recorded.manifests_deleted) == (3, dry.freed_bytes, 0)
+
+    untagged, _ = await push_image(client, "app", "@digest", config_blob(3), [b"untagged"])
+    real = await collect(backend, GCOptions(grace_period=0, delete_untagged=True))
+    recorded = await last_run(backend)
+    assert recorded is not None and not recorded.dry_run
+    assert real.manifests == [f"app@{untagged}"] and len(real.blobs) == 6
+    assert (recorded.blobs_deleted, recorded.bytes_freed, recorded.manifests_deleted) == (6, real.freed_bytes, 1)
+    # Outside distribution's tree, and the next run neither trips over it nor collects it.
+    assert not paths.gc_last_run().startswith(paths.ROOT)
+    assert (await collect(backend, NOW)).blobs == {}
+    recorded = await last_run(backend)
+    assert recorded is not None and (recorded.blobs_deleted, recorded.bytes_freed) == (0, 0)

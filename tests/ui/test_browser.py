@@ -72,6 +72,7 @@ def test_browse_home_repository_tag_layer(page: Any, open_registry: Served, shot
     page.goto(f"{open_registry.url}/")
     assert page.title() == "Test Yard"
     page.screenshot(path=str(shots / "home.png"))
+    assert page.locator("#last-gc").inner_text() == "never"
     page.get_by_role("link", name="team/app", exact=True).click()
     page.wait_for_url("**/r/team/app")
     assert page.get_by_role("heading", level=1).inner_text() == "team/app"

@@ -104,3 +104,21 @@ async def test_blob_totals_count_every_blob_once(kind: str, tmp_path: Path) -> N
     await _push(store, "team/other", ["b"])  # the same three blobs again, in another repository
     body = (await store.get_manifest("team/app", str(digest))).body
     assert await store.blob_totals() == (3, len(image_config()) + len(b"layer") + len(body))
+
+
+def test_mirror_marks_follow_the_caches_routing() -> None:
+    from registry.config import ProxyConfig, UpstreamConfig
+    from registry.ui.mirrors import MirrorMark, MirrorMarks
+
+    assert MirrorMarks(None).of("library/app") is None
+    assert MirrorMarks(ProxyConfig()).of("library/app") is None  # a `proxy` section with no upstream
+    whole = MirrorMarks(ProxyConfig(remoteurl="https://upstream.example:5443"))
+    assert whole.of("any/name") == MirrorMark("upstream.example:5443", "")
+    prefixed = MirrorMarks(
+        ProxyConfig(upstreams=[UpstreamConfig(remoteurl="https://registry-1.docker.io", prefix="hub", default=True)])
+    )
+    hub = prefixed.of("hub/library/nginx")
+    assert hub == MirrorMark("registry-1.docker.io", "hub")
+    assert hub.text == "mirror of registry-1.docker.io (prefix hub/)"
+    # Unprefixed names are local even with a default upstream: the cache stores what it fetches under the prefix.
+    assert prefixed.of("library/nginx") is None and prefixed.of("hubble/app") is None
