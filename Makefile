@@ -41,7 +41,7 @@ install: $(SERVE_STAMP)
 	ln -sf $(abspath $(BIN))/dockyard $(PREFIX)/bin/dockyard
 
 lint: $(TEST_STAMP)
-	$(BIN)/ruff check oci registry storage_backends auth runtime dockyard bench tests
+	$(BIN)/ruff check oci registry storage_backends auth typedconfig runtime dockyard bench tests
 	$(BIN)/mypy
 
 test: $(TEST_STAMP) lint
