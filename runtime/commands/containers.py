@@ -145,21 +145,14 @@ def cmd_exec(args: argparse.Namespace) -> int:
 
 def cmd_run(args: argparse.Namespace) -> int:
     from runtime.attach import parse_detach_keys
-    from runtime.commands.run import build_spec, run_attached
-    from runtime.ensure import ensure_image
-    from runtime.images import ImageError, ImageStore
-    from runtime.volumes import VolumeStore
+    from runtime.commands.create import create_container
+    from runtime.commands.run import run_attached
 
-    root = _root()
-    try:
-        image = ensure_image(ImageStore(root), args.image, args.platform)
-    except ImageError as exc:
-        print(f"dockyard: {exc}", file=sys.stderr)
-        return 125
-    store = ContainerStore(root)
-    spec = build_spec(args, image, store, VolumeStore(root))
     detach_keys = parse_detach_keys(args.detach_keys) if args.detach_keys else None
-    container = store.create(spec)
+    created = create_container(args)
+    if created is None:
+        return 125
+    store, container = created
     return run_attached(store, container, args.detach, args.interactive, args.tty, detach_keys)
 
 
