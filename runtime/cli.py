@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from runtime.commands import build, containers, groups, images
+from runtime.commands import build, containers, groups, images, push
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -12,3 +12,4 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     containers.register(subparsers)
     groups.register(subparsers, containers.needs_root)
     build.register(subparsers)
+    push.register(subparsers)
