@@ -347,7 +347,6 @@ class RegistryClient:
             raise DigestMismatch(f"digest mismatch: expected {want}, content is {got}")
         return written
 
-
     # --- pushing -----------------------------------------------------------------------------------------------
 
     async def blob_exists(self, repository: str, digest: str) -> bool:

@@ -14,7 +14,8 @@ import json
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, TextIO
+from pathlib import Path
+from typing import Any, BinaryIO, TextIO
 
 from oci.client import ClientError, RegistryClient
 from oci.reference import InvalidReference, Reference
@@ -138,7 +139,7 @@ async def _push_one(
     config = manifest["config"]
     if not await client.blob_exists(repository, str(config["digest"])):
         location = await client.start_upload(repository)
-        with open(store.blob_path(str(config["digest"])), "rb") as handle:
+        with _open(store.blob_path(str(config["digest"]))) as handle:
             await client.upload_blob(repository, location, str(config["digest"]), handle, int(config["size"]))
     media_type = str(manifest.get("mediaType") or "application/vnd.oci.image.manifest.v1+json")
     digest = await client.put_manifest(repository, tag, manifest_bytes, media_type)
@@ -175,8 +176,12 @@ async def _push_blob(
         if location is None:
             location = await client.start_upload(repository)
         reporter.layer(digest, "Pushing", size or None)
-        with open(store.blob_path(digest), "rb") as handle:
+        with _open(store.blob_path(digest)) as handle:
             await client.upload_blob(
                 repository, location, digest, handle, size, progress=lambda n: reporter.advance(digest, n)
             )
         reporter.layer(digest, "Pushed")
+
+
+def _open(path: Path) -> BinaryIO:
+    return open(path, "rb")

@@ -17,7 +17,7 @@ import posixpath
 import shutil
 import sys
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
@@ -36,7 +36,7 @@ from runtime.build.overlay import StepError, in_overlay
 from runtime.build.shellwords import ExpandError, expand, expand_words
 from runtime.build.sources import SourceError, checksum
 from runtime.imageconfig import DEFAULT_PATH
-from runtime.images import ImageError, ImageStore, LocalImage
+from runtime.images import ImageStore, LocalImage
 from runtime.layers import unpack
 from runtime.rootfs import resolve_in_root
 from runtime.spec import NetworkMode
@@ -401,9 +401,7 @@ class Builder:
         history = list(config.pop("history", None) or [])
         for key in ("container", "container_config", "docker_version", "created", "id", "parent"):
             config.pop(key, None)
-        return Stage(
-            index, name, Platform.of(image.config), config, layers, history, step_key("image", image.id), {}
-        )
+        return Stage(index, name, Platform.of(image.config), config, layers, history, step_key("image", image.id), {})
 
     # --- one instruction ---------------------------------------------------------------------------------------
 
@@ -527,7 +525,9 @@ class Builder:
     ) -> None:
         keyword = ins.keyword
         if keyword == "WORKDIR":
-            path = metadata.workdir_path(str(stage.config.get("WorkingDir") or "/"), self._expand(ins, ins.args[0], env))
+            path = metadata.workdir_path(
+                str(stage.config.get("WorkingDir") or "/"), self._expand(ins, ins.args[0], env)
+            )
             stage.config["WorkingDir"] = path
             text = f"WORKDIR {path}"
             key = step_key(stage.key, keyword, path)
@@ -608,7 +608,12 @@ class Builder:
             text = f"RUN |{len(build_args)} " + " ".join(f"{k}={v}" for k, v in sorted(build_args.items())) + text[3:]
         key = step_key(stage.key, "RUN", argv, mode, sorted(build_args.items()))
         request = RunRequest(
-            tuple(argv), tuple(run_env), str(stage.config.get("WorkingDir") or "/"), str(stage.config.get("User") or ""), mode
+            tuple(argv),
+            tuple(run_env),
+            str(stage.config.get("WorkingDir") or "/"),
+            str(stage.config.get("User") or ""),
+            mode,
+            tuple(sorted(stage.config.get("Volumes") or {})),
         )
         step, shown = self.step_no, ins.original
 
@@ -649,7 +654,7 @@ class Builder:
                     "machine is assumed to have no network access. Fetch the file into the build context and COPY it"
                 )
         workdir = str(stage.config.get("WorkingDir") or "/")
-        is_dir = dest.endswith("/") or dest in (".", "..") or dest.endswith(("/.", "/.."))
+        is_dir = dest.endswith(("/", "/.", "/..")) or dest in (".", "..")
         dest = posixpath.normpath(dest if dest.startswith("/") else posixpath.join(workdir, dest))
         if is_dir and not dest.endswith("/"):
             dest += "/"
@@ -662,7 +667,7 @@ class Builder:
             except ValueError:
                 raise BuildError(f"line {ins.line}: invalid --chmod={chmod_text}: expected an octal mode") from None
         source_from = ins.flag("from") if keyword == "COPY" else None
-        views: dict[str, list[Path]] = {}
+        views: dict[str, Sequence[Path]] = {}
         rules = None
         if source_from is not None:
             ref = self._expand(ins, source_from, env)
@@ -677,7 +682,9 @@ class Builder:
             digest = step_key(source_stage.key, sources)
         else:
             if self.options.context is None:
-                raise BuildError(f"line {ins.line}: {keyword} failed: no build context (the Dockerfile came from stdin)")
+                raise BuildError(
+                    f"line {ins.line}: {keyword} failed: no build context (the Dockerfile came from stdin)"
+                )
             rules = self.rules
             try:
                 digest = checksum(self.options.context, sources, rules)
@@ -707,7 +714,7 @@ class Builder:
         if not chown:
             return None
         text = self._expand(ins, chown, env)
-        user, _, group = text.partition(":")
+        group = text.partition(":")[2]
         try:
             info = resolve_user(text, read_from_layers(self._layer_dirs(stage.layers)))
         except UserError as exc:
@@ -767,4 +774,3 @@ def _mkdir(root: Path, path: str) -> None:
             os.chmod(target, 0o755)
         elif not target.is_dir():
             raise StepError(f"WORKDIR {path}: {current} is not a directory")
-

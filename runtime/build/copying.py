@@ -77,7 +77,9 @@ class _Copier:
                 os.chmod(path, 0o755)
                 os.lchown(path, *self.owner_of(None))
             elif not path.is_dir():
-                raise StepError(f"{self.spec.keyword} failed: cannot copy to {container_path}: {current} is not a directory")
+                raise StepError(
+                    f"{self.spec.keyword} failed: cannot copy to {container_path}: {current} is not a directory"
+                )
         return self.resolve(container_path)
 
     def place(self, source: Path, st: os.stat_result, parent: Path, name: str) -> None:
@@ -92,7 +94,8 @@ class _Copier:
                 self.dirs.append((target, st))
                 return
             if stat.S_ISDIR(existing.st_mode):
-                raise StepError(f"{self.spec.keyword} failed: cannot overwrite directory {target.relative_to(self.root)} with a non-directory")
+                where = target.relative_to(self.root)
+                raise StepError(f"{self.spec.keyword} failed: cannot overwrite directory /{where} with a non-directory")
             os.unlink(target)
         key = (st.st_dev, st.st_ino)
         if not is_dir and st.st_nlink > 1 and key in self.links:

@@ -164,7 +164,9 @@ def _check_order(instructions: list[Instruction]) -> None:
         if ins.keyword == "FROM":
             seen_from = True
         elif ins.keyword != "ARG" and not seen_from:
-            raise DockerfileError(ins.line, f"{ins.keyword}: no build stage in current context (a FROM must come first)")
+            raise DockerfileError(
+                ins.line, f"{ins.keyword}: no build stage in current context (a FROM must come first)"
+            )
 
 
 # --- one instruction ---------------------------------------------------------------------------------------
@@ -247,9 +249,7 @@ def _name_values(keyword: str, rest: str, line: int, escape: str) -> list[str]:
     pairs: list[str] = []
     for word in words:
         if "=" not in word:
-            raise DockerfileError(
-                line, f"Syntax error - can't find = in {word!r}. Must be of the form: name=value"
-            )
+            raise DockerfileError(line, f"Syntax error - can't find = in {word!r}. Must be of the form: name=value")
         key, _, value = word.partition("=")
         if not key:
             raise DockerfileError(line, f"{keyword} names must not be empty")

@@ -16,7 +16,7 @@ import stat
 import tarfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO
+from typing import IO, cast
 
 from runtime.layers import OPAQUE_MARKER, OPAQUE_XATTR, WHITEOUT_PREFIX, is_whiteout_device
 
@@ -61,7 +61,7 @@ def write_layer(layer_dir: Path, blob: Path, epoch: int | None = None) -> Tarred
     with open(blob, "wb") as raw:
         compressed = _Hashing(raw)
         with gzip.GzipFile(filename="", mode="wb", fileobj=compressed, mtime=0, compresslevel=6) as gz:
-            plain = _Hashing(gz)
+            plain = _Hashing(cast(IO[bytes], gz))
             with tarfile.open(fileobj=plain, mode="w|", format=tarfile.PAX_FORMAT) as tar:
                 _Writer(tar, epoch).tree(layer_dir)
     return TarredLayer(

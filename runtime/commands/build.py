@@ -57,7 +57,7 @@ def _pairs(values: list[str], what: str) -> dict[str, str]:
 
 
 def cmd_build(args: argparse.Namespace) -> int:
-    from runtime.build.builder import BuildError, BuildOptions, Builder
+    from runtime.build.builder import Builder, BuildError, BuildOptions
     from runtime.images import ImageError, ImageStore, default_root
 
     if sys.platform != "linux" or os.geteuid() != 0:
