@@ -152,6 +152,8 @@ class _Lexer:
         name = self.name()
         value = self.lookup(name)
         ch = self.next()
+        if ch == _EOF:
+            raise ExpandError("syntax error: missing '}'")
         if ch == "}":
             return value or ""
         if ch == ":":
@@ -175,7 +177,7 @@ class _Lexer:
             if value is None:
                 raise ExpandError(f"{name}: {word or 'is not allowed to be unset'}")
             return value
-        raise ExpandError(f"unsupported modifier ({ch or 'end of line'}) in substitution")
+        raise ExpandError(f"unsupported modifier ({ch}) in substitution")
 
 
 def expand(word: str, env: Mapping[str, str], escape: str = "\\", used: set[str] | None = None) -> str:

@@ -129,7 +129,8 @@ SHELL ["/bin/sh", "-e", "-c"]
 RUN echo "shell: $0" > /shell-form
 ONBUILD RUN echo triggered
 CMD cat /shell-form /var/data/new /tree/link && find /tree /srv /opt/bundle | sort \
- && stat -c "%n %a %u:%g %h" /tree/file /tree/hard /srv/files/one.txt /srv/by-bin && pwd && echo "$GREETING|$SET|$DEFAULTED"
+ && stat -c "%n %a %u:%g %h" /tree/file /tree/hard /srv/files/one.txt /srv/by-bin \
+ && pwd && echo "$GREETING|$SET|$DEFAULTED"
 """,
         {
             "files/one.txt": "one\n",
@@ -185,6 +186,9 @@ def _base_context(ctx: Path) -> None:
     (ctx / "Dockerfile").write_text("FROM scratch\nCOPY rootfs/ /\n")
 
 
+World = tuple[DockerEngine, RegistryProcess, Dockyard, dict[str, "Built"]]
+
+
 @dataclass
 class Built:
     docker: str  # the reference docker built and pushed
@@ -208,9 +212,7 @@ def runtime_root(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
 
 
 @pytest.fixture(scope="module")
-def world(
-    tmp_path_factory: pytest.TempPathFactory, runtime_root: Path
-) -> Iterator[tuple[DockerEngine, RegistryProcess, Dockyard, dict[str, Built]]]:
+def world(tmp_path_factory: pytest.TempPathFactory, runtime_root: Path) -> Iterator[World]:
     require_tool("dockerd")
     require_tool("docker")
     engine = start_dockerd(tmp_path_factory.mktemp("dockerd"))
@@ -269,9 +271,7 @@ def _tree(engine: DockerEngine, ref: str) -> dict[str, tuple[Any, ...]]:
 
 
 @pytest.mark.parametrize("name", sorted(CASES))
-def test_config_matches_docker_build(
-    world: tuple[DockerEngine, RegistryProcess, Dockyard, dict[str, Built]], name: str
-) -> None:
+def test_config_matches_docker_build(world: World, name: str) -> None:
     engine, _, _, built = world
     theirs, ours = _inspect(engine, built[name].docker), _inspect(engine, built[name].dockyard)
     for field in CONFIG_FIELDS:
@@ -281,9 +281,7 @@ def test_config_matches_docker_build(
 
 
 @pytest.mark.parametrize("name", sorted(CASES))
-def test_root_filesystem_matches_docker_build(
-    world: tuple[DockerEngine, RegistryProcess, Dockyard, dict[str, Built]], name: str
-) -> None:
+def test_root_filesystem_matches_docker_build(world: World, name: str) -> None:
     engine, _, _, built = world
     theirs, ours = _tree(engine, built[name].docker), _tree(engine, built[name].dockyard)
     assert sorted(set(theirs) ^ set(ours)) == []
@@ -291,9 +289,7 @@ def test_root_filesystem_matches_docker_build(
 
 
 @pytest.mark.parametrize("name", sorted(CASES))
-def test_docker_runs_what_dockyard_built(
-    world: tuple[DockerEngine, RegistryProcess, Dockyard, dict[str, Built]], name: str
-) -> None:
+def test_docker_runs_what_dockyard_built(world: World, name: str) -> None:
     engine, _, dy, built = world
     for args in CASES[name].runs:
         expected = engine.docker("run", "--rm", built[name].docker, *args, check=False)
@@ -305,9 +301,7 @@ def test_docker_runs_what_dockyard_built(
         assert (mine.stdout, mine.returncode) == (expected.stdout, 0), mine.stderr
 
 
-def test_onbuild_trigger_runs_in_a_child_build(
-    world: tuple[DockerEngine, RegistryProcess, Dockyard, dict[str, Built]], tmp_path: Path
-) -> None:
+def test_onbuild_trigger_runs_in_a_child_build(world: World, tmp_path: Path) -> None:
     engine, registry, dy, built = world
     ctx = tmp_path / "child"
     ctx.mkdir()
@@ -321,7 +315,7 @@ def test_onbuild_trigger_runs_in_a_child_build(
 
 
 def test_push_mounts_the_base_layer_and_skips_what_exists(
-    world: tuple[DockerEngine, RegistryProcess, Dockyard, dict[str, Built]],
+    world: World,
 ) -> None:
     _, registry, dy, built = world
     again = dy("push", built["app"].dockyard, check=True)
