@@ -31,6 +31,7 @@ from registry.metrics import InstrumentedBackend, Metrics, mark_worker_dead, met
 from registry.middleware import RequestContextMiddleware
 from registry.proxy.install import install as install_mirror
 from registry.proxy.spools import spool_directory
+from registry.policies.install import install as install_policies
 from registry.store import Store
 from storage_backends import StorageBackend, open_backend
 
@@ -48,6 +49,7 @@ def create_app(
     metrics = Metrics()
     backend = InstrumentedBackend(backend, metrics)
     store = Store(backend, delete_enabled=config.storage.delete.enabled)
+    pulls = install_policies(config, store)
     handlers: dict[str, Any] = {
         "base": _Base(),
         "blobs": BlobHandlers(store, redirect=not config.storage.redirect.disable),
@@ -89,12 +91,17 @@ def create_app(
                 metrics.observe_gc(ok, len(report.blobs) if ok else 0, report.freed_bytes if ok else 0)
 
             gc_task = asyncio.create_task(gc_loop(backend, config, record))
+        pulls_task = None
+        if pulls is not None:
+            pulls_task = asyncio.create_task(pulls.loop(config.policies.pullflushinterval))
         try:
             yield
         finally:
-            for running in (task, gc_task):
+            for running in (task, gc_task, pulls_task):
                 if running is not None:
                     running.cancel()
+            if pulls is not None:
+                await pulls.flush()
             if mirror is not None:
                 await mirror.aclose()
             await backend.close()
