@@ -49,7 +49,7 @@ def create_app(
     metrics = Metrics()
     backend = InstrumentedBackend(backend, metrics)
     store = Store(backend, delete_enabled=config.storage.delete.enabled)
-    pulls = install_policies(config, store)
+    pulls = install_policies(config, store, metrics.observe_quota)
     handlers: dict[str, Any] = {
         "base": _Base(),
         "blobs": BlobHandlers(store, redirect=not config.storage.redirect.disable),
@@ -89,6 +89,9 @@ def create_app(
             def record(report: Any) -> None:
                 ok = report is not None
                 metrics.observe_gc(ok, len(report.blobs) if ok else 0, report.freed_bytes if ok else 0)
+                if ok and store.uploads.quota is not None:
+                    for usage in report.quotas:
+                        metrics.observe_quota(usage.limit.key, usage.limit.bytes, usage.used)
 
             gc_task = asyncio.create_task(gc_loop(backend, config, record))
         pulls_task = None

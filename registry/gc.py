@@ -47,7 +47,8 @@ from registry import paths
 from registry.cmdline import add_config_arguments, load_or_exit, setup_logging
 from registry.config import Config, parse_duration
 from registry.gc_record import LastRun, record_run
-from registry.policies.config import PoliciesConfig
+from registry.policies.config import PoliciesConfig, QuotasConfig
+from registry.policies.quota import Usage, compute_usage
 from registry.policies.pulls import last_pulled
 from registry.policies.retention import TagTimes, tags_to_remove
 from registry.proxy.evict import evict
@@ -73,6 +74,8 @@ class GCOptions:
     batch_size: int = 20
     # Retention rules (registry/policies): tags they do not keep are removed before the mark.
     policies: PoliciesConfig = field(default_factory=PoliciesConfig)
+    # Quotas whose usage is recomputed (and recorded) after the sweep.
+    quotas: QuotasConfig = field(default_factory=QuotasConfig)
 
 
 @dataclass
@@ -84,6 +87,7 @@ class GCReport:
     blobs: dict[str, int] = field(default_factory=dict)  # digest -> size, deleted (or would be)
     manifests: list[str] = field(default_factory=list)  # "repo@digest" revisions removed
     tags: list[str] = field(default_factory=list)  # "repo:tag" removed by retention rules
+    quotas: list[Usage] = field(default_factory=list)  # usage recomputed after the sweep
     layer_links: int = 0
     referrer_links: int = 0
     uploads: int = 0
@@ -469,6 +473,8 @@ class Collector:
         await self._clear_stale_marks()
         self.report.manifests_marked = sum(len(r.reachable) for r in self._repos.values())
         self.report.blobs_marked = len(self._marked)
+        if not self.options.dry_run:
+            self.report.quotas = [await compute_usage(self.backend, limit) for limit in self.options.quotas.limits]
         self.report.seconds = time.monotonic() - started
         return self.report
 
@@ -498,6 +504,7 @@ def options_from_config(config: Config, dry_run: bool = False, delete_untagged: 
         grace_period=config.gc.graceperiod,
         upload_age=config.storage.maintenance.uploadpurging.age,
         policies=config.policies,
+        quotas=config.quotas,
     )
 
 
@@ -597,6 +604,7 @@ def gc_command(args: argparse.Namespace) -> int:
             grace_period=grace,
             upload_age=options.upload_age,
             policies=options.policies,
+            quotas=options.quotas,
         )
 
     async def run() -> tuple[list[str], GCReport]:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 import orjson
@@ -103,17 +103,30 @@ def exceeded(limit: QuotaLimitConfig, used: int, adding: int) -> RegistryError:
 class Quotas:
     """The checks the upload service calls before it stores bytes (registry/uploads.py)."""
 
-    def __init__(self, config: QuotasConfig, backend: StorageBackend) -> None:
+    def __init__(
+        self,
+        config: QuotasConfig,
+        backend: StorageBackend,
+        observe: Callable[[str, int, int], None] | None = None,
+    ) -> None:
         self.config = config
         self.backend = backend
         self._cache: dict[str, Usage] = {}
+        self._observe = observe
 
     async def _usage(self, limit: QuotaLimitConfig) -> Usage:
         cached = self._cache.get(limit.key)
         if cached is not None and time.time() - cached.computed < _REUSE_SECONDS:
             return cached
         usage = self._cache[limit.key] = await compute_usage(self.backend, limit)
+        if self._observe is not None:
+            self._observe(limit.key, limit.bytes, usage.used)
         return usage
+
+    async def refresh(self) -> list[Usage]:
+        """Recompute every quota's usage from the store (at start, after GC)."""
+        self._cache.clear()
+        return [await self._usage(limit) for limit in self.config.limits]
 
     def _limits(self, name: str) -> Iterable[QuotaLimitConfig]:
         return self.config.limits_for(name)
@@ -133,6 +146,3 @@ class Quotas:
         for limit in self._limits(name):
             self._cache.pop(limit.key, None)
 
-    @property
-    def active(self) -> bool:
-        return bool(self.config.limits)
