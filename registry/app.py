@@ -29,9 +29,9 @@ from registry.headers import ConfiguredHeaders
 from registry.health import Health
 from registry.metrics import InstrumentedBackend, Metrics, mark_worker_dead, metrics_route
 from registry.middleware import RequestContextMiddleware
+from registry.policies.install import install as install_policies
 from registry.proxy.install import install as install_mirror
 from registry.proxy.spools import spool_directory
-from registry.policies.install import install as install_policies
 from registry.store import Store
 from storage_backends import StorageBackend, open_backend
 

@@ -48,8 +48,8 @@ from registry.cmdline import add_config_arguments, load_or_exit, setup_logging
 from registry.config import Config, parse_duration
 from registry.gc_record import LastRun, record_run
 from registry.policies.config import PoliciesConfig, QuotasConfig
-from registry.policies.quota import Usage, compute_usage
 from registry.policies.pulls import last_pulled
+from registry.policies.quota import Usage, compute_usage
 from registry.policies.retention import TagTimes, tags_to_remove
 from registry.proxy.evict import evict
 from registry.store import GC_DONE, GC_DOOMED_TTL, GC_PENDING, Store

@@ -29,7 +29,7 @@ _MARKS = ("_manifests", "_layers", "_uploads")
 
 
 def usage_key(limit: QuotaLimitConfig) -> str:
-    label = limit.key.replace("/", "%2F").replace("*", "%2A")
+    label = limit.key.replace(":", "-").replace("/", "%2F").replace("*", "%2A")
     return f"{QUOTA_PREFIX}/{label}.json"
 
 
@@ -145,4 +145,3 @@ class Quotas:
         """This replica committed something in `name`: its cached usage is stale."""
         for limit in self._limits(name):
             self._cache.pop(limit.key, None)
-
