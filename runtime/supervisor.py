@@ -211,9 +211,7 @@ class Supervisor:
                 address.extend([ip] if ip else [])
 
             networked = spec.network == "private"
-            launched = spawn_container(
-                spec, paths, stdio, manager.add, devices_confined, plug if networked else None
-            )
+            launched = spawn_container(spec, paths, stdio, manager.add, devices_confined, plug if networked else None)
         except Exception as exc:
             if forwarder is not None:
                 forwarder.close()

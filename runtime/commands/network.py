@@ -14,8 +14,14 @@ __all__ = ["register"]
 Handler = Callable[[argparse.Namespace], int]
 _DEFAULT_FORMAT = "table {{.ID}}\t{{.Name}}\t{{.Driver}}\t{{.Scope}}"
 _HEADERS = {
-    "ID": "NETWORK ID", "Name": "NAME", "Driver": "DRIVER", "Scope": "SCOPE", "IPv6": "IPV6",
-    "Internal": "INTERNAL", "Labels": "LABELS", "CreatedAt": "CREATED AT",
+    "ID": "NETWORK ID",
+    "Name": "NAME",
+    "Driver": "DRIVER",
+    "Scope": "SCOPE",
+    "IPv6": "IPV6",
+    "Internal": "INTERNAL",
+    "Labels": "LABELS",
+    "CreatedAt": "CREATED AT",
 }
 
 
@@ -109,20 +115,23 @@ def _row(network: Any, no_trunc: bool) -> dict[str, Any]:
     }
 
 
+def _label(network: Any, value: str) -> bool:
+    key, sep, wanted = value.partition("=")
+    return key in network.labels and (not sep or network.labels[key] == wanted)
+
+
 def _matches(network: Any, filters: list[tuple[str, str]]) -> bool:
     by_key: dict[str, list[str]] = {}
     for key, value in filters:
         by_key.setdefault(key, []).append(value)
-    tests = {
+    tests: dict[str, Callable[[str], bool]] = {
         "name": lambda v: v in network.name,
         "id": lambda v: network.id.startswith(v),
         "driver": lambda v: network.driver == v,
         "scope": lambda v: v == "local",
         "type": lambda v: v == ("builtin" if network.builtin else "custom"),
         "dangling": lambda v: (v in ("true", "1")) == (not network.builtin and not network.endpoints),
-        "label": lambda v: (lambda k, sep, val: k in network.labels and (not sep or network.labels[k] == val))(
-            *v.partition("=")
-        ),
+        "label": lambda v: _label(network, v),
     }
     return all(any(tests[key](v) for v in values) for key, values in by_key.items())
 
@@ -195,8 +204,10 @@ def cmd_inspect(args: argparse.Namespace) -> int:
         try:
             found.append(inspect_dict(inspect_network(name)))
         except NetworkError as exc:
-            print(f"Error response from daemon: {exc}" if not exc.not_found else f"Error: No such network: {name}",
-                  file=sys.stderr)
+            print(
+                f"Error response from daemon: {exc}" if not exc.not_found else f"Error: No such network: {name}",
+                file=sys.stderr,
+            )
             code = 1
     if args.format:
         from runtime.gotemplate import Template, TemplateError

@@ -250,11 +250,18 @@ def _user_network(args: argparse.Namespace, root: Path) -> str:
     """The user network `--network` names ("" for the built-in ones), which must exist."""
     builtin = args.network in ("none", "host", "private", "bridge", "default")
     if builtin and args.network_alias:
-        raise ValueError("Error response from daemon: network-scoped alias is supported only for containers in user defined networks")
+        raise ValueError(
+            "Error response from daemon: network-scoped alias is supported only for containers in user defined networks"
+        )
     if builtin and args.ip:
-        raise ValueError("Error response from daemon: user specified IP address is supported on user defined networks only")
+        raise ValueError(
+            "Error response from daemon: user specified IP address is supported on user defined networks only"
+        )
     if builtin and args.link and args.network in ("none", "host"):
-        raise ValueError("Error response from daemon: conflicting options: host type networking can't be used with links. This would result in undefined behavior")
+        raise ValueError(
+            "Error response from daemon: conflicting options: host type networking can't be used with links. "
+            "This would result in undefined behavior"
+        )
     if builtin:
         return ""
     from runtime.networks.store import NetworkStore
@@ -267,7 +274,7 @@ def _user_network(args: argparse.Namespace, root: Path) -> str:
 def _link(value: str) -> str:
     name, _, alias = value.partition(":")
     if not name:
-        raise ValueError(f"invalid argument \"{value}\" for \"--link\" flag: bad format for links: {value}")
+        raise ValueError(f'invalid argument "{value}" for "--link" flag: bad format for links: {value}')
     return f"{name.lstrip('/')}:{alias or name.lstrip('/')}"
 
 

@@ -59,12 +59,15 @@ def create_network(
 ) -> Network:
     store = NetworkStore(_root(root))
     if driver != "bridge":
-        raise NetworkError(f"plugin {driver!r} not found" if driver not in ("host", "null") else
-                           f"only one instance of \"{driver}\" network is allowed")
+        raise NetworkError(
+            f"plugin {driver!r} not found"
+            if driver not in ("host", "null")
+            else f'only one instance of "{driver}" network is allowed'
+        )
     if name in BUILTIN:
         raise NetworkError(f"network with name {name} already exists")
     with store.locked():
-        if store.find(name) is not None and store.find(name).name == name:  # type: ignore[union-attr]
+        if any(n.name == name for n in store.list()):
             raise NetworkError(f"network with name {name} already exists")
         if subnet:
             try:
@@ -90,9 +93,7 @@ def create_network(
             if gateway:
                 raise NetworkError("every ip-range or gateway must have a corresponding subnet")
             subnet, gateway = store.free_subnet()
-        network = Network(
-            secrets.token_hex(32), name, "bridge", subnet, gateway, internal, dict(labels or {}), now()
-        )
+        network = Network(secrets.token_hex(32), name, "bridge", subnet, gateway, internal, dict(labels or {}), now())
         bridge.create_bridge(network.netns, subnet, gateway)
         try:
             store.save(network)
@@ -119,7 +120,9 @@ def remove_network(name: str, *, root: Path | None = None) -> None:
     with store.locked():
         network = store.get(name)
         if network.endpoints:
-            raise NetworkError(f"error while removing network: network {network.name} id {network.id} has active endpoints")
+            raise NetworkError(
+                f"error while removing network: network {network.name} id {network.id} has active endpoints"
+            )
         bridge.delete_bridge(network.netns)
         store.delete(network)
 
@@ -142,7 +145,7 @@ def _container(root: Path, ref: str | Container) -> Container:
     try:
         return ContainerStore(root).get(ref)
     except ContainerError as exc:
-        raise NetworkError(str(exc).replace("No such container", "No such container"), not_found=True) from None
+        raise NetworkError(str(exc), not_found=True) from None
 
 
 def _running_netns(container: Container) -> str | None:
@@ -170,16 +173,21 @@ def connect(
     base = _root(root)
     target = _container(base, container)
     if network in BUILTIN:
-        raise NetworkError(f"container sharing network namespace with {network} cannot be connected to another network"
-                           if network != "bridge" else "Dockyard's default network cannot be connected to at run time")
+        raise NetworkError(
+            f"container sharing network namespace with {network} cannot be connected to another network"
+            if network != "bridge"
+            else "Dockyard's default network cannot be connected to at run time"
+        )
     if target.spec.network == "host" or target.spec.network == "none":
-        raise NetworkError(f"container cannot be disconnected from host network or connected to host network")
+        raise NetworkError("container cannot be disconnected from host network or connected to host network")
     store = NetworkStore(base)
     with store.locked():
         net = store.get(network)
         if target.id in net.endpoints:
             raise NetworkError(f"endpoint with name {target.name} already exists in network {net.name}")
-        order = 1 + max((e.order for n in store.list() for cid, e in n.endpoints.items() if cid == target.id), default=-1)
+        order = 1 + max(
+            (e.order for n in store.list() for cid, e in n.endpoints.items() if cid == target.id), default=-1
+        )
         endpoint = Endpoint(target.id, target.name, net.free_address(ip), tuple(aliases), order=order)
         net.endpoints[target.id] = endpoint
         store.save(net)
@@ -212,8 +220,15 @@ def disconnect(container: str | Container, network: str, *, root: Path | None = 
 
 def _plug(root: Path, net: Network, endpoint: Endpoint, netns_path: str) -> None:
     gateway = "" if net.internal else net.gateway
-    bridge.plug(net.netns, endpoint.container_id, netns_path, _ifname(net, endpoint.container_id, root),
-                endpoint.ip, net.subnet, gateway)
+    bridge.plug(
+        net.netns,
+        endpoint.container_id,
+        netns_path,
+        _ifname(net, endpoint.container_id, root),
+        endpoint.ip,
+        net.subnet,
+        gateway,
+    )
     net.endpoints[endpoint.container_id] = dataclasses.replace(endpoint, active=True)
     NetworkStore(root).save(net)
 

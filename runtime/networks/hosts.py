@@ -29,7 +29,9 @@ def hosts_text(container: Container, networks: list[Network]) -> str:
     for link in spec.links:
         name, _, alias = link.partition(":")
         for net in joined:
-            peer = next((e for e in net.endpoints.values() if e.active and name in (e.container_name, e.container_id)), None)
+            peer = next(
+                (e for e in net.endpoints.values() if e.active and name in (e.container_name, e.container_id)), None
+            )
             if peer is not None:
                 text += f"{peer.ip}\t{' '.join(dict.fromkeys([alias or name, peer.container_name]))}\n"
                 break

@@ -58,9 +58,38 @@ def test_containers_on_one_network_reach_each_other_by_name(net: Dockyard) -> No
     dy = net
     dy("network", "create", "front", check=True)
     dy("network", "create", "--subnet", "10.77.5.0/24", "other", check=True)
-    dy("run", "-d", "--name", "alpha", "--hostname", "alpha", "--network", "front", IMAGE, "sh", "-c", HTTPD, check=True)
-    dy("run", "-d", "--name", "beta", "--hostname", "beta", "--network", "front", "--network-alias", "bee",
-       IMAGE, "sh", "-c", HTTPD, check=True)
+    dy(
+        "run",
+        "-d",
+        "--name",
+        "alpha",
+        "--hostname",
+        "alpha",
+        "--network",
+        "front",
+        IMAGE,
+        "sh",
+        "-c",
+        HTTPD,
+        check=True,
+    )
+    dy(
+        "run",
+        "-d",
+        "--name",
+        "beta",
+        "--hostname",
+        "beta",
+        "--network",
+        "front",
+        "--network-alias",
+        "bee",
+        IMAGE,
+        "sh",
+        "-c",
+        HTTPD,
+        check=True,
+    )
     dy("run", "-d", "--name", "gamma", "--network", "other", IMAGE, "sh", "-c", HTTPD, check=True)
     assert _wget(dy, "alpha", "http://beta/").stdout == "page-of-beta\n"
     assert _wget(dy, "beta", "http://alpha/").stdout == "page-of-alpha\n"
@@ -114,7 +143,9 @@ def test_link_alias(net: Dockyard) -> None:
 def test_rm_refuses_while_in_use_and_errors(net: Dockyard) -> None:
     dy = net
     nid = dy("network", "create", "busy", check=True).stdout.strip()
-    assert dy("network", "create", "busy").stderr == "Error response from daemon: network with name busy already exists\n"
+    assert (
+        dy("network", "create", "busy").stderr == "Error response from daemon: network with name busy already exists\n"
+    )
     dy("create", "--name", "user", "--network", "busy", IMAGE, "true", check=True)
     r = dy("network", "rm", "busy")
     assert r.returncode == 1
@@ -147,8 +178,25 @@ def test_published_port_on_bridge_network(net: Dockyard) -> None:
     dy("network", "create", "web", check=True)
     port = free_port()
     # httpd listens on the container's network address only: the forwarder dials that address.
-    dy("run", "-d", "--name", "webby", "--hostname", "webby", "--network", "web", "--ip", "10.89.0.77", "-p", f"{port}:80",
-       IMAGE, "sh", "-c", HTTPD.replace("-p 80", "-p 10.89.0.77:80"), check=True)
+    dy(
+        "run",
+        "-d",
+        "--name",
+        "webby",
+        "--hostname",
+        "webby",
+        "--network",
+        "web",
+        "--ip",
+        "10.89.0.77",
+        "-p",
+        f"{port}:80",
+        IMAGE,
+        "sh",
+        "-c",
+        HTTPD.replace("-p 80", "-p 10.89.0.77:80"),
+        check=True,
+    )
     deadline = time.monotonic() + 10
     while True:
         try:
@@ -164,8 +212,20 @@ def test_published_port_on_bridge_network(net: Dockyard) -> None:
 def test_dns_flags_write_resolv_conf(net: Dockyard) -> None:
     dy = net
     dy("network", "create", "n", check=True)
-    r = dy("run", "--rm", "--network", "n", "--dns", "127.0.0.1", "--dns-search", "example.internal",
-           IMAGE, "cat", "/etc/resolv.conf", check=True)
+    r = dy(
+        "run",
+        "--rm",
+        "--network",
+        "n",
+        "--dns",
+        "127.0.0.1",
+        "--dns-search",
+        "example.internal",
+        IMAGE,
+        "cat",
+        "/etc/resolv.conf",
+        check=True,
+    )
     assert r.stdout == "search example.internal\nnameserver 127.0.0.1\n"
 
 
