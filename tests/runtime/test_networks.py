@@ -104,6 +104,10 @@ def test_containers_on_one_network_reach_each_other_by_name(net: Dockyard) -> No
     assert first not in host_addrs and "10.77.5." not in host_addrs
     inspect = dy("network", "inspect", "front", check=True).stdout
     assert '"Name": "alpha"' in inspect and '"Name": "beta"' in inspect
+    assert dy("inspect", "-f", "{{.HostConfig.NetworkMode}}", "alpha").stdout == "front\n"
+    ip = dy("inspect", "-f", "{{.NetworkSettings.Networks.front.IPAddress}}", "alpha").stdout.strip()
+    assert ip in a_ip
+    assert dy("ps", "--filter", "network=other", "--format", "{{.Names}} {{.Networks}}").stdout == "gamma other\n"
 
 
 def test_stop_and_start_update_hosts(net: Dockyard) -> None:
