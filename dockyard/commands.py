@@ -1,10 +1,12 @@
 """The command table: every subcommand's name, one line of help, and the module that registers its
 parser. `dockyard --help` is printed from this table alone, and a command imports only its own
-module, so `dockyard run` never loads the server (Starlette, YAML, the auth stack).
+module, so `dockyard run` never loads the server (Starlette, YAML, the auth stack), nor the parsers
+of the runtime's other commands.
 
-To add a command: register its parser in the module's `register(subparsers)` (registry/cli.py for
-the server's commands, runtime/cli.py for the runtime's) and add one line here; the unit test
-tests/unit/test_command_table.py fails until the two agree."""
+To add a command: register its parser in a module's `register(subparsers)` reached from
+registry/cli.py (the server's commands) or runtime/cli.py (the runtime's), and add one line here
+naming the smallest module that registers it; tests/unit/test_command_table.py fails until the
+table and the parsers agree."""
 
 from __future__ import annotations
 
@@ -13,7 +15,9 @@ from typing import NamedTuple
 __all__ = ["COMMANDS", "Command", "find"]
 
 REGISTRY = "registry.cli"
-RUNTIME = "runtime.cli"
+RUNTIME = "runtime.cli"  # every runtime command; the groups (container, image, volume) need them all
+CONTAINERS = "runtime.commands.containers"  # the everyday container commands, `run` first
+IMAGES = "runtime.commands.images"
 
 
 class Command(NamedTuple):
@@ -29,24 +33,24 @@ COMMANDS: tuple[Command, ...] = (
     Command("gc", REGISTRY, "delete blobs and manifests no tag reaches"),
     Command("doctor", REGISTRY, "check the config and a running registry; print fixes"),
     Command("mirror", REGISTRY, "the pull-through cache"),
-    Command("pull", RUNTIME, "Download an image from a registry"),
-    Command("login", RUNTIME, "Log in to a registry"),
-    Command("logout", RUNTIME, "Log out from a registry"),
-    Command("images", RUNTIME, "List images"),
-    Command("rmi", RUNTIME, "Remove one or more images"),
-    Command("history", RUNTIME, "Show the history of an image"),
+    Command("pull", IMAGES, "Download an image from a registry"),
+    Command("login", IMAGES, "Log in to a registry"),
+    Command("logout", IMAGES, "Log out from a registry"),
+    Command("images", IMAGES, "List images"),
+    Command("rmi", IMAGES, "Remove one or more images"),
+    Command("history", IMAGES, "Show the history of an image"),
     Command("image", RUNTIME, "Manage images"),
-    Command("run", RUNTIME, "Create and run a new container from an image"),
-    Command("ps", RUNTIME, "List containers"),
-    Command("stop", RUNTIME, "Stop one or more running containers"),
-    Command("start", RUNTIME, "Start one or more stopped containers"),
-    Command("kill", RUNTIME, "Kill one or more running containers"),
-    Command("rm", RUNTIME, "Remove one or more containers"),
+    Command("run", CONTAINERS, "Create and run a new container from an image"),
+    Command("ps", CONTAINERS, "List containers"),
+    Command("stop", CONTAINERS, "Stop one or more running containers"),
+    Command("start", CONTAINERS, "Start one or more stopped containers"),
+    Command("kill", CONTAINERS, "Kill one or more running containers"),
+    Command("rm", CONTAINERS, "Remove one or more containers"),
     Command("container", RUNTIME, "Manage containers"),
-    Command("logs", RUNTIME, "Fetch the logs of a container"),
-    Command("exec", RUNTIME, "Execute a command in a running container"),
-    Command("inspect", RUNTIME, "Return low-level information on containers or images"),
-    Command("attach", RUNTIME, "Attach to a running container's input and output"),
+    Command("logs", CONTAINERS, "Fetch the logs of a container"),
+    Command("exec", CONTAINERS, "Execute a command in a running container"),
+    Command("inspect", CONTAINERS, "Return low-level information on containers or images"),
+    Command("attach", CONTAINERS, "Attach to a running container's input and output"),
     Command("volume", RUNTIME, "Manage volumes"),
     Command("create", RUNTIME, "Create a new container"),
     Command("restart", RUNTIME, "Restart one or more containers"),
