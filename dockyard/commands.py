@@ -52,6 +52,7 @@ COMMANDS: tuple[Command, ...] = (
     Command("inspect", CONTAINERS, "Return low-level information on containers or images"),
     Command("attach", CONTAINERS, "Attach to a running container's input and output"),
     Command("volume", RUNTIME, "Manage volumes"),
+    Command("network", RUNTIME, "Manage networks"),
     Command("create", RUNTIME, "Create a new container"),
     Command("restart", RUNTIME, "Restart one or more containers"),
     Command("wait", RUNTIME, "Block until containers stop, then print their exit codes"),
