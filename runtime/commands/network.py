@@ -85,7 +85,7 @@ def cmd_create(args: argparse.Namespace) -> int:
         print("Error response from daemon: Dockyard's bridge networks take one --subnet", file=sys.stderr)
         return 1
     if len(args.gateway) > len(args.subnet):
-        print("Error response from daemon: every ip-range or gateway must have a corresponding subnet", file=sys.stderr)
+        print("every ip-range or gateway must have a corresponding subnet", file=sys.stderr)
         return 1
     try:
         network = create_network(
@@ -97,6 +97,9 @@ def cmd_create(args: argparse.Namespace) -> int:
             labels=_labels(args.label),
         )
     except NetworkError as exc:
+        if "corresponding subnet" in str(exc):  # refused by the CLI itself, before the daemon
+            print(exc, file=sys.stderr)
+            return 1
         return _fail(exc)
     print(network.id)
     return 0
@@ -144,7 +147,7 @@ def cmd_ls(args: argparse.Namespace) -> int:
     for item in args.filter:
         key, _, value = item.partition("=")
         if key not in ("name", "id", "driver", "scope", "type", "dangling", "label"):
-            print(f"Error response from daemon: invalid filter '{key}'", file=sys.stderr)
+            print(f"Error response from daemon: Invalid filter '{key}'", file=sys.stderr)
             return 1
         if key == "type" and value not in ("custom", "builtin"):
             print(f"Error response from daemon: invalid filter: 'type'='{value}'", file=sys.stderr)
@@ -204,10 +207,7 @@ def cmd_inspect(args: argparse.Namespace) -> int:
         try:
             found.append(inspect_dict(inspect_network(name)))
         except NetworkError as exc:
-            print(
-                f"Error response from daemon: {exc}" if not exc.not_found else f"Error: No such network: {name}",
-                file=sys.stderr,
-            )
+            print(f"Error response from daemon: {exc}", file=sys.stderr)
             code = 1
     if args.format:
         from runtime.gotemplate import Template, TemplateError
@@ -235,6 +235,8 @@ def cmd_rm(args: argparse.Namespace) -> int:
             if not (exc.not_found and args.force):
                 _fail(exc)
                 code = 1
+    if code:
+        print(f"exit status {code}", file=sys.stderr)  # docker/cli's StatusError after the daemon's errors
     return code
 
 

@@ -155,11 +155,19 @@ def test_rm_refuses_while_in_use_and_errors(net: Dockyard) -> None:
     assert r.returncode == 1
     assert r.stderr == (
         f"Error response from daemon: error while removing network: network busy id {nid} has active endpoints\n"
+        "exit status 1\n"
     )
     r = dy("network", "rm", "bridge")
     assert r.returncode == 1 and "pre-defined network and cannot be removed" in r.stderr
+    # Docker's words (docker.io 20.10 with dockerd --bridge=none --iptables=false).
     r = dy("network", "rm", "nosuch")
-    assert (r.returncode, r.stderr) == (1, "Error response from daemon: network nosuch not found\n")
+    assert (r.returncode, r.stderr) == (1, "Error response from daemon: network nosuch not found\nexit status 1\n")
+    r = dy("network", "inspect", "nosuch")
+    assert (r.returncode, r.stdout, r.stderr) == (1, "[]\n", "Error response from daemon: network nosuch not found\n")
+    r = dy("network", "create", "--gateway", "10.1.1.1", "x2")
+    assert (r.returncode, r.stderr) == (1, "every ip-range or gateway must have a corresponding subnet\n")
+    r = dy("network", "ls", "--filter", "bogus=1")
+    assert (r.returncode, r.stderr) == (1, "Error response from daemon: Invalid filter 'bogus'\n")
     r = dy("run", "--rm", "--network", "nosuch", IMAGE, "true")
     assert r.returncode == 125 and "network nosuch not found" in r.stderr
     dy("rm", "user", check=True)
