@@ -219,6 +219,8 @@ def disconnect(container: str | Container, network: str, *, root: Path | None = 
 
 
 def _plug(root: Path, net: Network, endpoint: Endpoint, netns_path: str) -> None:
+    if not Path("/run/netns", net.netns).exists():  # /run is a tmpfs: gone after a reboot
+        bridge.create_bridge(net.netns, net.subnet, net.gateway)
     gateway = "" if net.internal else net.gateway
     bridge.plug(
         net.netns,
