@@ -1,29 +1,58 @@
 """Entry point of the `dockyard` command. The only module that imports both the registry and the
-runtime: each side registers its own subcommands; every command returns its exit code."""
+runtime, and each only when one of its commands runs (dockyard/commands.py is the table); every
+command returns its exit code."""
 
 from __future__ import annotations
 
 import argparse
+import importlib
 import sys
 from collections.abc import Sequence
 
+from dockyard.commands import COMMANDS, find
 
-def build_parser() -> argparse.ArgumentParser:
-    # Imported here, not at the top: the server's worker processes re-import this module
-    # (multiprocessing's spawn), and should not load the runtime's commands to serve requests.
-    from registry import cli as registry_cli
-    from runtime import cli as runtime_cli
+DESCRIPTION = "Private container registry and runtime."
 
-    parser = argparse.ArgumentParser(prog="dockyard", description="Private container registry and runtime.")
-    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
-    registry_cli.register(subparsers)
-    runtime_cli.register(subparsers)
+
+def _parser() -> tuple[argparse.ArgumentParser, argparse._SubParsersAction[argparse.ArgumentParser]]:
+    parser = argparse.ArgumentParser(prog="dockyard", description=DESCRIPTION)
+    return parser, parser.add_subparsers(dest="command", metavar="COMMAND")
+
+
+def build_parser(modules: Sequence[str] | None = None) -> argparse.ArgumentParser:
+    """The parser with the real subcommands of `modules` (default: all of them). The server's worker
+    processes re-import this module (multiprocessing's spawn), so nothing is imported at the top."""
+    parser, subparsers = _parser()
+    wanted = modules if modules is not None else dict.fromkeys(command.module for command in COMMANDS)
+    for module in wanted:
+        importlib.import_module(module).register(subparsers)
     return parser
 
 
+def _listing() -> argparse.ArgumentParser:
+    """Every command by name and help, from the table: enough for `--help` and for argparse's
+    "invalid choice" error, with no command module imported."""
+    parser, subparsers = _parser()
+    for command in COMMANDS:
+        subparsers.add_parser(command.name, help=command.help)
+    return parser
+
+
+def _command_name(argv: Sequence[str]) -> str | None:
+    for arg in argv:
+        if not arg.startswith("-"):
+            return arg
+        if arg in ("-h", "--help"):
+            return None
+    return None
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    args_list = list(sys.argv[1:] if argv is None else argv)
+    name = _command_name(args_list)
+    command = find(name) if name is not None else None
+    parser = build_parser([command.module]) if command is not None else _listing()
+    args = parser.parse_args(args_list)
     func = getattr(args, "func", None)
     if func is None:
         parser.print_help()

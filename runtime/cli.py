@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import argparse
 
-from runtime.commands import containers, groups, images
+from runtime.commands import containers, groups, images, network
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     images.register(subparsers)
     containers.register(subparsers)
     groups.register(subparsers, containers.needs_root)
+    network.register(subparsers, containers.needs_root)
