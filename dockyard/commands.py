@@ -33,6 +33,8 @@ COMMANDS: tuple[Command, ...] = (
     Command("gc", REGISTRY, "delete blobs and manifests no tag reaches"),
     Command("doctor", REGISTRY, "check the config and a running registry; print fixes"),
     Command("mirror", REGISTRY, "the pull-through cache"),
+    Command("quota", REGISTRY, "show each quota's stored bytes and limit"),
+    Command("robot", REGISTRY, "manage robot accounts (tokens for CI)"),
     Command("pull", IMAGES, "Download an image from a registry"),
     Command("login", IMAGES, "Log in to a registry"),
     Command("logout", IMAGES, "Log out from a registry"),
