@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import argparse
 
-from runtime.commands import compose, containers, groups, images
+from runtime.commands import compose, containers, groups, images, network
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     images.register(subparsers)
     containers.register(subparsers)
     groups.register(subparsers, containers.needs_root)
+    network.register(subparsers, containers.needs_root)
     compose.register(subparsers)
