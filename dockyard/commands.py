@@ -55,7 +55,7 @@ COMMANDS: tuple[Command, ...] = (
     Command("attach", CONTAINERS, "Attach to a running container's input and output"),
     Command("volume", RUNTIME, "Manage volumes"),
     Command("network", RUNTIME, "Manage networks"),
-    Command("compose", RUNTIME, "Define and run multi-container applications"),
+    Command("compose", "runtime.commands.compose", "Define and run multi-container applications"),
     Command("create", RUNTIME, "Create a new container"),
     Command("restart", RUNTIME, "Restart one or more containers"),
     Command("wait", RUNTIME, "Block until containers stop, then print their exit codes"),

@@ -5,8 +5,6 @@ from __future__ import annotations
 import argparse
 import sys
 
-import yaml
-
 __all__ = ["register"]
 
 
@@ -20,6 +18,8 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 
 def cmd_config(args: argparse.Namespace) -> int:
+    import yaml
+
     from runtime.compose.project import load_project
     from runtime.compose.validate import ComposeError
 
