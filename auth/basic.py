@@ -12,7 +12,7 @@ from starlette.routing import BaseRoute
 from auth import challenge
 from auth.base import Access, Challenge, Denied, Grant
 from auth.credentials import Basic, MalformedCredentials, client_address, parse_authorization
-from auth.htpasswd import PasswordChecker
+from auth.htpasswd import PasswordLike
 from auth.ratelimit import LoginLimiter
 from auth.rules import ANONYMOUS, Identity, RuleSource
 
@@ -32,7 +32,7 @@ class RuleGrant:
         return self.rules.current().allows(self.identity, type, name, action)
 
 
-async def login(checker: PasswordChecker, limiter: LoginLimiter, address: str, user: str, password: str) -> bool:
+async def login(checker: PasswordLike, limiter: LoginLimiter, address: str, user: str, password: str) -> bool:
     """Check a password under the failed-login limits; raises `TooManyRequests` while limited."""
     delay = limiter.check(address, user)
     # A password that matched moments ago skips the slow-down: Docker sends Basic credentials with
@@ -49,7 +49,7 @@ async def login(checker: PasswordChecker, limiter: LoginLimiter, address: str, u
 
 @dataclass
 class HtpasswdController:
-    checker: PasswordChecker
+    checker: PasswordLike
     rules: RuleSource
     limiter: LoginLimiter
     realm: str = "Registry Realm"

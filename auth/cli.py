@@ -9,6 +9,8 @@ import sys
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
+from auth import robots_cli
+
 if TYPE_CHECKING:
     from auth.config import AuthConfig
     from auth.htpasswd import HtpasswdFile
@@ -34,6 +36,8 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser], lo
     add.set_defaults(func=user_add, load_auth=load_auth)
     rm.set_defaults(func=user_rm, load_auth=load_auth)
     listing.set_defaults(func=user_list, load_auth=load_auth)
+
+    robots_cli.register(subparsers, load_auth)
 
     tls = subparsers.add_parser("tls", help="TLS certificates")
     tls_commands = tls.add_subparsers(dest="tls_command", metavar="ACTION", required=True)

@@ -72,12 +72,20 @@ class LoginLimitConfig:
 
 
 @dataclass(frozen=True)
+class RobotsConfig:
+    """Robot accounts (`dockyard robot add`): the JSON file holding their hashed tokens and scopes."""
+
+    path: str = ""
+
+
+@dataclass(frozen=True)
 class AuthConfig:
     htpasswd: HtpasswdConfig | None = None
     token: TokenConfig | None = None
     tokenserver: TokenServerConfig | None = None
     access: AccessConfig | None = None
     loginlimit: LoginLimitConfig = field(default_factory=LoginLimitConfig)
+    robots: RobotsConfig | None = None
 
     @property
     def mode(self) -> Literal["none", "htpasswd", "token"]:

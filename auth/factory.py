@@ -37,15 +37,22 @@ def open_controller(auth: AuthConfig, server: ServerContext) -> AccessController
 
     from auth.basic import HtpasswdController
     from auth.bearer import TokenController
-    from auth.htpasswd import HtpasswdFile, PasswordChecker
+    from auth.htpasswd import HtpasswdFile, PasswordChecker, PasswordLike
     from auth.ratelimit import LoginLimiter
     from auth.rules import RuleSource
     from auth.token import ASYMMETRIC_ALGORITHMS, KeySet, TokenIssuer, TokenVerifier
     from auth.tokenserver import TokenServer
 
     limiter = LoginLimiter(auth.loginlimit.failures, auth.loginlimit.window, auth.loginlimit.maxdelay)
-    rules = RuleSource.from_config(auth.access)
-    checker = None
+    robots = None
+    if auth.robots is not None:
+        from auth.robots import RobotFile
+
+        if not auth.robots.path:
+            raise ConfigError("auth.robots.path: the robots file is required")
+        robots = RobotFile(auth.robots.path)
+    rules = RuleSource.from_config(auth.access, robots)
+    checker: PasswordLike | None = None
     if auth.htpasswd is not None:
         if not auth.htpasswd.path:
             raise ConfigError("auth.htpasswd.path: the htpasswd file is required")
@@ -53,6 +60,10 @@ def open_controller(auth: AuthConfig, server: ServerContext) -> AccessController
         if not users.path.exists():
             log.warning("htpasswd file %s does not exist yet; add users with `dockyard user add`", users.path)
         checker = PasswordChecker(users)
+    if robots is not None:
+        from auth.robots import RobotAwareChecker
+
+        checker = RobotAwareChecker(robots, checker)
     trust = server.trust_forwarded
     if auth.mode == "htpasswd":
         assert checker is not None and auth.htpasswd is not None

@@ -23,7 +23,7 @@ import time
 from collections import Counter
 from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import anyio
 import anyio.to_thread
@@ -204,6 +204,16 @@ def _parse(text: str, where: str) -> dict[str, str]:
     return entries
 
 
+class PasswordLike(Protocol):
+    """What a login checks a password with (htpasswd users, and robots beside them)."""
+
+    def entry(self, user: str) -> str | None: ...
+
+    def remembered(self, user: str, password: str) -> bool: ...
+
+    async def check(self, user: str, password: str) -> bool: ...
+
+
 class PasswordChecker:
     """Checks passwords off the event loop, remembering recent successes for a short while.
 
@@ -221,6 +231,10 @@ class PasswordChecker:
         self._key = secrets.token_bytes(32)
         self._cache: dict[bytes, tuple[float, str]] = {}
         self._limiter = anyio.CapacityLimiter(concurrency)
+
+    def entry(self, user: str) -> str | None:
+        """The user's current hash (what a refresh token's stamp is taken from)."""
+        return self.users.entry(user)
 
     def _digest(self, user: str, password: str) -> bytes:
         return hmac.new(self._key, f"{user}\0{password}".encode(), hashlib.sha256).digest()

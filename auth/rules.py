@@ -16,9 +16,9 @@ import os
 import re
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import yaml
 
@@ -28,18 +28,28 @@ from typedconfig import ConfigError, build
 
 log = logging.getLogger("dockyard.auth")
 
+ROBOT_PREFIX = "robot$"
 REPOSITORY_ACTIONS = frozenset({"pull", "push", "delete"})
 _WHO = re.compile(r"anonymous|authenticated|(user|group):[A-Za-z0-9._@-]+")
 _GLOB_SPECIAL = re.compile(r"([*?\[])")
 
 
+class RobotScopes(Protocol):
+    """Robot accounts (auth/robots.py): what a `robot$NAME` caller may do on a repository."""
+
+    def robot_actions(self, user: str, repository: str) -> frozenset[str] | None:
+        """None: `user` is no live robot."""
+        ...
+
+
 @dataclass(frozen=True)
 class Identity:
-    """A caller: `name` is None for anonymous callers."""
+    """A caller: `name` is None for anonymous callers. A robot's rights are its own scopes only."""
 
     name: str | None
     groups: frozenset[str] = frozenset()
     admin: bool = False
+    robot: bool = False
 
 
 ANONYMOUS = Identity(None)
@@ -78,6 +88,7 @@ class RuleSet:
     groups: Mapping[str, frozenset[str]] = field(default_factory=dict)
     admins: frozenset[str] = frozenset()
     rules: tuple[Rule, ...] = ()
+    robots: RobotScopes | None = None
 
     @classmethod
     def default(cls) -> RuleSet:
@@ -109,6 +120,8 @@ class RuleSet:
     def identity(self, user: str | None) -> Identity:
         if user is None:
             return ANONYMOUS
+        if self.robots is not None and user.startswith(ROBOT_PREFIX):
+            return Identity(user, robot=True)
         groups = frozenset(g for g, members in self.groups.items() if user in members)
         admin = f"user:{user}" in self.admins or any(f"group:{g}" in self.admins for g in groups)
         return Identity(user, groups, admin)
@@ -119,6 +132,9 @@ class RuleSet:
             return frozenset({"*"}) if name == "catalog" else frozenset()
         if type != "repository":
             return frozenset()
+        if identity.robot:
+            scoped = self.robots.robot_actions(identity.name or "", name) if self.robots is not None else None
+            return scoped or frozenset()
         if identity.admin:
             return REPOSITORY_ACTIONS
         granted: set[str] = set()
@@ -175,22 +191,25 @@ class RuleSource:
     editing never opens or closes the whole registry.
     """
 
-    def __init__(self, rules: RuleSet, path: str = "", check_every: float = 1.0) -> None:
-        self._rules = rules
+    def __init__(
+        self, rules: RuleSet, path: str = "", check_every: float = 1.0, robots: RobotScopes | None = None
+    ) -> None:
+        self._robots = robots
+        self._rules = replace(rules, robots=robots) if robots is not None else rules
         self._path = path
         self._check_every = check_every
         self._checked = time.monotonic()
         self._stamp = _stamp(path) if path else None
 
     @classmethod
-    def from_config(cls, cfg: AccessConfig | None) -> RuleSource:
+    def from_config(cls, cfg: AccessConfig | None, robots: RobotScopes | None = None) -> RuleSource:
         if cfg is None:
-            return cls(RuleSet.default())
+            return cls(RuleSet.default(), robots=robots)
         if cfg.path:
             if cfg.groups or cfg.admins or cfg.rules:
                 raise ConfigError("auth.access: give either path or inline groups/admins/rules, not both")
-            return cls(load_rules_file(cfg.path), cfg.path)
-        return cls(RuleSet.from_config(cfg))
+            return cls(load_rules_file(cfg.path), cfg.path, robots=robots)
+        return cls(RuleSet.from_config(cfg), robots=robots)
 
     def current(self) -> RuleSet:
         if self._path:
@@ -201,7 +220,7 @@ class RuleSource:
                 if stamp != self._stamp:
                     self._stamp = stamp
                     try:
-                        self._rules = load_rules_file(self._path)
+                        self._rules = replace(load_rules_file(self._path), robots=self._robots)
                         log.info("access rules reloaded from %s", self._path)
                     except ConfigError as exc:
                         log.error("keeping the previous access rules: %s", exc)

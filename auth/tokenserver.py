@@ -23,7 +23,7 @@ from auth import challenge
 from auth.base import AuthError, Challenge
 from auth.basic import login
 from auth.credentials import Basic, MalformedCredentials, client_address, parse_authorization
-from auth.htpasswd import PasswordChecker
+from auth.htpasswd import PasswordLike
 from auth.ratelimit import LoginLimiter
 from auth.rules import RuleSource
 from auth.scopes import Scope, ScopeError, format_scopes, parse_scopes
@@ -49,7 +49,7 @@ class _BadRequest(AuthError):
 class TokenServer:
     issuer: TokenIssuer
     service: str
-    users: PasswordChecker | None
+    users: PasswordLike | None
     rules: RuleSource
     limiter: LoginLimiter
     path: str = "/auth/token"
@@ -152,7 +152,7 @@ class TokenServer:
         return user
 
     def _stamp(self, user: str) -> str:
-        hashed = self.users.users.entry(user) if self.users is not None else None
+        hashed = self.users.entry(user) if self.users is not None else None
         return credential_stamp(hashed) if hashed else ""
 
     def _check_service(self, service: object) -> None:

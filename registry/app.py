@@ -29,6 +29,7 @@ from registry.headers import ConfiguredHeaders
 from registry.health import Health
 from registry.metrics import InstrumentedBackend, Metrics, mark_worker_dead, metrics_route
 from registry.middleware import RequestContextMiddleware
+from registry.policies.install import install as install_policies
 from registry.proxy.install import install as install_mirror
 from registry.proxy.spools import spool_directory
 from registry.store import Store
@@ -48,6 +49,7 @@ def create_app(
     metrics = Metrics()
     backend = InstrumentedBackend(backend, metrics)
     store = Store(backend, delete_enabled=config.storage.delete.enabled)
+    pulls = install_policies(config, store, metrics.observe_quota)
     handlers: dict[str, Any] = {
         "base": _Base(),
         "blobs": BlobHandlers(store, redirect=not config.storage.redirect.disable),
@@ -87,14 +89,22 @@ def create_app(
             def record(report: Any) -> None:
                 ok = report is not None
                 metrics.observe_gc(ok, len(report.blobs) if ok else 0, report.freed_bytes if ok else 0)
+                if ok and store.uploads.quota is not None:
+                    for usage in report.quotas:
+                        metrics.observe_quota(usage.limit.key, usage.limit.bytes, usage.used)
 
             gc_task = asyncio.create_task(gc_loop(backend, config, record))
+        pulls_task = None
+        if pulls is not None:
+            pulls_task = asyncio.create_task(pulls.loop(config.policies.pullflushinterval))
         try:
             yield
         finally:
-            for running in (task, gc_task):
+            for running in (task, gc_task, pulls_task):
                 if running is not None:
                     running.cancel()
+            if pulls is not None:
+                await pulls.flush()
             if mirror is not None:
                 await mirror.aclose()
             await backend.close()

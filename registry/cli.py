@@ -26,10 +26,11 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     # The other server subcommands register themselves; their modules import no app.
     from auth import cli as auth_cli
     from registry import doctor, gc
+    from registry.policies import cli as policies_cli
     from registry.proxy import warm as mirror_cli
 
     auth_cli.register(subparsers, _auth_section)
-    for extra in (gc, doctor, mirror_cli):
+    for extra in (gc, doctor, mirror_cli, policies_cli):
         extra.register(subparsers)
 
 

@@ -29,6 +29,7 @@ from auth.config import (
     TokenConfig,
     TokenServerConfig,
 )
+from registry.policies.config import PoliciesConfig, QuotasConfig
 from registry.ui.config import UiConfig
 from storage_backends.options import FilesystemOptions, MemoryOptions, S3Options
 from typedconfig import ConfigError, Duration, build, dataclass_of, duration, parse_duration
@@ -226,6 +227,9 @@ class Config:
     # The web UI's section is owned by registry/ui.
     ui: UiConfig = field(default_factory=UiConfig)
     proxy: ProxyConfig | None = None
+    # Retention, immutable tags and quotas are owned by registry/policies.
+    policies: PoliciesConfig = field(default_factory=PoliciesConfig)
+    quotas: QuotasConfig = field(default_factory=QuotasConfig)
 
     def __post_init__(self) -> None:
         if self.proxy is not None and self.storage.maintenance.readonly.enabled:

@@ -47,6 +47,11 @@ from registry import paths
 from registry.cmdline import add_config_arguments, load_or_exit, setup_logging
 from registry.config import Config, parse_duration
 from registry.gc_record import LastRun, record_run
+from registry.links import listed_digests
+from registry.policies.config import PoliciesConfig, QuotasConfig
+from registry.policies.pulls import last_pulled
+from registry.policies.quota import Usage, compute_usage
+from registry.policies.retention import TagTimes, tags_to_remove
 from registry.proxy.evict import evict
 from registry.store import GC_DONE, GC_DOOMED_TTL, GC_PENDING, Store
 from storage_backends import BackendError, PathNotFound, StorageBackend, open_backend
@@ -68,6 +73,10 @@ class GCOptions:
     upload_age: float = 7 * 24 * 3600.0  # seconds
     # Small batches keep the time between a batch's re-check and its deletes short.
     batch_size: int = 20
+    # Retention rules (registry/policies): tags they do not keep are removed before the mark.
+    policies: PoliciesConfig = field(default_factory=PoliciesConfig)
+    # Quotas whose usage is recomputed (and recorded) after the sweep.
+    quotas: QuotasConfig = field(default_factory=QuotasConfig)
 
 
 @dataclass
@@ -78,6 +87,8 @@ class GCReport:
     blobs_marked: int = 0
     blobs: dict[str, int] = field(default_factory=dict)  # digest -> size, deleted (or would be)
     manifests: list[str] = field(default_factory=list)  # "repo@digest" revisions removed
+    tags: list[str] = field(default_factory=list)  # "repo:tag" removed by retention rules
+    quotas: list[Usage] = field(default_factory=list)  # usage recomputed after the sweep
     layer_links: int = 0
     referrer_links: int = 0
     uploads: int = 0
@@ -91,7 +102,8 @@ class GCReport:
     def summary(self) -> str:
         verb = "would delete" if self.dry_run else "deleted"
         return (
-            f"{verb} {len(self.blobs)} blob(s) ({_human(self.freed_bytes)}), {len(self.manifests)} manifest(s), "
+            f"{verb} {len(self.tags)} tag(s), "
+            f"{len(self.blobs)} blob(s) ({_human(self.freed_bytes)}), {len(self.manifests)} manifest(s), "
             f"{self.layer_links} layer link(s), {self.referrer_links} referrer link(s), {self.uploads} upload(s); "
             f"kept {self.blobs_marked} reachable blob(s) in {self.repositories} repositories, "
             f"spared {self.spared_young} young blob(s); {self.seconds:.1f}s"
@@ -106,6 +118,7 @@ class GCReport:
             "blobs_deleted": len(self.blobs),
             "bytes_freed": self.freed_bytes,
             "manifests_deleted": self.manifests,
+            "tags_deleted": self.tags,
             "layer_links_deleted": self.layer_links,
             "referrer_links_deleted": self.referrer_links,
             "uploads_deleted": self.uploads,
@@ -155,13 +168,7 @@ class Collector:
             return False
 
     async def _digests(self, prefix: str) -> set[Digest]:
-        """`<prefix>/<alg>/<hex>` entries as digests (how links and the referrer index are laid out)."""
-        found: set[Digest] = set()
-        for algorithm in await self.backend.list(prefix):
-            for encoded in await self.backend.list(f"{prefix}/{algorithm}"):
-                with contextlib.suppress(InvalidDigest):
-                    found.add(Digest.parse(f"{algorithm}:{encoded}"))
-        return found
+        return await listed_digests(self.backend, prefix)
 
     async def _read_link(self, key: str) -> Digest | None:
         try:
@@ -218,19 +225,48 @@ class Collector:
             stack.extend(refs.children)
             stack.extend(repo.referrers.get(digest, ()))
 
+    def _untagged_age(self, name: str) -> float | None:
+        """How old an untagged manifest of this repository must be to go; None: it stays."""
+        policy = self.options.policies.policy_for(name)
+        if policy is not None and policy.retention is not None and policy.retention.untaggedolderthan:
+            return max(policy.retention.untaggedolderthan, self.options.grace_period)
+        return self.options.grace_period if self.options.delete_untagged else None
+
     async def _roots(self, repo: _Repo) -> set[Digest]:
         roots = set(repo.tags.values())
-        if not self.options.delete_untagged:
+        age = self._untagged_age(repo.name)
+        if age is None:
             return roots | repo.revisions
         for digest in repo.revisions - roots:
-            if await self._key_young(paths.manifest_revision_link(repo.name, digest)):
-                roots.add(digest)  # pushed by digest moments ago: an index's children come first
+            with contextlib.suppress(PathNotFound):
+                modified = (await self.backend.stat(paths.manifest_revision_link(repo.name, digest))).modified
+                if modified > self.clock() - age:
+                    roots.add(digest)  # pushed by digest moments ago: an index's children come first
         return roots
+
+    async def _retain(self, repo: _Repo) -> None:
+        """Remove the tags the repository's retention rules do not keep (only report them in a dry run)."""
+        policy = self.options.policies.policy_for(repo.name)
+        if policy is None or policy.retention is None or not policy.retention.has_tag_rules or not repo.tags:
+            return
+        times: dict[str, TagTimes] = {}
+        for tag in repo.tags:
+            with contextlib.suppress(PathNotFound):
+                pushed = (await self.backend.stat(paths.tag_current_link(repo.name, tag))).modified
+                pulled = await last_pulled(self.backend, repo.name, tag) if policy.retention.keepwithin else 0.0
+                times[tag] = TagTimes(pushed, pulled)
+        for tag in tags_to_remove(repo.name, policy.retention, times, self.clock(), self.options.policies):
+            self.report.tags.append(f"{repo.name}:{tag}")
+            del repo.tags[tag]
+            if not self.options.dry_run:
+                await self.backend.delete(paths.tag_dir(repo.name, tag))
+                await self.backend.delete(f"{paths.repository(repo.name)}/_dockyard/pulled/{tag}")
 
     async def mark(self) -> None:
         for name in await Store(self.backend).repositories():
             repo = await self._load(name)
             self._repos[name] = repo
+            await self._retain(repo)
             await self._mark_from(repo, await self._roots(repo))
         self.report.repositories = len(self._repos)
 
@@ -423,7 +459,7 @@ class Collector:
         started = time.monotonic()
         await self.mark()
         await self._clear_stale_marks()
-        if self.options.delete_untagged:
+        if any(self._untagged_age(name) is not None for name in self._repos):
             await self._sweep_manifests()
         all_blobs = await self._all_blobs()
         await self._sweep_blobs(all_blobs)
@@ -432,6 +468,8 @@ class Collector:
         await self._clear_stale_marks()
         self.report.manifests_marked = sum(len(r.reachable) for r in self._repos.values())
         self.report.blobs_marked = len(self._marked)
+        if not self.options.dry_run:
+            self.report.quotas = [await compute_usage(self.backend, limit) for limit in self.options.quotas.limits]
         self.report.seconds = time.monotonic() - started
         return self.report
 
@@ -460,6 +498,8 @@ def options_from_config(config: Config, dry_run: bool = False, delete_untagged: 
         delete_untagged=config.gc.deleteuntagged if delete_untagged is None else delete_untagged,
         grace_period=config.gc.graceperiod,
         upload_age=config.storage.maintenance.uploadpurging.age,
+        policies=config.policies,
+        quotas=config.quotas,
     )
 
 
@@ -558,6 +598,8 @@ def gc_command(args: argparse.Namespace) -> int:
             delete_untagged=options.delete_untagged,
             grace_period=grace,
             upload_age=options.upload_age,
+            policies=options.policies,
+            quotas=options.quotas,
         )
 
     async def run() -> tuple[list[str], GCReport]:
@@ -575,6 +617,8 @@ def gc_command(args: argparse.Namespace) -> int:
         print(f"{'would evict' if options.dry_run else 'evicted'} cached repository {name}")
     if args.verbose or args.dry_run:
         verb = "would delete" if report.dry_run else "deleted"
+        for tag in report.tags:
+            print(f"{verb} tag {tag}")
         for manifest in report.manifests:
             print(f"{verb} manifest {manifest}")
         for digest, size in sorted(report.blobs.items()):

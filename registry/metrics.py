@@ -64,6 +64,16 @@ class Metrics:
         self.gc_runs = Counter("dockyard_gc_runs", "Garbage collection runs", ["result"], registry=r)
         self.gc_freed_bytes = Counter("dockyard_gc_freed_bytes", "Bytes of blobs deleted by GC", registry=r)
         self.gc_freed_blobs = Counter("dockyard_gc_freed_blobs", "Blobs deleted by GC", registry=r)
+        self.quota_used = Gauge(
+            "dockyard_quota_used_bytes",
+            "Bytes stored under a quota (as last computed from the store)",
+            ["quota"],
+            registry=r,
+            multiprocess_mode="mostrecent",
+        )
+        self.quota_limit = Gauge(
+            "dockyard_quota_limit_bytes", "A quota's limit", ["quota"], registry=r, multiprocess_mode="mostrecent"
+        )
 
     def observe_request(self, method: str, route: str, status: int, seconds: float, received: int, sent: int) -> None:
         self.requests.labels(method, route, str(status)).inc()
@@ -79,6 +89,10 @@ class Metrics:
             self.gc_freed_blobs.inc(blobs)
         if freed_bytes:
             self.gc_freed_bytes.inc(freed_bytes)
+
+    def observe_quota(self, quota: str, limit: int, used: int) -> None:
+        self.quota_limit.labels(quota).set(limit)
+        self.quota_used.labels(quota).set(used)
 
     def render(self) -> bytes:
         directory = os.environ.get(MULTIPROC_ENV)

@@ -22,6 +22,8 @@ from oci.manifests import ManifestError, ParsedManifest, media_type_of, parse_ma
 from oci.reference import valid_tag
 from registry import paths
 from registry.errors import ErrorCode, RegistryError
+from registry.policies.immutable import ImmutableTags
+from registry.policies.pulls import PullRecorder
 from registry.uploads import Uploads
 from registry.writes import WriteCounter
 from storage_backends import LocalFiles, PathNotFound, StorageBackend, WalksTree, innermost
@@ -114,6 +116,9 @@ class Store:
         self._catalog_snapshot: tuple[float, int, list[str]] | None = None
         self._downloads = 0
         self.uploads = Uploads(self.backend, self._link_blob)
+        # Governance hooks (registry/policies), set by the app when configured.
+        self.immutable: ImmutableTags | None = None
+        self.pulls: PullRecorder | None = None
 
     # -- blobs -----------------------------------------------------------------------------
 
@@ -169,10 +174,15 @@ class Store:
     async def mount_blob(self, name: str, source: str, digest: Digest) -> bool:
         """Link a blob that `source` holds into `name`; False when `source` does not hold it."""
         try:
-            await self.stat_blob(source, digest)
+            info = await self.stat_blob(source, digest)
         except RegistryError:
             return False
+        quota = self.uploads.quota
+        if quota is not None:
+            await quota.check(name, info.size, digest)
         await self._link_blob(name, digest)
+        if quota is not None:
+            quota.stored(name)
         return True
 
     def _require_delete(self) -> None:
@@ -208,8 +218,10 @@ class Store:
             return RegistryError(ErrorCode.NAME_UNKNOWN, detail={"name": name})
         return RegistryError(ErrorCode.MANIFEST_UNKNOWN, detail={"reference": reference})
 
-    async def get_manifest(self, name: str, reference: str) -> Manifest:
+    async def get_manifest(self, name: str, reference: str, pulled: bool = False) -> Manifest:
         digest = await self.resolve(name, reference)
+        if pulled and self.pulls is not None and ":" not in reference:
+            self.pulls.record(name, reference)
         try:
             await self.backend.stat(paths.manifest_revision_link(name, digest))
         except PathNotFound:
@@ -241,6 +253,9 @@ class Store:
             raise RegistryError(ErrorCode.DIGEST_INVALID, detail={"expected": reference, "actual": str(digest)})
         parsed = parse_manifest(body, content_type)
         await self._check_references(name, parsed)
+        if self.immutable is not None:
+            for tag in all_tags:
+                self.immutable.check_move(name, tag, await self._current(name, tag), digest)
 
         blob_key = paths.blob_data(digest)
         try:
@@ -321,6 +336,12 @@ class Store:
             return False
         return True
 
+    async def _current(self, name: str, tag: str) -> Digest | None:
+        try:
+            return _parse_link(await self.backend.get(paths.tag_current_link(name, tag)))
+        except PathNotFound:
+            return None
+
     async def _tag(self, name: str, tag: str, digest: Digest) -> None:
         await self.backend.put(paths.tag_index_link(name, tag, digest), str(digest).encode())
         await self.backend.put(paths.tag_current_link(name, tag), str(digest).encode())
@@ -329,18 +350,25 @@ class Store:
         self._require_delete()
         if ":" not in reference:
             await self.resolve(name, reference)
+            if self.immutable is not None:
+                self.immutable.check_delete(name, [reference])
             await self.backend.delete(paths.tag_dir(name, reference))
             return
         digest = await self.resolve(name, reference)
         manifest = await self.get_manifest(name, reference)
         # Tags pointing at the deleted manifest go with it, as in distribution.
+        naming: list[str] = []
         for tag in await self.backend.list(paths.tags(name)):
             try:
                 current = _parse_link(await self.backend.get(paths.tag_current_link(name, tag)))
             except PathNotFound:
                 continue
             if current == digest:
-                await self.backend.delete(paths.tag_dir(name, tag))
+                naming.append(tag)
+        if self.immutable is not None:
+            self.immutable.check_delete(name, naming)
+        for tag in naming:
+            await self.backend.delete(paths.tag_dir(name, tag))
         await self.backend.delete(paths.manifest_revision_dir(name, digest))
         try:
             parsed = parse_manifest(manifest.body, None)

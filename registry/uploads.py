@@ -12,11 +12,15 @@ import hashlib
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 from oci.digest import Digest, new_hasher
 from registry import paths
 from registry.errors import ErrorCode, RegistryError
 from storage_backends import PathNotFound, StorageBackend
+
+if TYPE_CHECKING:
+    from registry.policies.quota import Quotas
 
 UPLOAD_ID_LEN = 36
 
@@ -41,6 +45,8 @@ class Uploads:
         self._link = link
         self._hashes: dict[str, _LiveHash] = {}
         self._upload_locks: dict[str, asyncio.Lock] = {}
+        # Set by registry/policies when quotas are configured: checked before bytes are stored.
+        self.quota: Quotas | None = None
 
     async def start_upload(self, name: str) -> str:
         upload_id = str(uuid.uuid4())
@@ -85,6 +91,9 @@ class Uploads:
             size = await self.upload_size(name, upload_id)
             if start is not None and start != size:
                 raise _range_error(size)
+            quota = self.quota
+            if quota is not None and length is not None:
+                await quota.check(name, size + length)
             live = self._hashes.get(upload_id)
             if live is not None and live.offset != size:
                 live = None  # another process wrote since: the hash is rebuilt at completion
@@ -100,6 +109,8 @@ class Uploads:
                     written += len(chunk)
                     if length is not None and written > length:
                         raise RegistryError(ErrorCode.SIZE_INVALID, detail="chunk longer than its Content-Length")
+                    if quota is not None and length is None:
+                        await quota.check(name, size + written)
                     if hasher is not None:
                         hasher.update(chunk)
                     await writer.write(chunk)
@@ -157,10 +168,19 @@ class Uploads:
                     ErrorCode.DIGEST_INVALID,
                     detail={"expected": str(digest), "actual": f"{digest.algorithm}:{actual}"},
                 )
+            if self.quota is not None:
+                try:
+                    await self.quota.check(name, size, digest)
+                except RegistryError:
+                    await self.backend.delete(paths.upload_dir(name, upload_id))
+                    self._forget(upload_id)
+                    raise
             await self._commit_blob(paths.upload_data(name, upload_id), digest)
             await self._link(name, digest)
             await self.backend.delete(paths.upload_dir(name, upload_id))
         self._forget(upload_id)
+        if self.quota is not None:
+            self.quota.stored(name)
         return digest
 
     async def _commit_blob(self, source_key: str, digest: Digest) -> None:
@@ -170,12 +190,14 @@ class Uploads:
         except PathNotFound:
             await self.backend.move(source_key, target)
 
-    async def put_blob(self, name: str, chunks: AsyncIterator[bytes], digest_text: str | None) -> Digest:
+    async def put_blob(
+        self, name: str, chunks: AsyncIterator[bytes], digest_text: str | None, length: int | None = None
+    ) -> Digest:
         """A monolithic upload in one request (POST ?digest=)."""
         _parse_digest_param(digest_text)
         upload_id = await self.start_upload(name)
         try:
-            return await self.complete_upload(name, upload_id, digest_text, chunks)
+            return await self.complete_upload(name, upload_id, digest_text, chunks, None, length)
         except BaseException:
             await self.backend.delete(paths.upload_dir(name, upload_id))
             self._forget(upload_id)

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import argparse
 
-from runtime.commands import build, containers, groups, images, push
+from runtime.commands import build, compose, containers, groups, images, network, push
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     images.register(subparsers)
     containers.register(subparsers)
     groups.register(subparsers, containers.needs_root)
+    network.register(subparsers, containers.needs_root)
+    compose.register(subparsers)
     build.register(subparsers)
     push.register(subparsers)

@@ -102,6 +102,10 @@ def stop(container: Container, timeout: float = 10.0) -> None:
 
 def remove_files(store: ContainerStore, container: Container, volumes: bool) -> None:
     """The container's directory and, with `volumes` (`rm -v`, `run --rm`), its anonymous volumes."""
+    if container.spec.network == "private":
+        from runtime.networks.api import release_container
+
+        release_container(store.root, container.id)
     store.remove_files(container)
     if volumes:
         from runtime.volumes import VolumeStore

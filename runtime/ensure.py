@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import sys
 
 from runtime.images import ImageStore, LocalImage
@@ -13,7 +12,9 @@ def ensure_image(store: ImageStore, ref: str, platform: str | None = None) -> Lo
     image = store.resolve(ref)
     if image is not None:
         return image
-    # Imported only when a pull is needed: the registry client costs a third of a second to load.
+    # Imported only when a pull is needed: the event loop and the registry client cost a third of a second.
+    import asyncio
+
     from runtime.pull import pull_image
 
     print(f"Unable to find image '{ref}' locally", file=sys.stderr)

@@ -47,6 +47,7 @@ class PortForwarder:
         self._mappings = mappings
         self._netns = -1
         self._hostns = -1
+        self._address = "127.0.0.1"
         self._lock = threading.Lock()
         self._listeners: list[socket.socket] = []
         self._closed = False
@@ -66,9 +67,12 @@ class PortForwarder:
             self.close()
             raise OSError(exc.errno, f"cannot publish {m.host_ip}:{m.host_port}: {exc.strerror}") from None
 
-    def start(self, netns: int) -> None:
-        """Serve connections into the network namespace open as `netns` (the fd is duplicated)."""
+    def start(self, netns: int, address: str = "127.0.0.1") -> None:
+        """Serve connections into the network namespace open as `netns` (the fd is duplicated),
+        dialling `address` there: its loopback, or its address on a bridge network, where a
+        server may listen on that interface only."""
         self._netns = os.dup(netns)
+        self._address = address
         self._hostns = os.open(Namespace.NET.path("thread-self"), os.O_RDONLY | os.O_CLOEXEC)
         for listener, m in zip(self._listeners, self._mappings, strict=True):
             loop = self._udp_loop if m.protocol == "udp" else self._accept_loop
@@ -88,7 +92,7 @@ class PortForwarder:
             finally:
                 syscalls.setns(self._hostns, Namespace.NET.flag)
         try:
-            sock.connect(("127.0.0.1", port))
+            sock.connect((self._address, port))
         except OSError:
             sock.close()
             raise

@@ -92,11 +92,14 @@ def spawn_container(
     stdio: tuple[int, int, int] | None,
     join_cgroup: Callable[[int], None],
     devices_confined: bool = True,
+    plug_network: Callable[[], None] | None = None,
 ) -> Launched:
     """Fork the container's PID 1. `stdio` are fds to become its 0, 1, 2; None means a new pty,
     whose master is returned. Unless the network is the host's, the returned `netns` is an open
     descriptor of the container's network namespace, valid even after the container exits.
-    `devices_confined` False means no device cgroup could be set up: the root is then nodev."""
+    `devices_confined` False means no device cgroup could be set up: the root is then nodev.
+    `plug_network` runs inside the new network namespace before the PID namespace exists (it may
+    fork helpers), so the container's interfaces are there before its process starts."""
     namespaces = [Namespace.MOUNT, Namespace.UTS, Namespace.IPC]
     confine = confinement(spec.security, devices_confined)
 
@@ -129,13 +132,16 @@ def spawn_container(
     own = {ns: os.open(ns.path("thread-self"), os.O_RDONLY | os.O_CLOEXEC) for ns in new}
     netns = None
     try:
-        syscalls.unshare(sum(ns.flag for ns in new))
         try:
             if Namespace.NET in new:
+                syscalls.unshare(Namespace.NET.flag)
                 netns = os.open(Namespace.NET.path("thread-self"), os.O_RDONLY | os.O_CLOEXEC)
                 from runtime.network import loopback_up
 
                 loopback_up()
+                if plug_network is not None:
+                    plug_network()
+            syscalls.unshare(Namespace.PID.flag)
             launched = _fork(rootfs.init_process(spec), stdio, join_cgroup, child, confine)
         finally:
             for ns, fd in own.items():

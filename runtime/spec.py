@@ -105,6 +105,10 @@ class ContainerSpec:
     cmd: tuple[str, ...] | None = None
     labels: dict[str, str] = field(default_factory=dict)
     exposed_ports: tuple[str, ...] = ()  # "80/tcp", from the image and --expose
+    # A user network named at create (`--network NAME`: HostConfig.NetworkMode; the connections
+    # themselves live in the network records) and `--link NAME[:ALIAS]`.
+    network_name: str = ""
+    links: tuple[str, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -130,4 +134,5 @@ class ContainerSpec:
             if d.get(key) is not None:
                 d[key] = tuple(d[key])
         d["exposed_ports"] = tuple(d.get("exposed_ports", ()))
+        d["links"] = tuple(d.get("links", ()))
         return cls(**d)

@@ -201,10 +201,21 @@ class Supervisor:
             if spec.ports:
                 forwarder = PortForwarder(spec.ports)
             stdio, parent_ends = self._stdio()
-            launched = spawn_container(spec, paths, stdio, manager.add, devices_confined)
+            address: list[str] = []
+
+            def plug() -> None:
+                from runtime.networks.api import plug_container
+                from runtime.networks.bridge import own_netns_path
+
+                ip = plug_container(container.dir.parent.parent, spec.id, own_netns_path())
+                address.extend([ip] if ip else [])
+
+            networked = spec.network == "private"
+            launched = spawn_container(spec, paths, stdio, manager.add, devices_confined, plug if networked else None)
         except Exception as exc:
             if forwarder is not None:
                 forwarder.close()
+            self._unplug()
             if isinstance(exc, ChildError):
                 return self._failed(manager, exc.code, str(exc)), False
             print(traceback.format_exc(), file=sys.stderr)
@@ -223,7 +234,7 @@ class Supervisor:
             ports=_published(forwarder),
         )
         if forwarder is not None and launched.netns is not None:
-            forwarder.start(launched.netns)
+            forwarder.start(launched.netns, *address[:1])
         server = self._listen()
         # STARTED goes out before any output, so that clients see output frames only after it.
         self._broadcast(Kind.STARTED, spec.id.encode())
@@ -239,6 +250,7 @@ class Supervisor:
             forwarder.close()
         if launched.netns is not None:
             os.close(launched.netns)
+        self._unplug()
         # A restart opens new ones: this run's terminal and stdin pipe go with its process.
         leftovers = [fd for fd in (launched.pty, self.stdin_fd) if fd is not None]
         self.pty = self.stdin_fd = None
@@ -251,6 +263,15 @@ class Supervisor:
         container.update_state(status="exited", exit_code=code, oom_killed=oom, finished=now(), ports=[])
         self._broadcast(Kind.EXIT, str(code).encode())
         return code, True
+
+    def _unplug(self) -> None:
+        if self.spec.network == "private" and self.container.dir.is_dir():
+            from runtime.networks.api import unplug_container
+
+            try:
+                unplug_container(self.container.dir.parent.parent, self.spec.id)
+            except Exception:
+                print(traceback.format_exc(), file=sys.stderr)
 
     def _stdio(self) -> tuple[tuple[int, int, int] | None, tuple[int, int]]:
         if self.spec.process.terminal:

@@ -6,7 +6,6 @@ pattern of benchexec's `libc.py`)."""
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 import errno
 import os
 import struct
@@ -63,7 +62,9 @@ _SYS_CAPSET = {"x86_64": 126, "aarch64": 91}
 _SYS_RT_SIGACTION = {"x86_64": 13, "aarch64": 134}
 _LINUX_CAPABILITY_VERSION_3 = 0x20080522
 
-_libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+# The interpreter is linked against libc, so its own symbol table has every function needed here;
+# ctypes.util.find_library("c") would run `ldconfig -p` in a subprocess on every start.
+_libc = ctypes.CDLL(None, use_errno=True)
 _libc.mount.argtypes = [ctypes.c_char_p, ctypes.c_char_p, ctypes.c_char_p, ctypes.c_ulong, ctypes.c_char_p]
 _libc.umount2.argtypes = [ctypes.c_char_p, ctypes.c_int]
 _libc.unshare.argtypes = [ctypes.c_int]

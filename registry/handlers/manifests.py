@@ -18,7 +18,8 @@ class ManifestHandlers:
 
     async def get_manifest(self, request: Request, name: str) -> Response:
         """end-3: GET/HEAD /v2/<name>/manifests/<reference>."""
-        manifest = await self.store.get_manifest(name, request.path_params["reference"])
+        reference = request.path_params["reference"]
+        manifest = await self.store.get_manifest(name, reference, pulled=request.method == "GET")
         headers = {
             "Docker-Content-Digest": str(manifest.digest),
             "ETag": f'"{manifest.digest}"',

@@ -46,7 +46,8 @@ class UploadHandlers:
         if algorithm is not None and algorithm not in ALGORITHMS:
             raise RegistryError(ErrorCode.DIGEST_INVALID, detail=f"unsupported digest algorithm {algorithm!r}")
         if "digest" in params:
-            digest = await self.store.uploads.put_blob(name, body_stream(request), params.get("digest"))
+            length = content_length(request)
+            digest = await self.store.uploads.put_blob(name, body_stream(request), params.get("digest"), length)
             return _created(name, str(digest))
         upload_id = await self.store.uploads.start_upload(name)
         return Response(status_code=202, headers=_upload_headers(name, upload_id, 0))

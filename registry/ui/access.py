@@ -16,7 +16,7 @@ from starlette.requests import Request
 from auth.base import AccessController, AllowAll, AnonymousController, Grant
 
 if TYPE_CHECKING:
-    from auth.htpasswd import PasswordChecker
+    from auth.htpasswd import PasswordLike
     from auth.ratelimit import LoginLimiter
     from auth.rules import RuleSource
 
@@ -37,7 +37,7 @@ class UiAccess:
     def __init__(
         self,
         mode: Mode,
-        checker: PasswordChecker | None = None,
+        checker: PasswordLike | None = None,
         rules: RuleSource | None = None,
         limiter: LoginLimiter | None = None,
         trust_forwarded: bool = False,
@@ -93,7 +93,7 @@ class UiAccess:
         """A stamp of the user's current password hash; None when the user no longer exists."""
         if self._checker is None:
             return None
-        hashed = self._checker.users.entry(user)
+        hashed = self._checker.entry(user)
         if hashed is None:
             return None
         from auth.token import credential_stamp

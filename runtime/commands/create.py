@@ -26,7 +26,17 @@ def create_container(args: argparse.Namespace) -> tuple[ContainerStore, Containe
         return None
     store = ContainerStore(root)
     spec = build_spec(args, image, store, VolumeStore(root))
-    return store, store.create(spec)
+    container = store.create(spec)
+    if spec.network_name:
+        from runtime.networks import NetworkError, connect
+
+        try:
+            connect(container, spec.network_name, aliases=args.network_alias, ip=args.ip, root=root)
+        except NetworkError as exc:
+            store.remove_files(container)
+            print(f"dockyard: Error response from daemon: {exc}", file=sys.stderr)
+            return None
+    return store, container
 
 
 def cmd_create(args: argparse.Namespace) -> int:

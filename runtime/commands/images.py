@@ -4,7 +4,6 @@ group (ls, pull, rm, prune, history, inspect)."""
 from __future__ import annotations
 
 import argparse
-import asyncio
 import functools
 import getpass
 import json
@@ -151,6 +150,8 @@ def _store() -> ImageStore:
 @_handled
 def pull_command(args: argparse.Namespace) -> int:
     _require_root("pull")
+    import asyncio  # only the commands that talk to a registry need an event loop
+
     from runtime.pull import pull_image  # loads the registry client, which the other commands need not
 
     image = asyncio.run(pull_image(_store(), args.ref, args.platform, args.insecure, progress=not args.quiet))
@@ -177,6 +178,8 @@ def login_command(args: argparse.Namespace) -> int:
         password = getpass.getpass("Password: ")
     if not username or not password:
         raise _Refusal("Error: username and password are required")
+    import asyncio
+
     from oci.client import Credentials, RegistryClient
 
     credentials = Credentials(username, password)

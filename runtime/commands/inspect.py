@@ -85,7 +85,7 @@ def inspect_container(c: Container) -> dict[str, Any]:
     from runtime.gotemplate import GoMap, GoStruct
 
     state, spec = c.state(), c.spec
-    network_mode = "bridge" if spec.network == "private" else spec.network
+    network_mode = spec.network_name or ("bridge" if spec.network == "private" else spec.network)
     resources = spec.resources
     result: dict[str, Any] = {
         "Id": c.id,
@@ -174,7 +174,7 @@ def inspect_container(c: Container) -> dict[str, Any]:
         "NetworkSettings": {
             "Ports": GoMap(sorted(network_ports(c).items())),
             "SandboxKey": f"/proc/{state.pid}/ns/net" if state.status == "running" else "",
-            "Networks": GoMap({network_mode: {}}),
+            "Networks": GoMap(_networks(c, network_mode)),
         },
         "Cgroup": state.cgroup,
     }
@@ -262,3 +262,24 @@ def volume_json(volumes: Any, name: str) -> dict[str, Any]:
         "Options": None,
         "Scope": "local",
     }
+
+
+def _networks(c: Container, network_mode: str) -> dict[str, Any]:
+    """NetworkSettings.Networks: each user network the container is connected to, with its
+    address and aliases; the built-in mode when it is on none."""
+    from runtime.networks.store import NetworkStore
+
+    joined = {}
+    for net in NetworkStore(c.dir.parent.parent).list():
+        e = net.endpoints.get(c.id)
+        if e is not None:
+            prefix = int(net.subnet.rpartition("/")[2]) if net.subnet else 0
+            joined[net.name] = {
+                "Aliases": [*e.aliases, c.id[:12]] or None,
+                "NetworkID": net.id,
+                "Gateway": net.gateway if e.active else "",
+                "IPAddress": e.ip if e.active else "",
+                "IPPrefixLen": prefix if e.active else 0,
+                "Links": list(c.spec.links) or None,
+            }
+    return dict(sorted(joined.items())) or {network_mode: {}}

@@ -131,7 +131,7 @@ class Row(dict[str, Any]):
             Label=lambda key: labels.get(key, ""),
             Mounts=",".join(_ellipsis(m, 15) if trunc else m for m in mounts),
             LocalVolumes=str(sum(1 for m in c.spec.mounts if m.kind == "volume")),
-            Networks="bridge" if c.spec.network == "private" else c.spec.network,
+            Networks=c.spec.network_name or ("bridge" if c.spec.network == "private" else c.spec.network),
         )
 
     def as_json(self) -> dict[str, Any]:
@@ -151,7 +151,9 @@ def _matches(
         "before": lambda v: v in order and order[c.id] > order[v],
         "since": lambda v: v in order and order[c.id] < order[v],
         "volume": lambda v: any(v in (m.volume, m.source, m.target) for m in c.spec.mounts),
-        "network": lambda v: v == ("bridge" if c.spec.network == "private" else c.spec.network),
+        "network": lambda v: (
+            v == (c.spec.network_name or ("bridge" if c.spec.network == "private" else c.spec.network))
+        ),
         "publish": lambda v: any(_port_matches(v, p.public_port, p.protocol) for p in published(c, state) if p.ip),
         "expose": lambda v: any(_port_matches(v, p.private_port, p.protocol) for p in published(c, state)),
     }

@@ -157,7 +157,10 @@ def add_run_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("-m", "--memory")
     p.add_argument("--cpus", type=float)
     p.add_argument("--pids-limit", type=int)
-    p.add_argument("--network", "--net", choices=("none", "host", "private", "bridge", "default"), default="private")
+    p.add_argument("--network", "--net", default="private", metavar="NETWORK")
+    p.add_argument("--network-alias", "--net-alias", action="append", default=[])
+    p.add_argument("--ip", default=None)
+    p.add_argument("--link", action="append", default=[], metavar="NAME[:ALIAS]")
     p.add_argument("-p", "--publish", action="append", default=[])
     p.add_argument("--read-only", action="store_true")
     p.add_argument("--init", action="store_true")
@@ -201,7 +204,8 @@ def build_spec(args: argparse.Namespace, image: object, store: ContainerStore, v
         raise ValueError(str(exc)) from None
     mounts = [parse_volume(v, volumes) for v in args.volume] + [parse_mount(m, volumes) for m in args.mount]
     recorded = docker_fields(args, config)
-    network: NetworkMode = "private" if args.network in ("bridge", "default") else args.network
+    network: NetworkMode = args.network if args.network in ("none", "host") else "private"
+    network_name = _user_network(args, store.root)
     spec = ContainerSpec(
         id=cid,
         name=args.name or _random_name(store),
@@ -224,6 +228,8 @@ def build_spec(args: argparse.Namespace, image: object, store: ContainerStore, v
         mounts=tuple(mounts),
         readonly_rootfs=args.read_only,
         network=network,
+        network_name=network_name,
+        links=tuple(_link(v) for v in args.link),
         **recorded,
         resources=Resources.from_cpus(
             args.cpus, memory=None if args.memory is None else parse_bytes(args.memory), pids=args.pids_limit
@@ -238,6 +244,38 @@ def build_spec(args: argparse.Namespace, image: object, store: ContainerStore, v
     if problems:
         raise ValueError("; ".join(problems))
     return spec
+
+
+def _user_network(args: argparse.Namespace, root: Path) -> str:
+    """The user network `--network` names ("" for the built-in ones), which must exist."""
+    builtin = args.network in ("none", "host", "private", "bridge", "default")
+    if builtin and args.network_alias:
+        raise ValueError(
+            "Error response from daemon: network-scoped alias is supported only for containers in user defined networks"
+        )
+    if builtin and args.ip:
+        raise ValueError(
+            "Error response from daemon: user specified IP address is supported on user defined networks only"
+        )
+    if builtin and args.link and args.network in ("none", "host"):
+        raise ValueError(
+            "Error response from daemon: conflicting options: host type networking can't be used with links. "
+            "This would result in undefined behavior"
+        )
+    if builtin:
+        return ""
+    from runtime.networks.store import NetworkStore
+
+    if NetworkStore(root).find(args.network) is None:
+        raise ValueError(f"Error response from daemon: network {args.network} not found")
+    return str(NetworkStore(root).get(args.network).name)
+
+
+def _link(value: str) -> str:
+    name, _, alias = value.partition(":")
+    if not name:
+        raise ValueError(f'invalid argument "{value}" for "--link" flag: bad format for links: {value}')
+    return f"{name.lstrip('/')}:{alias or name.lstrip('/')}"
 
 
 def _security(args: argparse.Namespace) -> Security:

@@ -1,0 +1,139 @@
+"""Quotas: the bytes a namespace (or a repository glob) stores, counted from the store itself.
+
+Usage is the size of every distinct blob and manifest the covered repositories link, so a layer
+shared by ten repositories of a namespace counts once. It is computed from the links, which every
+replica sees alike, and is therefore right across replicas and after GC without a counter to keep
+in step; each computation is also written to `dockyard/quota/<limit>.json` for `dockyard quota`,
+the metrics and the UI. A replica reuses its last computation for a second or two (and drops it
+when it commits a blob itself): two replicas racing inside that window may overshoot by one upload.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+
+import orjson
+
+from oci.digest import Digest
+from registry import paths
+from registry.errors import ErrorCode, RegistryError
+from registry.links import listed_digests
+from registry.policies.config import QuotaLimitConfig, QuotasConfig, glob_matches
+from storage_backends import PathNotFound, StorageBackend
+
+QUOTA_PREFIX = "dockyard/quota"
+_REUSE_SECONDS = 2.0
+_MARKS = ("_manifests", "_layers", "_uploads")
+
+
+def usage_key(limit: QuotaLimitConfig) -> str:
+    label = limit.key.replace(":", "-").replace("/", "%2F").replace("*", "%2A")
+    return f"{QUOTA_PREFIX}/{label}.json"
+
+
+@dataclass(frozen=True)
+class Usage:
+    limit: QuotaLimitConfig
+    used: int
+    digests: frozenset[Digest]
+    computed: float
+
+
+async def _repositories(backend: StorageBackend, top: str, name: str) -> list[str]:
+    found: list[str] = []
+    entries = await backend.list(top)
+    if any(e in _MARKS for e in entries):
+        found.append(name)
+    for entry in entries:
+        if not entry.startswith("_"):
+            found += await _repositories(backend, f"{top}/{entry}", f"{name}/{entry}" if name else entry)
+    return found
+
+
+async def covered_repositories(backend: StorageBackend, limit: QuotaLimitConfig) -> list[str]:
+    if limit.namespace:
+        return await _repositories(backend, paths.repository(limit.namespace), limit.namespace)
+    return [n for n in await _repositories(backend, paths.REPOSITORIES, "") if glob_matches(limit.repositories, n)]
+
+
+async def compute_usage(backend: StorageBackend, limit: QuotaLimitConfig) -> Usage:
+    """Walk the covered repositories' links and add up each distinct blob once; record the result."""
+    held: set[Digest] = set()
+    for name in await covered_repositories(backend, limit):
+        held |= await listed_digests(backend, paths.layers(name))
+        held |= await listed_digests(backend, paths.manifest_revisions(name))
+    used = 0
+    present: set[Digest] = set()
+    for digest in held:
+        with contextlib.suppress(PathNotFound):
+            used += (await backend.stat(paths.blob_data(digest))).size
+            present.add(digest)
+    usage = Usage(limit, used, frozenset(present), time.time())
+    record = {"limit": limit.key, "maxbytes": limit.bytes, "usedbytes": used, "computed": usage.computed}
+    await backend.put(usage_key(limit), orjson.dumps(record))
+    return usage
+
+
+async def recorded_usage(backend: StorageBackend, limit: QuotaLimitConfig) -> int | None:
+    try:
+        return int(orjson.loads(await backend.get(usage_key(limit)))["usedbytes"])
+    except (PathNotFound, orjson.JSONDecodeError, KeyError, TypeError, ValueError):
+        return None
+
+
+def exceeded(limit: QuotaLimitConfig, used: int, adding: int) -> RegistryError:
+    return RegistryError(
+        ErrorCode.DENIED,
+        detail={"quota": limit.key, "maxbytes": limit.bytes, "usedbytes": used, "adding": adding},
+        message=f"quota exceeded: {limit.key} allows {limit.bytes} bytes, {used} are stored, this upload adds {adding}",
+    )
+
+
+class Quotas:
+    """The checks the upload service calls before it stores bytes (registry/uploads.py)."""
+
+    def __init__(
+        self,
+        config: QuotasConfig,
+        backend: StorageBackend,
+        observe: Callable[[str, int, int], None] | None = None,
+    ) -> None:
+        self.config = config
+        self.backend = backend
+        self._cache: dict[str, Usage] = {}
+        self._observe = observe
+
+    async def _usage(self, limit: QuotaLimitConfig) -> Usage:
+        cached = self._cache.get(limit.key)
+        if cached is not None and time.time() - cached.computed < _REUSE_SECONDS:
+            return cached
+        usage = self._cache[limit.key] = await compute_usage(self.backend, limit)
+        if self._observe is not None:
+            self._observe(limit.key, limit.bytes, usage.used)
+        return usage
+
+    async def refresh(self) -> list[Usage]:
+        """Recompute every quota's usage from the store (at start, after GC)."""
+        self._cache.clear()
+        return [await self._usage(limit) for limit in self.config.limits]
+
+    def _limits(self, name: str) -> Iterable[QuotaLimitConfig]:
+        return self.config.limits_for(name)
+
+    async def check(self, name: str, adding: int, digest: Digest | None = None) -> None:
+        """Refuse (403 DENIED) when storing `adding` more bytes in `name` would exceed a quota;
+        a blob (`digest`) the covered repositories already hold adds nothing."""
+        for limit in self._limits(name):
+            usage = await self._usage(limit)
+            if digest is not None and digest in usage.digests:
+                continue
+            if usage.used + adding > limit.bytes:
+                raise exceeded(limit, usage.used, adding)
+
+    def stored(self, name: str) -> None:
+        """This replica committed something in `name`: its cached usage is stale."""
+        for limit in self._limits(name):
+            self._cache.pop(limit.key, None)

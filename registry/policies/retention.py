@@ -1,0 +1,42 @@
+"""Retention: which tags a repository's rules keep (zot's semantics).
+
+A tag stays when at least one rule keeps it: among the `keeplast` most recently pushed, pushed or
+pulled within `keepwithin`, or matching one of `keepmatching`. A policy without tag rules keeps
+every tag. Immutable tags are always kept. Push time is the tag link's modification time as the
+backend reports it (a file's mtime, an S3 object's LastModified): set when the tag is pushed, the
+same on every replica, with nothing extra to write.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from registry.policies.config import PoliciesConfig, RetentionConfig
+
+
+@dataclass(frozen=True)
+class TagTimes:
+    pushed: float
+    pulled: float = 0.0
+
+
+def tags_to_remove(
+    name: str, rules: RetentionConfig, tags: Mapping[str, TagTimes], now: float, policies: PoliciesConfig
+) -> list[str]:
+    """The tags no rule keeps, sorted."""
+    if not rules.has_tag_rules:
+        return []
+    kept: set[str] = set()
+    if rules.keeplast:
+        newest = sorted(tags, key=lambda t: (tags[t].pushed, t), reverse=True)
+        kept.update(newest[: rules.keeplast])
+    if rules.keepwithin:
+        cutoff = now - rules.keepwithin
+        kept.update(t for t, times in tags.items() if max(times.pushed, times.pulled) >= cutoff)
+    if rules.keepmatching:
+        patterns = [re.compile(p) for p in rules.keepmatching]
+        kept.update(t for t in tags if any(p.fullmatch(t) for p in patterns))
+    kept.update(t for t in tags if policies.immutable(name, t))
+    return sorted(set(tags) - kept)

@@ -1,0 +1,28 @@
+"""What `dockyard run` loads: a container's start pays for the runtime only, never for the server
+(Starlette, YAML, the auth stack), the registry client or an event loop when the image is local."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+from tests.runtime.conftest import IMAGE, Dockyard
+
+NOT_ON_THE_CONTAINER_PATH = {"starlette", "uvicorn", "yaml", "registry", "auth", "asyncio", "httpx", "jinja2"}
+
+
+def test_run_of_a_local_image_imports_no_server_client_or_event_loop(dy: Dockyard) -> None:
+    script = (
+        "import json, sys\n"
+        "from dockyard.__main__ import main\n"
+        f"code = main(['run', '--rm', {IMAGE!r}, 'sh', '-c', 'echo ran'])\n"
+        "sys.stderr.write('\\nMODULES ' + json.dumps([code, sorted(sys.modules)]))\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", script], env=dy.env, capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL
+    )
+    code, modules = json.loads(result.stderr.rsplit("MODULES ", 1)[1])
+    assert (code, result.stdout) == (0, "ran\n"), result.stderr
+    assert "runtime.commands.run" in modules
+    assert not {name for name in modules if name.split(".")[0] in NOT_ON_THE_CONTAINER_PATH}
