@@ -20,6 +20,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+BUSYBOX = Path("/bin/busybox")  # Debian's busybox-static
 DOCKERFILE = """FROM {base}
 WORKDIR /app
 COPY data/ ./data/
@@ -38,9 +39,6 @@ def _timed(cmd: list[str], env: dict[str, str]) -> float:
 
 
 def _contexts(base: Path, registry: str) -> tuple[Path, Path, str]:
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-    from tests.conftest import BUSYBOX
-
     root = base / "base-ctx" / "rootfs"
     (root / "bin").mkdir(parents=True)
     shutil.copy2(BUSYBOX, root / "bin/busybox")
@@ -74,21 +72,27 @@ def main(argv: list[str] | None = None) -> int:
     if os.geteuid() != 0 or sys.platform != "linux":
         print("bench.build: needs root on Linux", file=sys.stderr)
         return 1
+    if not BUSYBOX.is_file():
+        print(f"bench.build: {BUSYBOX} is missing (apt-get install busybox-static)", file=sys.stderr)
+        return 1
     if not (shutil.which("dockerd") and shutil.which("docker")):
         print("bench.build: docker.io is not installed (apt-get install docker.io)", file=sys.stderr)
         return 1
     rounds = 1 if args.quick else args.rounds
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-    from tests.servers import start_dockerd, start_registry
+    from bench import servers
+    from bench.runtime import _start_dockerd, _stop_dockerd
 
     results: dict[str, list[float]] = {}
     with tempfile.TemporaryDirectory(prefix="bench-build-") as tmp:
         base = Path(tmp)
-        registry = start_registry(base / "registry")
-        engine = start_dockerd(base / "docker")
+        server = servers.dockyard(base / "registry", workers=1)
+        server.start()
+        (base / "docker").mkdir()
+        process, docker_env = _start_dockerd(base / "docker")
+        address = f"{server.host}:{server.port}"
         try:
-            base_ctx, ctx, image = _contexts(base, registry.address)
-            denv = engine.env
+            base_ctx, ctx, image = _contexts(base, address)
+            denv = {**docker_env, "DOCKER_BUILDKIT": "0"}
             env = {**os.environ, "DOCKYARD_RUNTIME_ROOT": str(base / "runtime")}
             dockyard = [sys.executable, "-m", "dockyard"]
             subprocess.run(
@@ -112,7 +116,7 @@ def main(argv: list[str] | None = None) -> int:
             for _ in range(rounds):
                 for name, (cmd, benv) in builders.items():
                     n = next(counter)
-                    ref = f"{registry.address}/bench/built-{n}:1"
+                    ref = f"{address}/bench/built-{n}:1"
                     results.setdefault(f"{name}: cold", []).append(
                         _timed([*cmd, "--no-cache", "-q", "-t", ref, str(ctx)], benv)
                     )
@@ -120,8 +124,8 @@ def main(argv: list[str] | None = None) -> int:
                     if name in pushers:
                         results.setdefault(f"{name.split()[0]} push", []).append(pushers[name](ref))
         finally:
-            engine.stop()
-            registry.stop()
+            _stop_dockerd(process, base / "docker")
+            server.stop()
     _report(results)
     return 0
 
