@@ -14,10 +14,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import yaml
 
 from tests.conftest import require_busybox
 from tests.runtime.conftest import IMAGE, Dockyard
-from tests.servers import RegistryProcess, start_registry
+from tests.servers import RegistryProcess, free_port, start_registry
 
 pytestmark = [pytest.mark.privileged]
 
@@ -192,3 +193,42 @@ def test_build_push_remove_pull_run_without_docker(dy: Dockyard, tmp_path: Path,
     assert dy.run(ref, check=True).stdout == "scratch\n"
     missing = dy("push", f"{registry.address}/demo/nothing:1")
     assert missing.returncode == 1 and "does not exist locally" in missing.stderr
+
+
+@pytest.fixture
+def token_registry(tmp_path: Path) -> Iterator[RegistryProcess]:
+    htpasswd = tmp_path / "htpasswd"
+    dy_serve = Dockyard(tmp_path / "unused")
+    dy_serve("user", "add", "alice", "--password-stdin", "--file", str(htpasswd), input="s3cret-pass\n", check=True)
+    port = free_port()
+    config = {
+        "auth": {
+            "htpasswd": {"path": str(htpasswd)},
+            "token": {"service": f"127.0.0.1:{port}", "issuer": "dockyard-build-test"},
+            "tokenserver": {"path": "/auth/token"},
+            "access": {"rules": [{"repositories": ["team/*"], "who": ["user:alice"], "actions": ["pull", "push"]}]},
+        }
+    }
+    path = tmp_path / "config.yml"
+    path.write_text(yaml.safe_dump(config))
+    server = start_registry(tmp_path / "registry", config=path, port=port)
+    yield server
+    server.stop()
+
+
+def test_push_uses_the_login_and_mounts_across_repositories(
+    dy: Dockyard, tmp_path: Path, token_registry: RegistryProcess
+) -> None:
+    ctx = _context(tmp_path, "FROM scratch\nCOPY busybox /bin/busybox\n")
+    shutil.copy2(require_busybox(), ctx / "busybox")
+    base = f"{token_registry.address}/team/base:1"
+    dy("build", "-t", base, str(ctx), check=True)
+    refused = dy("push", base)
+    assert refused.returncode == 1 and "unauthorized" in refused.stderr.lower(), refused.stderr
+    dy("login", "-u", "alice", "--password-stdin", token_registry.address, input="s3cret-pass\n", check=True)
+    assert "Pushed" in dy("push", base, check=True).stdout
+    (ctx / "Dockerfile").write_text(f"FROM {base}\nCOPY deps.txt /deps.txt\n")
+    app = f"{token_registry.address}/team/app:1"
+    dy("build", "-t", app, str(ctx), check=True)
+    pushed = dy("push", app, check=True).stdout
+    assert "Mounted from team/base" in pushed and "Pushed" in pushed, pushed
