@@ -191,7 +191,7 @@ class Builder:
         global_args = self._global_args(dockerfile)
         self._globals = global_args
         stages = self._split(dockerfile)
-        names = {self._stage_name(i, ins, global_args): i for i, (ins, _) in enumerate(stages)}
+        names = {self._stage_name(i, ins): i for i, (ins, _) in enumerate(stages)}
         target = len(stages) - 1
         if self.options.target:
             wanted = self.options.target.lower()
@@ -237,8 +237,8 @@ class Builder:
         for word in ins.args:
             name, has_default, default = word.partition("=")
             try:
-                name = expand(name, env, self.escape_of(ins))
-                value = expand(default, env, self.escape_of(ins)) if has_default else None
+                name = expand(name, env, self.escape)
+                value = expand(default, env, self.escape) if has_default else None
             except ExpandError as exc:
                 raise BuildError(f"dockerfile parse error on line {ins.line}: {exc}") from None
             if not name:
@@ -253,9 +253,6 @@ class Builder:
             else:
                 scope.pop(name, None)
 
-    def escape_of(self, _ins: Instruction) -> str:
-        return self.escape
-
     @staticmethod
     def _split(dockerfile: Dockerfile) -> list[tuple[Instruction, list[Instruction]]]:
         stages: list[tuple[Instruction, list[Instruction]]] = []
@@ -266,7 +263,8 @@ class Builder:
                 stages[-1][1].append(ins)
         return stages
 
-    def _stage_name(self, index: int, ins: Instruction, global_args: Mapping[str, str]) -> str:
+    @staticmethod
+    def _stage_name(index: int, ins: Instruction) -> str:
         return ins.args[2].lower() if len(ins.args) == 3 else str(index)
 
     def _needed(
@@ -301,7 +299,7 @@ class Builder:
 
     def _expand_global(self, text: str, env: Mapping[str, str]) -> str:
         try:
-            return expand(text, env, self.escape_of(Instruction("", (), 0, "")))
+            return expand(text, env, self.escape)
         except ExpandError:
             return text
 
@@ -357,7 +355,7 @@ class Builder:
         stage.config["OnBuild"] = None
         for trigger in triggers:
             try:
-                sub = parse_line(str(trigger), ins.line, self.escape_of(ins))
+                sub = parse_line(str(trigger), ins.line, self.escape)
             except DockerfileError as exc:
                 raise BuildError(f"ONBUILD trigger {trigger!r} of {base}: {exc.reason}") from None
             self.total += 1
@@ -407,7 +405,7 @@ class Builder:
 
     def _expand(self, ins: Instruction, text: str, env: Mapping[str, str]) -> str:
         try:
-            return expand(text, env, self.escape_of(ins))
+            return expand(text, env, self.escape)
         except ExpandError as exc:
             raise BuildError(f"dockerfile parse error on line {ins.line}: {ins.keyword}: {exc}") from None
 
@@ -415,7 +413,7 @@ class Builder:
         if ins.json:
             return [self._expand(ins, w, env) for w in words]
         try:
-            return [x for w in words for x in expand_words(w, env, self.escape_of(ins))]
+            return [x for w in words for x in expand_words(w, env, self.escape)]
         except ExpandError as exc:
             raise BuildError(f"dockerfile parse error on line {ins.line}: {ins.keyword}: {exc}") from None
 
@@ -671,10 +669,11 @@ class Builder:
         rules = None
         if source_from is not None:
             ref = self._expand(ins, source_from, env)
-            if ref.lower() in names and names[ref.lower()] in built:
-                source_stage = built[names[ref.lower()]]
-            elif ref.isdigit() and int(ref) in built:
-                source_stage = built[int(ref)]
+            number = names.get(ref.lower(), int(ref) if ref.isdigit() else None)
+            if number is not None and number not in built:
+                raise BuildError(f"line {ins.line}: COPY --from={ref}: that stage is not built before this one")
+            if number is not None:
+                source_stage = built[number]
             else:
                 image_stage = self._from_image(-1, ref, ref, self.platform, False)
                 source_stage = image_stage
