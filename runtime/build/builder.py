@@ -14,6 +14,7 @@ import copy
 import json
 import os
 import posixpath
+import re
 import shutil
 import sys
 import time
@@ -33,7 +34,7 @@ from runtime.build.dockerfile import Dockerfile, DockerfileError, Instruction, p
 from runtime.build.ignore import IgnoreRules, read_dockerignore
 from runtime.build.layer import is_empty, write_layer
 from runtime.build.overlay import StepError, in_overlay
-from runtime.build.shellwords import ExpandError, expand, expand_words
+from runtime.build.shellwords import ExpandError, expand, expand_heredoc, expand_words
 from runtime.build.sources import SourceError, checksum
 from runtime.imageconfig import DEFAULT_PATH
 from runtime.images import ImageStore, LocalImage
@@ -50,6 +51,7 @@ _COMMENT = "dockyard build"
 _PROXY_ARGS = frozenset(
     {"HTTP_PROXY", "http_proxy", "HTTPS_PROXY", "https_proxy", "FTP_PROXY", "ftp_proxy", "NO_PROXY", "no_proxy"}
 )
+_HEREDOC_MARK = re.compile(r"<<-?[\"']?([a-zA-Z0-9_][a-zA-Z0-9_.-]*)[\"']?")
 _MEDIA_TYPES = {
     mt.DOCKER_LAYER_GZIP: mt.OCI_LAYER_GZIP,
     "application/vnd.docker.image.rootfs.diff.tar": mt.OCI_LAYER,
@@ -592,6 +594,12 @@ class Builder:
             raise BuildError(f"line {ins.line}: RUN --mount and --security are not supported by dockyard build")
         mode: NetworkMode = "none" if network == "none" else self.options.network
         argv = metadata.shell_or_exec(ins.args, ins.json, stage.shell)
+        if ins.heredocs and not ins.json:
+            if len(ins.heredocs) == 1 and _HEREDOC_MARK.fullmatch(ins.args[0].strip()):
+                argv = [*stage.shell, ins.heredocs[0].content]  # `RUN <<EOF`: the body is the script
+            else:  # `RUN cmd <<EOF`: the shell reads the heredocs itself
+                bodies = "".join(f"{doc.content}{doc.name}\n" for doc in ins.heredocs)
+                argv = [*stage.shell, f"{ins.args[0]}\n{bodies}"]
         host = Platform.host()
         if (stage.platform.os, stage.platform.architecture) != (host.os, host.architecture):
             raise BuildError(
@@ -667,7 +675,11 @@ class Builder:
         source_from = ins.flag("from") if keyword == "COPY" else None
         views: dict[str, Sequence[Path]] = {}
         rules = None
-        if source_from is not None:
+        inline: dict[str, str] = {}
+        if ins.heredocs:
+            inline, sources = self._inline_sources(ins, sources, env)
+            digest = step_key("heredocs", sorted(inline.items()))
+        elif source_from is not None:
             ref = self._expand(ins, source_from, env)
             number = names.get(ref.lower(), int(ref) if ref.isdigit() else None)
             if number is not None and number not in built:
@@ -696,8 +708,15 @@ class Builder:
         step, shown = self.step_no, ins.original
 
         def make(upper: Path, scratch: Path) -> None:
+            files = scratch / "heredocs"
+            if inline:
+                files.mkdir()
+                for name, content in inline.items():
+                    (files / name).write_text(content)
+                    (files / name).chmod(0o644)
+
             def work(root: Path, mounted: dict[str, Path]) -> None:
-                src_root = mounted["src"] if "src" in mounted else context
+                src_root = files if inline else mounted["src"] if "src" in mounted else context
                 assert src_root is not None
                 perform_copy(spec, root, src_root)
 
@@ -707,6 +726,28 @@ class Builder:
                 raise BuildError(f"step {step}/{self.total} {shown}: {exc}") from None
 
         return text, key, make
+
+    def _inline_sources(
+        self, ins: Instruction, sources: list[str], env: Mapping[str, str]
+    ) -> tuple[dict[str, str], list[str]]:
+        """`COPY <<NAME DEST`: each heredoc a file called NAME (variables substituted unless quoted)."""
+        docs = {doc.name: doc for doc in ins.heredocs}
+        names = []
+        for source in sources:
+            match = _HEREDOC_MARK.fullmatch(source)
+            if match is None or match.group(1) not in docs:
+                raise BuildError(
+                    f"line {ins.line}: {ins.keyword}: heredocs and files in one instruction are not supported"
+                )
+            names.append(match.group(1))
+        contents = {}
+        for name in names:
+            doc = docs[name]
+            try:
+                contents[name] = expand_heredoc(doc.content, env, self.escape) if doc.expand else doc.content
+            except ExpandError as exc:
+                raise BuildError(f"dockerfile parse error on line {ins.line}: heredoc {name}: {exc}") from None
+        return contents, names
 
     def _owner(self, stage: Stage, ins: Instruction, env: Mapping[str, str]) -> tuple[int, int] | None:
         chown = ins.flag("chown")

@@ -5,6 +5,7 @@
 - a line ending in the escape character continues on the next; comment lines are dropped wherever they are,
   blank lines inside a continuation are skipped; continued text is joined without a separator;
 - `--name=value` flags after the keyword, checked against the instruction's own;
+- heredocs (`RUN <<EOF`, `COPY <<EOF /dest`): the lines after the instruction up to the delimiter;
 - RUN, CMD, ENTRYPOINT, SHELL, COPY, ADD and VOLUME take a JSON array of strings (exec form) or text;
   ENV and LABEL take `key=value` pairs (or the old `KEY value`), ARG `name[=default]` words.
 
@@ -13,11 +14,12 @@ substituted here: that needs the build's state (shellwords.expand, at dispatch).
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 from dataclasses import dataclass, field
 
-__all__ = ["KEYWORDS", "Dockerfile", "DockerfileError", "Instruction", "parse", "parse_line"]
+__all__ = ["KEYWORDS", "Dockerfile", "DockerfileError", "Heredoc", "Instruction", "parse", "parse_line"]
 
 KEYWORDS = frozenset(
     {
@@ -51,6 +53,8 @@ _FLAGS: dict[str, frozenset[str]] = {
 _JSON_FORMS = frozenset({"RUN", "CMD", "ENTRYPOINT", "SHELL", "COPY", "ADD", "VOLUME"})
 _DIRECTIVE_RE = re.compile(r"^#[ \t]*([a-zA-Z][a-zA-Z0-9]*)[ \t]*=[ \t]*(.+?)[ \t]*$")
 _KNOWN_DIRECTIVES = frozenset({"syntax", "escape", "check"})
+_HEREDOC_KEYWORDS = frozenset({"RUN", "COPY", "ADD"})
+_HEREDOC_RE = re.compile(r"<<(-?)([\"']?)([a-zA-Z0-9_][a-zA-Z0-9_.-]*)\2")
 _FLAG_RE = re.compile(r"--([a-zA-Z][a-zA-Z0-9-]*)(?:=((?:\"[^\"]*\"|'[^']*'|\S)*))?(?:\s+|$)")
 
 
@@ -59,6 +63,13 @@ class DockerfileError(ValueError):
         super().__init__(f"dockerfile parse error on line {line}: {message}" if line else message)
         self.line = line
         self.reason = message
+
+
+@dataclass(frozen=True)
+class Heredoc:
+    name: str
+    content: str
+    expand: bool  # the delimiter was not quoted
 
 
 @dataclass(frozen=True)
@@ -74,6 +85,7 @@ class Instruction:
     json: bool = False
     # HEALTHCHECK CMD/NONE and ONBUILD: the instruction inside.
     sub: Instruction | None = None
+    heredocs: tuple[Heredoc, ...] = ()
 
     def flag(self, name: str, default: str | None = None) -> str | None:
         for key, value in reversed(self.flags):
@@ -151,11 +163,36 @@ def parse(text: str) -> Dockerfile:
             line += part
         if not line.strip():
             continue
-        instructions.append(parse_line(line, start, escape))
+        ins = parse_line(line, start, escape)
+        if ins.keyword in _HEREDOC_KEYWORDS:
+            heredocs, i = _read_heredocs(ins, lines, i)
+            if heredocs:
+                ins = dataclasses.replace(ins, heredocs=heredocs)
+        instructions.append(ins)
     _check_order(instructions)
     if not instructions:
         raise DockerfileError(0, "the Dockerfile has no instructions (file with no instructions)")
     return Dockerfile(tuple(instructions), escape, directives.get("syntax", ""), tuple(warnings))
+
+
+def _read_heredocs(ins: Instruction, lines: list[str], i: int) -> tuple[tuple[Heredoc, ...], int]:
+    """The bodies of the `<<NAME` (`<<-NAME` strips leading tabs, a quoted NAME is not expanded) markers of
+    RUN, COPY and ADD: the lines after the instruction up to one that is NAME alone."""
+    heredocs: list[Heredoc] = []
+    for match in _HEREDOC_RE.finditer(ins.original):
+        strip_tabs, quote, name = match.group(1) == "-", match.group(2), match.group(3)
+        body: list[str] = []
+        while True:
+            if i >= len(lines):
+                raise DockerfileError(ins.line, f"unterminated heredoc {name!r}: no line {name} after it")
+            raw = lines[i].rstrip("\r")
+            i += 1
+            text = raw.lstrip("\t") if strip_tabs else raw
+            if text == name:
+                break
+            body.append(text + "\n")
+        heredocs.append(Heredoc(name, "".join(body), expand=not quote))
+    return tuple(heredocs), i
 
 
 def _check_order(instructions: list[Instruction]) -> None:

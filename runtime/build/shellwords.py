@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-__all__ = ["ExpandError", "expand", "expand_words"]
+__all__ = ["ExpandError", "expand", "expand_heredoc", "expand_words"]
 
 _EOF = ""
 
@@ -48,8 +48,9 @@ class _Words:
 
 
 class _Lexer:
-    def __init__(self, text: str, env: Mapping[str, str], escape: str) -> None:
+    def __init__(self, text: str, env: Mapping[str, str], escape: str, raw: bool = False) -> None:
         self.text, self.pos, self.env, self.escape = text, 0, env, escape
+        self.raw = raw  # quotes and escapes are text (heredoc bodies): only $ expands
         self.used: set[str] = set()
 
     def peek(self) -> str:
@@ -73,7 +74,12 @@ class _Lexer:
             if stop and ch == stop:
                 self.next()
                 break
-            if ch == "'":
+            if self.raw and ch != "$":
+                text = self.next()
+                if text == self.escape and self.peek() == "$":
+                    text = self.next()
+                words.add_raw(text)
+            elif ch == "'":
                 text = self.single_quote()
                 words.add_raw(text)
             elif ch == '"':
@@ -187,6 +193,13 @@ def expand(word: str, env: Mapping[str, str], escape: str = "\\", used: set[str]
     if used is not None:
         used |= lexer.used
     return text
+
+
+def expand_heredoc(text: str, env: Mapping[str, str], escape: str = "\\") -> str:
+    """A heredoc body with an unquoted delimiter: variables substituted, quotes and escapes left as they are
+    (BuildKit's raw-quotes lexer); an escaped `$` stays a `$`."""
+    text_out, _ = _Lexer(text, env, escape, raw=True).process()
+    return text_out
 
 
 def expand_words(text: str, env: Mapping[str, str], escape: str = "\\", used: set[str] | None = None) -> list[str]:

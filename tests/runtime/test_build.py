@@ -232,3 +232,26 @@ def test_push_uses_the_login_and_mounts_across_repositories(
     dy("build", "-t", app, str(ctx), check=True)
     pushed = dy("push", app, check=True).stdout
     assert "Mounted from team/base" in pushed and "Pushed" in pushed, pushed
+
+
+def test_heredocs(dy: Dockyard) -> None:
+    dockerfile = f"""FROM {IMAGE}
+ARG WHO=world
+RUN <<EOF
+echo "script line one" > /one
+echo "for $WHO" >> /one
+EOF
+RUN cat <<-'RAW' > /two && echo done >> /two
+\tkept $WHO as written
+\tRAW
+COPY <<greeting.txt <<"plain.txt" /files/
+hello ${{WHO}} "quoted" \\$literal
+greeting.txt
+no $WHO here
+plain.txt
+CMD ["cat", "/one", "/two", "/files/greeting.txt", "/files/plain.txt"]
+"""
+    dy("build", "-t", "heredoc:1", "-", input=dockerfile, check=True)
+    assert dy.run("heredoc:1", check=True).stdout == (
+        'script line one\nfor world\nkept $WHO as written\ndone\nhello world "quoted" $literal\nno $WHO here\n'
+    )

@@ -138,6 +138,19 @@ def test_healthcheck_and_onbuild_keep_their_inner_instruction() -> None:
     assert onbuild.sub is not None and onbuild.sub.keyword == "RUN"
 
 
+def test_heredoc_bodies_follow_their_instruction() -> None:
+    df = parse(
+        "FROM x\nRUN <<EOF\necho a\n# not a comment here\nEOF\n"
+        'COPY <<-"A" <<b.txt /d/\n\tone $X\n\tA\nb\nb.txt\nRUN true\n'
+    )
+    run, copy, last = df.instructions[1:]
+    assert run.heredocs[0].content == "echo a\n# not a comment here\n"
+    assert [(h.name, h.content, h.expand) for h in copy.heredocs] == [("A", "one $X\n", False), ("b.txt", "b\n", True)]
+    assert last.line == 11
+    with pytest.raises(DockerfileError, match="unterminated heredoc"):
+        parse("FROM x\nRUN <<EOF\necho\n")
+
+
 @pytest.mark.parametrize(
     ("patterns", "path", "excluded"),
     [
