@@ -8,8 +8,11 @@ from __future__ import annotations
 
 import json
 import os
+import pty
 import re
 import shutil
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -180,9 +183,11 @@ def test_build_push_remove_pull_run_without_docker(dy: Dockyard, tmp_path: Path,
     ctx = _context(tmp_path, 'FROM scratch\nCOPY busybox /bin/busybox\nCMD ["/bin/busybox", "echo", "scratch"]\n')
     shutil.copy2(require_busybox(), ctx / "busybox")
     ref = f"{registry.address}/demo/scratch:1"
-    dy("build", "-t", ref, str(ctx), check=True)
-    dy("tag", ref, f"{registry.address}/demo/scratch:2", check=True)
-    pushed = dy("push", "--all-tags", f"{registry.address}/demo/scratch", check=True)
+    # Docker's `image build/tag/push` spellings, the same commands as build, tag and push.
+    dy("image", "build", "-t", ref, str(ctx), check=True)
+    dy("image", "tag", ref, f"{registry.address}/demo/scratch:2", check=True)
+    dy("tag", ref, f"{registry.address}/other/scratch:3", check=True)
+    pushed = dy("image", "push", "--all-tags", f"{registry.address}/demo/scratch", check=True)
     assert "The push refers to repository" in pushed.stdout
     assert "Pushed" in pushed.stdout
     assert re.search(r"^1: digest: sha256:[0-9a-f]{64} size: \d+$", pushed.stdout, re.M)
@@ -191,8 +196,47 @@ def test_build_push_remove_pull_run_without_docker(dy: Dockyard, tmp_path: Path,
     dy("image", "prune", "-f", check=True)
     dy("pull", ref, check=True)
     assert dy.run(ref, check=True).stdout == "scratch\n"
+    assert "3: digest" not in pushed.stdout  # --all-tags is every tag of that repository only
     missing = dy("push", f"{registry.address}/demo/nothing:1")
     assert missing.returncode == 1 and "does not exist locally" in missing.stderr
+    both = dy("push", "-a", f"{registry.address}/demo/scratch:1")
+    assert both.returncode == 1 and "tag can't be used with --all-tags/-a" in both.stderr
+
+
+def test_push_on_a_terminal_draws_progress_bars(dy: Dockyard, tmp_path: Path, registry: RegistryProcess) -> None:
+    """As `pull` does: a bar per layer on a terminal (rich), Docker's plain lines when piped."""
+    ctx = _context(tmp_path, "FROM scratch\nCOPY busybox /bin/busybox\n")
+    shutil.copy2(require_busybox(), ctx / "busybox")
+    ref = f"{registry.address}/demo/bars:1"
+    dy("build", "-t", ref, str(ctx), check=True)
+    primary, secondary = pty.openpty()
+    try:
+        push = subprocess.Popen(
+            [sys.executable, "-m", "dockyard", "push", ref],
+            env={**dy.env, "COLUMNS": "100", "TERM": "xterm"},
+            stdin=subprocess.DEVNULL,
+            stdout=secondary,
+            stderr=subprocess.PIPE,
+        )
+        os.close(secondary)
+        drawn = b""
+        while chunk := _read_pty(primary):  # read as it writes: a full terminal would block the push
+            drawn += chunk
+        _, errors = push.communicate(timeout=60)
+    finally:
+        os.close(primary)
+    assert push.returncode == 0, errors
+    text = drawn.decode(errors="replace")
+    assert "\x1b[" in text, text  # cursor movement: a live display, not plain lines
+    assert "Pushed" in text and "━" in text, text
+    assert re.search(r"1: digest: sha256:[0-9a-f]{64}", text), text
+
+
+def _read_pty(fd: int) -> bytes:
+    try:
+        return os.read(fd, 65536)
+    except OSError:  # EIO: the writer closed the terminal
+        return b""
 
 
 @pytest.fixture
@@ -255,3 +299,76 @@ CMD ["cat", "/one", "/two", "/files/greeting.txt", "/files/plain.txt"]
     assert dy.run("heredoc:1", check=True).stdout == (
         'script line one\nfor world\nkept $WHO as written\ndone\nhello world "quoted" $literal\nno $WHO here\n'
     )
+
+
+def _layer_digests(dy: Dockyard, ref: str) -> list[str]:
+    store = dy.root / "images"
+    record = json.loads((store / "repositories.json").read_text())["refs"][ref]
+    manifest = json.loads((store / "blobs" / record["manifest"].replace(":", "/")).read_text())
+    return [str(layer["digest"]) for layer in manifest["layers"]]
+
+
+def _repository_has_blob(registry: RegistryProcess, repository: str, digest: str) -> bool:
+    alg, _, hexpart = digest.partition(":")
+    return (
+        registry.root / "docker/registry/v2/repositories" / repository / "_layers" / alg / hexpart / "link"
+    ).is_file()
+
+
+def test_push_of_an_image_built_on_a_pulled_base(dy: Dockyard, tmp_path: Path, registry: RegistryProcess) -> None:
+    """The issue's loop: pull a base from repository A, build FROM it, push to repository B of the same
+    registry (the base layer is mounted, not uploaded), to a second registry (uploaded from the archive the
+    pull kept), and the pulled base itself re-tagged, after its archive was lost (fetched again)."""
+    ctx = _context(tmp_path, 'FROM scratch\nCOPY busybox /bin/busybox\nCMD ["/bin/busybox", "echo", "base"]\n')
+    shutil.copy2(require_busybox(), ctx / "busybox")
+    base = f"{registry.address}/team-a/base:1"
+    dy("build", "-t", base, str(ctx), check=True)
+    dy("push", base, check=True)
+    (base_layer,) = _layer_digests(dy, base)
+    archive = dy.root / "images/blobs" / base_layer.replace(":", "/")
+    dy("rmi", base, check=True)
+    dy("builder", "prune", "-f", check=True)
+    dy("image", "prune", "-f", check=True)
+    assert not archive.exists(), "rmi and prune remove the archive with the image"
+    dy("pull", base, check=True)
+    assert archive.is_file(), "pull keeps the layer archive"
+
+    (ctx / "Dockerfile").write_text(f'FROM {base}\nCOPY deps.txt /deps.txt\nCMD ["/bin/busybox", "cat", "/deps.txt"]\n')
+    app = f"{registry.address}/team-b/app:1"
+    dy("build", "-t", app, str(ctx), check=True)
+    mounted = dy("push", app, check=True).stdout
+    assert f"{base_layer[7:19]}: Mounted from team-a/base" in mounted, mounted
+    assert mounted.count(": Pushed") == 1, mounted  # only the COPY layer is uploaded
+    assert _repository_has_blob(registry, "team-b/app", base_layer)
+    # The registry's access log: a POST to uploads answered 201 Created (not 202) is a mount that happened.
+    assert registry.logs().count("POST /v2/team-b/app/blobs/uploads/ 201") == 1, registry.logs()
+
+    second = start_registry(tmp_path / "registry2")
+    try:
+        elsewhere = f"{second.address}/team-b/app:1"
+        dy("tag", app, elsewhere, check=True)
+        uploaded = dy("push", elsewhere, check=True).stdout
+        assert f"{base_layer[7:19]}: Pushed" in uploaded and "Mounted" not in uploaded, uploaded
+        assert _repository_has_blob(second, "team-b/app", base_layer)
+
+        # The pulled image unchanged under a new name, its archive lost (a store from before archives were
+        # kept): fetched again from the repository it was pulled from, then uploaded.
+        dy("rmi", elsewhere, check=True)
+        mirror = f"{second.address}/mirror/base:1"
+        dy("tag", base, mirror, check=True)
+        archive.unlink()
+        refetched = dy("push", mirror, check=True).stdout
+        assert f"{base_layer[7:19]}: Fetching from {base}".removesuffix(":1") in refetched, refetched
+        assert f"{base_layer[7:19]}: Pushed" in refetched, refetched
+        assert archive.is_file()
+
+        # What reached the second registry pulls and runs from an empty store.
+        for ref in (app, base, mirror):
+            dy("rmi", ref, check=True)
+        dy("image", "prune", "-f", check=True)
+        dy("pull", elsewhere, check=True)
+        dy("pull", mirror, check=True)
+        assert dy.run(elsewhere, check=True).stdout == "dep\n"
+        assert dy.run(mirror, check=True).stdout == "base\n"
+    finally:
+        second.stop()

@@ -326,3 +326,23 @@ def test_push_mounts_the_base_layer_and_skips_what_exists(
     moved = dy("push", other, check=True)
     assert "Mounted from" in moved.stdout, moved.stdout
     assert "Pushed" not in moved.stdout
+
+
+def test_image_on_a_pulled_base_pushed_to_another_registry_runs_in_docker(world: World, tmp_path: Path) -> None:
+    """The app was built FROM the base Docker pushed and Dockyard pulled; a second registry has none of
+    it, so the base layers are uploaded from the archives the pull kept; Docker pulls and runs the result."""
+    engine, _, dy, built = world
+    second = start_registry(tmp_path / "registry2")
+    try:
+        ref = f"{second.address}/moved/app:1"
+        dy("tag", built["app"].dockyard, ref, check=True)
+        pushed = dy("push", ref, check=True).stdout
+        assert "Mounted" not in pushed and "already exists" not in pushed, pushed
+        layers = len(_inspect(engine, built["app"].dockyard)["RootFS"]["Layers"])
+        assert pushed.count(": Pushed") == layers, pushed
+        engine.docker("pull", ref)
+        for args in CASES["app"].runs:
+            expected = engine.docker("run", "--rm", built["app"].docker, *args)
+            assert engine.docker("run", "--rm", ref, *args).stdout == expected.stdout
+    finally:
+        second.stop()
