@@ -16,9 +16,11 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 import yaml
 
+from oci.mediatypes import OCI_MANIFEST
 from tests.conftest import require_busybox
 from tests.runtime.conftest import IMAGE, Dockyard
 from tests.servers import RegistryProcess, free_port, start_registry
@@ -121,6 +123,12 @@ def test_failing_run_names_the_step_and_exit_code(dy: Dockyard, tmp_path: Path) 
         (f"FROM {IMAGE}\nADD https://example.com/file.tar /x\n", "no network access"),
         (f"FROM {IMAGE}\nENV A=${{B\n", "line 2"),
         ("FROM scratch\nRUN true\n", "did not complete successfully"),
+        (f"FROM {IMAGE}\nRUN --mount=type=cache,target=/c true\n", "line 2: RUN --mount and --security are not"),
+        (f"FROM {IMAGE}\nCOPY --parents src/a.txt /x/\n", "line 2: COPY --parents is not supported"),
+        (f"FROM {IMAGE}\nCOPY --exclude=*.txt src/ /x/\n", "line 2: COPY --exclude is not supported"),
+        (f"FROM {IMAGE}\nADD --checksum=sha256:{'0' * 64} deps.txt /x\n", "ADD --checksum verifies a remote URL"),
+        (f"FROM {IMAGE}\nADD --keep-git-dir=true deps.txt /x\n", "ADD --keep-git-dir is for git URLs"),
+        (f"FROM {IMAGE}\nCOPY --nope=1 deps.txt /x\n", "line 2: unknown flag: --nope"),
     ],
 )
 def test_errors(dy: Dockyard, tmp_path: Path, dockerfile: str, message: str) -> None:
@@ -372,3 +380,74 @@ def test_push_of_an_image_built_on_a_pulled_base(dy: Dockyard, tmp_path: Path, r
         assert dy.run(mirror, check=True).stdout == "base\n"
     finally:
         second.stop()
+
+
+def test_copy_chmod_chown_globs_and_exec_form_run(dy: Dockyard, tmp_path: Path) -> None:
+    """BuildKit's --chmod (the classic builder refuses it, so this is not compared with docker build):
+    the mode of every file and directory copied, with --chown (the destination it creates too, as the
+    filesystem case of test_build_docker shows for --chown alone); globs per path component; RUN's exec form
+    runs without a shell (no expansion of $HOME)."""
+    dockerfile = f"""FROM {IMAGE}
+COPY --chmod=0640 deps.txt /c/deps.txt
+COPY --chown=1000:50 --chmod=755 src/ /s/
+COPY src/?.txt deps.* /g/
+RUN ["/bin/echo", "exec $HOME"]
+RUN ["/bin/sh", "-c", "echo exec form > /exec"]
+CMD ["sh", "-c", "stat -c '%n %a %u:%g' /c/deps.txt /s /s/a.txt /s/b.txt; ls /g; cat /exec"]
+"""
+    result = dy("build", "-t", "modes:1", str(_context(tmp_path, dockerfile)), check=True)
+    assert "exec $HOME" in result.stdout
+    assert dy.run("modes:1", check=True).stdout == (
+        "/c/deps.txt 640 0:0\n/s 755 1000:50\n/s/a.txt 755 1000:50\n/s/b.txt 755 1000:50\n"
+        "a.txt\nb.txt\ndeps.txt\nexec form\n"
+    )
+
+
+def test_platform_flag_and_from_platform(dy: Dockyard, tmp_path: Path) -> None:
+    """--platform names the image's platform (FROM scratch takes it; TARGETARCH follows it); RUN for another
+    architecture is refused, as there is no emulation; FROM --platform=$BUILDPLATFORM runs on this machine."""
+    other = "arm64" if os.uname().machine == "x86_64" else "amd64"
+    host = "amd64" if os.uname().machine == "x86_64" else "arm64"
+    ctx = _context(tmp_path, "FROM scratch\nARG TARGETARCH\nCOPY deps.txt /deps-$TARGETARCH\n")
+    dy("build", "--platform", f"linux/{other}", "-t", "cross:1", str(ctx), check=True)
+    doc = json.loads(dy("image", "inspect", "cross:1", check=True).stdout)[0]
+    assert (doc["Os"], doc["Architecture"]) == ("linux", other)
+    dockerfile = f"FROM --platform=$BUILDPLATFORM {IMAGE} AS tools\nARG TARGETARCH\nRUN echo $TARGETARCH > /arch\n"
+    dockerfile += "FROM scratch\nCOPY --from=tools /arch /arch\n"
+    (ctx / "Dockerfile").write_text(dockerfile)
+    dy("build", "--platform", f"linux/{other}", "-t", "cross:2", str(ctx), check=True)
+    assert json.loads(dy("image", "inspect", "cross:2", check=True).stdout)[0]["Architecture"] == other
+    (ctx / "Dockerfile").write_text(f"FROM --platform=linux/{host} {IMAGE}\nRUN true\n")
+    dy("build", "-t", "cross:3", str(ctx), check=True)
+    (ctx / "Dockerfile").write_text("FROM scratch\nRUN true\n")
+    refused = dy("build", "--platform", f"linux/{other}", "-t", "cross:4", str(ctx))
+    assert refused.returncode == 1
+    assert f"line 2: RUN for linux/{other} cannot execute on this linux/{host} machine" in refused.stderr
+
+
+def test_pull_flag_fetches_a_newer_base(dy: Dockyard, tmp_path: Path, registry: RegistryProcess) -> None:
+    """Without --pull a base in the store is used as it is; with --pull the registry's current one."""
+    ctx = _context(tmp_path, "FROM scratch\nCOPY deps.txt /version\n")
+    base = f"{registry.address}/team/base"
+    dy("build", "-t", f"{base}:1", str(ctx), check=True)
+    (ctx / "deps.txt").write_text("two\n")
+    dy("build", "-t", f"{base}:2", str(ctx), check=True)
+    dy("push", "-a", base, check=True)
+    dy("rmi", f"{base}:2", check=True)
+    # The registry's :1 becomes what :2 is; the store's :1 stays the old one.
+    manifest = httpx.get(f"{registry.url}/v2/team/base/manifests/2", headers={"Accept": OCI_MANIFEST})
+    put = httpx.put(
+        f"{registry.url}/v2/team/base/manifests/1",
+        content=manifest.content,
+        headers={"Content-Type": manifest.headers["content-type"]},
+    )
+    assert put.status_code == 201, put.text
+    shutil.copy2(require_busybox(), ctx / "busybox")
+    (ctx / "Dockerfile").write_text(
+        f'FROM {base}:1\nCOPY busybox /bin/busybox\nCMD ["/bin/busybox", "cat", "/version"]\n'
+    )
+    dy("build", "-t", "pulled:1", str(ctx), check=True)
+    assert dy.run("pulled:1", check=True).stdout == "dep\n"
+    again = dy("build", "--pull", "-t", "pulled:1", str(ctx), check=True)
+    assert "Downloaded newer image" in again.stdout, again.stdout
+    assert dy.run("pulled:1", check=True).stdout == "two\n"

@@ -19,6 +19,7 @@ from typing import Any
 
 import pytest
 
+from oci.platform import Platform
 from tests.conftest import require, require_busybox, require_root, require_tool, whiteouts_work
 from tests.runtime.conftest import Dockyard
 from tests.servers import DockerEngine, RegistryProcess, start_dockerd, start_registry
@@ -56,9 +57,9 @@ class Case:
     runs: tuple[tuple[str, ...], ...] = ((),)
 
 
-def _tar(entries: dict[str, str]) -> bytes:
+def _tar(entries: dict[str, str], gzip: bool = True) -> bytes:
     out = io.BytesIO()
-    with tarfile.open(fileobj=out, mode="w:gz") as tar:
+    with tarfile.open(fileobj=out, mode="w:gz" if gzip else "w") as tar:
         for name, text in entries.items():
             data = text.encode()
             info = tarfile.TarInfo(name)
@@ -138,6 +139,46 @@ CMD cat /shell-form /var/data/new /tree/link && find /tree /srv /opt/bundle | so
             "bundle.tar.gz": _tar({"inside/a.txt": "from a tar\n", "b.txt": "b\n"}),
         },
     ),
+    # What the other cases leave out: `# syntax` (a comment to the classic builder, a directive to BuildKit,
+    # the same image either way), comments between and inside instructions, FROM --platform, the old
+    # `ENV KEY value` form, MAINTAINER, EXPOSE ranges and protocols, exec-form RUN, globs, several sources
+    # into a directory, ADD of a plain tar and of a file that is no archive, USER uid:gid, WORKDIR with a
+    # variable, a build arg in a RUN's environment, and an ENTRYPOINT in shell form with a CMD.
+    "directives": Case(
+        """# syntax=docker/dockerfile:1
+# A comment before the first instruction.
+ARG BASE={base}
+FROM --platform=linux/{arch} $BASE
+  # an indented comment
+MAINTAINER someone@example.com
+ARG COLOR=blue
+ENV DIR /opt/app
+ENV LONG="a value with spaces" \\
+    # a comment inside a continuation
+    NEXT=$DIR/next
+LABEL one=1 \\
+      two="2 two"
+EXPOSE 8000-8002 53/udp 9000/tcp
+WORKDIR $DIR
+RUN ["/bin/sh", "-c", "echo exec form $COLOR > exec.txt"]
+RUN echo "color=$COLOR" > shell.txt
+
+COPY files/*.txt files/n?sted ./globbed/
+COPY files/one.txt files/nested/two.txt ./several/
+ADD plain.tar /opt/plain/
+ADD notatar.tar.gz /opt/raw/
+USER 1000:50
+ENTRYPOINT echo "entry as $(id -u):$(id -g) in $(pwd)"; ls -R /opt | sort; cat /opt/app/*.txt
+CMD ["ignored by the shell form"]
+""",
+        {
+            "files/one.txt": "one\n",
+            "files/three.txt": "three\n",
+            "files/nested/two.txt": "two\n",
+            "plain.tar": _tar({"p/inside.txt": "plain tar\n"}, gzip=False),
+            "notatar.tar.gz": "not really a tar\n",
+        },
+    ),
     "scratch": Case(
         """# escape=`
 FROM {base} AS tools
@@ -155,7 +196,7 @@ CMD ["sh", "-c", "echo from scratch $A"]
 
 def _write_context(ctx: Path, case: Case, base: str) -> None:
     ctx.mkdir(parents=True)
-    (ctx / "Dockerfile").write_text(case.dockerfile.format(base=base))
+    (ctx / "Dockerfile").write_text(case.dockerfile.format(base=base, arch=Platform.host().architecture))
     for name, content in case.files.items():
         path = ctx / name
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -284,7 +325,7 @@ def test_config_matches_docker_build(world: World, name: str) -> None:
 def test_root_filesystem_matches_docker_build(world: World, name: str) -> None:
     engine, _, _, built = world
     theirs, ours = _tree(engine, built[name].docker), _tree(engine, built[name].dockyard)
-    assert sorted(set(theirs) ^ set(ours)) == []
+    assert (sorted(set(theirs) - set(ours)), sorted(set(ours) - set(theirs))) == ([], [])
     assert {k: v for k, v in ours.items() if theirs[k] != v} == {}
 
 
