@@ -344,7 +344,8 @@ class Builder:
                 {},
             )
         elif base == "scratch":
-            image = {"architecture": platform.architecture, "os": platform.os, "config": {}}
+            # BuildKit's empty image: WorkingDir "/" (the classic builder left it empty).
+            image = {"architecture": platform.architecture, "os": platform.os, "config": {"WorkingDir": "/"}}
             if platform.variant:
                 image["variant"] = platform.variant
             stage = Stage(index, name, platform, image, [], [], step_key("scratch", str(platform)), {})
@@ -619,7 +620,6 @@ class Builder:
             str(stage.config.get("WorkingDir") or "/"),
             str(stage.config.get("User") or ""),
             mode,
-            tuple(sorted(stage.config.get("Volumes") or {})),
         )
         step, shown = self.step_no, ins.original
 

@@ -93,15 +93,25 @@ def test_prune_drops_the_cache(dy: Dockyard, tmp_path: Path) -> None:
 def test_source_date_epoch_makes_layers_reproducible(dy: Dockyard, tmp_path: Path) -> None:
     ctx = _context(tmp_path)
     env = {"SOURCE_DATE_EPOCH": "1700000000"}
-    ids, layers = set(), set()
-    for _ in range(2):
-        dy("build", "--no-cache", "-t", "app:1", "--build-arg", f"SOURCE_DATE_EPOCH={env['SOURCE_DATE_EPOCH']}",
-           str(ctx), check=True)  # fmt: skip
+    ids, layers, manifests, archives = set(), set(), set(), set()
+    for how in ("build-arg", "build-arg", "environment"):
+        if how == "build-arg":
+            dy("build", "--no-cache", "-t", "app:1", "--build-arg", f"SOURCE_DATE_EPOCH={env['SOURCE_DATE_EPOCH']}",
+               str(ctx), check=True)  # fmt: skip
+        else:
+            built = subprocess.run(
+                [sys.executable, "-m", "dockyard", "build", "--no-cache", "-t", "app:1", str(ctx)],
+                env={**dy.env, **env}, capture_output=True, text=True, stdin=subprocess.DEVNULL, timeout=120,
+            )  # fmt: skip
+            assert built.returncode == 0, built.stderr
         doc = json.loads(dy("image", "inspect", "app:1", check=True).stdout)[0]
         ids.add(doc["Id"])
         layers.add(tuple(doc["RootFS"]["Layers"]))
+        manifests.add(doc["ManifestDigest"])
+        archives.add(tuple(_layer_digests(dy, "docker.io/library/app:1")))
         assert doc["Created"].startswith("2023-11-14T22:13:20")
-    assert len(ids) == 1 and len(layers) == 1
+    # The same config, the same uncompressed layers, the same gzip'd archives and so the same manifest.
+    assert (len(ids), len(layers), len(manifests), len(archives)) == (1, 1, 1, 1)
 
 
 def test_failing_run_names_the_step_and_exit_code(dy: Dockyard, tmp_path: Path) -> None:
@@ -451,3 +461,20 @@ def test_pull_flag_fetches_a_newer_base(dy: Dockyard, tmp_path: Path, registry: 
     again = dy("build", "--pull", "-t", "pulled:1", str(ctx), check=True)
     assert "Downloaded newer image" in again.stdout, again.stdout
     assert dy.run("pulled:1", check=True).stdout == "two\n"
+
+
+def test_file_flag_its_own_dockerignore_stdin_with_context_and_several_tags(dy: Dockyard, tmp_path: Path) -> None:
+    """-f names a Dockerfile anywhere; `<Dockerfile>.dockerignore` beside it wins over the context's;
+    `-f -` reads the Dockerfile from stdin with a context; every -t names the same image."""
+    ctx = _context(tmp_path, "not used\n")
+    (ctx / ".dockerignore").write_text("src\n")
+    elsewhere = tmp_path / "dockerfiles"
+    elsewhere.mkdir()
+    (elsewhere / "Build.df").write_text(f'FROM {IMAGE}\nCOPY . /ctx/\nCMD ["ls", "-A", "/ctx"]\n')
+    (elsewhere / "Build.df.dockerignore").write_text("deps.txt\nDockerfile\n")
+    dy("build", "-f", str(elsewhere / "Build.df"), "-t", "named:1", "-t", "named:2", str(ctx), check=True)
+    assert dy.run("named:1", check=True).stdout == ".dockerignore\nsrc\n"
+    assert _image_id(dy, "named:1") == _image_id(dy, "named:2")
+    piped = dy("build", "-f", "-", "-t", "piped:1", str(ctx), input=f"FROM {IMAGE}\nCOPY deps.txt /deps\n")
+    assert piped.returncode == 0, piped.stderr
+    assert dy.run("piped:1", "cat", "/deps", check=True).stdout == "dep\n"
