@@ -210,6 +210,11 @@ CMD ["find", "/c", "/s", "/existing", "-exec", "stat", "-c", "%n %a %u:%g", "{{}
 """,
         {"files/one.txt": "one\n", "files/nested/two.txt": "two\n"},
     ),
+    # A glob naming a directory with a trailing slash (the classic builder matched nothing with it).
+    "glob-slash": Case(
+        'FROM {base}\nCOPY files/*.txt files/n?sted/ /globbed/\nCMD ["ls", "/globbed"]\n',
+        {"files/one.txt": "one\n", "files/nested/two.txt": "two\n"},
+    ),
     # VOLUME during RUN, as BuildKit does it: nothing is mounted, what the step writes there is kept.
     "volume": Case(
         """FROM {base}
@@ -467,6 +472,7 @@ def test_matches_buildkit(world: World, name: str) -> None:
     theirs, ours = _inspect(engine, kit), _inspect(engine, built[name].dockyard)
     for field in CONFIG_FIELDS:
         assert ours["Config"].get(field) == theirs["Config"].get(field), field
+    assert len(ours["RootFS"]["Layers"]) == len(theirs["RootFS"]["Layers"])
     kit_tree, our_tree = _tree(engine, kit), _tree(engine, built[name].dockyard)
     assert (sorted(set(kit_tree) - set(our_tree)), sorted(set(our_tree) - set(kit_tree))) == ([], [])
     assert {k: (v, kit_tree[k]) for k, v in our_tree.items() if kit_tree[k] != v} == {}
