@@ -55,7 +55,10 @@ def describe(
     explicit: Mapping[str, Any] = scope.get(AUDIT_KEY) or {}
     policy = getattr(error, "policy", None)
     what: dict[str, Any]
-    if status in _DENIED_STATUSES or policy is not None or (status == 429 and login is not None):
+    # A 429 is a denial when the failed-login limits answered it, before the caller got through
+    # (after, it is a mirror's upstream limiting this registry).
+    limited = status == 429 and (login is not None or SUBJECT_KEY not in scope)
+    if status in _DENIED_STATUSES or policy is not None or limited:
         if status == 401 and route == _BASE and "authorization" not in headers:
             return None  # the handshake: how a client learns where to log in
         action = "denied"

@@ -169,7 +169,9 @@ def test_basic_auth_robot_and_policy_refusals_on_stderr(tmp_path: Path) -> None:
     robot_token = RobotFile(robots).add("ci", [Scope.parse("team-b/*:pull,push")], 0)
     config = write_config(
         tmp_path,
-        auth=auth_section(tmp_path, "htpasswd", robots={"path": str(robots)}),
+        auth=auth_section(
+            tmp_path, "htpasswd", robots={"path": str(robots)}, loginlimit={"failures": 2, "window": "1m"}
+        ),
         policies={"repositories": [{"repositories": "team-a/*", "immutabletags": ["release-*"]}]},
         quotas={"limits": [{"namespace": "team-b", "maxsize": 1000}]},
         audit={"enabled": True, "path": "-"},
@@ -188,7 +190,7 @@ def test_basic_auth_robot_and_policy_refusals_on_stderr(tmp_path: Path) -> None:
         with httpx.Client(base_url=server.url, auth=("bob", "bob-pw")) as bob:
             assert bob.post("/v2/team-a/app/blobs/uploads/").status_code == 403
         with httpx.Client(base_url=server.url, auth=("bob", "wrong")) as wrong:
-            assert wrong.get("/v2/").status_code == 401
+            assert [wrong.get("/v2/").status_code for _ in range(3)] == [401, 401, 429]
         output = server.logs()
     lines = records(output)
     logins = [r for r in lines if r["action"] == "login"]
@@ -197,7 +199,7 @@ def test_basic_auth_robot_and_policy_refusals_on_stderr(tmp_path: Path) -> None:
         ("robot$ci", "robot", "basic"),
     ]
     denied = [r for r in lines if r["action"] == "denied"]
-    immutable, quota, bob_push, bob_login = denied
+    immutable, quota, bob_push, bob_login, _, limited = denied
     assert immutable["policy"] == "immutable" and immutable["status"] == 400 and immutable["user"] == "alice"
     assert immutable["attempted"] == "push" and immutable["reference"] == "release-1"
     assert immutable["error"]["code"] == "TAG_INVALID" and immutable["repository"] == "team-a/app"
@@ -207,6 +209,7 @@ def test_basic_auth_robot_and_policy_refusals_on_stderr(tmp_path: Path) -> None:
     assert bob_push["attempted"] == "push" and bob_push["error"]["code"] == "DENIED"
     assert bob_login["user"] == "bob" and not bob_login["authenticated"] and bob_login["status"] == 401
     assert bob_login["address"] == "127.0.0.1"
+    assert limited["status"] == 429 and limited["user"] == "bob" and limited["error"]["code"] == "TOOMANYREQUESTS"
     pushes = [r for r in lines if r["action"] == "push"]
     # The image's two blobs and its manifest, the refused image's two blobs (its manifest was the refusal), the robot's.
     assert len(pushes) == 3 + 2 + 1
