@@ -12,11 +12,14 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 import yaml
 
 from auth.htpasswd import HtpasswdFile
 from auth.robots import RobotFile, Scope
 from tests.servers import ROOT, free_port, running_registry
+
+pytestmark = pytest.mark.e2e
 
 PASSWORDS = {"alice": "alice-pw", "bob": "bob-pw"}
 ACCESS: dict[str, Any] = {
@@ -63,7 +66,7 @@ def records(text: str) -> list[dict[str, Any]]:
 
 
 def token(client: httpx.Client, user: str, password: str, *scopes: str, **headers: str) -> httpx.Response:
-    params = [("service", "registry.test"), *(("scope", scope) for scope in scopes)]
+    params = httpx.QueryParams([("service", "registry.test"), *(("scope", scope) for scope in scopes)])
     return client.get("/auth/token", params=params, auth=(user, password), headers=headers)
 
 
@@ -214,6 +217,41 @@ def test_basic_auth_robot_and_policy_refusals_on_stderr(tmp_path: Path) -> None:
     # The image's two blobs and its manifest, the refused image's two blobs (its manifest was the refusal), the robot's.
     assert len(pushes) == 3 + 2 + 1
     assert pushes[-1]["user"] == "robot$ci" and pushes[-1]["size"] == 600
+
+
+def test_ui_login_and_delete(tmp_path: Path) -> None:
+    from tests.ui.test_pages_http import HTML, csrf_of
+
+    log = tmp_path / "audit.log"
+    config = write_config(
+        tmp_path,
+        auth=auth_section(tmp_path, "htpasswd"),
+        storage={"delete": {"enabled": True}},
+        audit={"enabled": True, "path": str(log)},
+    )
+    with running_registry(tmp_path / "data", config=config) as server:
+        with httpx.Client(base_url=server.url, auth=("alice", "alice-pw")) as api:
+            pushed = push_image(api, "team-a/web", "old", b"web layer", {})
+            assert pushed.status_code == 201
+        with httpx.Client(base_url=server.url, headers=HTML) as browser:
+            page = browser.get("/login")
+            form = {"csrf": csrf_of(page.text), "username": "alice", "next": "/"}
+            assert browser.post("/login", data={**form, "password": "wrong"}).status_code == 401
+            assert browser.post("/login", data={**form, "password": "alice-pw"}).status_code == 303
+            confirm = browser.get("/r/team-a/web/-/delete", params={"reference": "old"})
+            done = browser.post(
+                "/r/team-a/web/-/delete",
+                data={"reference": "old", "csrf": csrf_of(confirm.text)},
+                headers={"Origin": server.url},
+            )
+            assert done.status_code == 303
+    lines = [r for r in records(log.read_text()) if r["action"] != "push"]
+    denied, login, delete = lines
+    assert denied["action"] == "denied" and denied["attempted"] == "login" and denied["user"] == "alice"
+    assert login["action"] == "login" and login["via"] == "ui" and login["user"] == "alice" and login["authenticated"]
+    assert delete["action"] == "delete" and delete["via"] == "ui" and delete["user"] == "alice"
+    assert delete["repository"] == "team-a/web" and delete["tags"] == ["old"]
+    assert delete["digest"] == pushed.headers["docker-content-digest"]
 
 
 def _push_many(url: str, worker: int) -> int:
