@@ -1,10 +1,12 @@
-"""An async client for pulling from any OCI distribution registry (distribution-spec: Pull), on httpx.
+"""An async client for any OCI distribution registry (distribution-spec: Pull and Push), on httpx.
 
 It speaks HTTPS, and plain HTTP to registries on the loopback interface or ones the caller marks insecure
 (trying HTTPS first, without certificate checks, as Docker does for insecure registries). It answers both
 `Basic` and `Bearer` challenges (auth-token.md): a bearer token is fetched per repository scope from the
 challenge's realm, with Basic credentials when it has them, and refetched once when a request is refused.
-Every manifest and blob it returns has been checked against its digest.
+Every manifest and blob it returns has been checked against its digest. Pushing uploads a blob in one
+monolithic PUT after the POST that opens the session, or mounts it from another repository of the same
+registry (`?mount=&from=`, which a registry may answer with a new upload session instead).
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import re
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Any, BinaryIO
 
@@ -210,11 +212,12 @@ class RegistryClient:
         realm = self._challenge.params.get("realm")
         if not realm:
             raise ClientError(f"{self.host} sent a Bearer challenge without a realm")
-        params: dict[str, str] = {"client_id": "dockyard"}
+        params: dict[str, str | list[str]] = {"client_id": "dockyard"}
         if "service" in self._challenge.params:
             params["service"] = self._challenge.params["service"]
         if scope:
-            params["scope"] = scope
+            # Several scopes (a cross-repository mount needs push here and pull there) are several parameters.
+            params["scope"] = scope.split(" ")
         if self.credentials is not None:
             params["account"] = self.credentials.username
         try:
@@ -235,12 +238,26 @@ class RegistryClient:
         ttl = body.get("expires_in")
         return token, float(ttl) if isinstance(ttl, int | float) and ttl > 0 else _DEFAULT_TOKEN_TTL
 
-    async def _send(self, method: str, path: str, scope: str, headers: dict[str, str], stream: bool) -> httpx.Response:
-        """One request with authentication; a 401 refreshes the challenge and token and retries once."""
+    async def _send(
+        self,
+        method: str,
+        path: str,
+        scope: str,
+        headers: dict[str, str],
+        stream: bool,
+        content: Callable[[], bytes | AsyncIterator[bytes]] | None = None,
+    ) -> httpx.Response:
+        """One request with authentication; a 401 refreshes the challenge and token and retries once.
+        `path` is below the registry's base URL, or a whole URL (an upload's Location); `content` makes
+        the body afresh for each attempt."""
         await self.ping()
+        url = path if path.startswith(("http://", "https://")) else f"{self._base}{path}"
         for attempt in (0, 1):
             request = self._http.build_request(
-                method, f"{self._base}{path}", headers=headers | await self._auth_header(scope)
+                method,
+                url,
+                headers=headers | await self._auth_header(scope),
+                content=content() if content is not None else None,
             )
             try:
                 response = await self._http.send(request, stream=stream)
@@ -330,9 +347,112 @@ class RegistryClient:
             raise DigestMismatch(f"digest mismatch: expected {want}, content is {got}")
         return written
 
+    # --- pushing -----------------------------------------------------------------------------------------------
+
+    async def blob_exists(self, repository: str, digest: str) -> bool:
+        """`HEAD /v2/<name>/blobs/<digest>`: whether the repository already has the blob."""
+        response = await self._send("HEAD", f"/v2/{repository}/blobs/{digest}", _push_scope(repository), {}, False)
+        if response.status_code == 200:
+            return True
+        if response.status_code == 404:
+            return False
+        _raise_for_push(response, f"blob {digest}")
+        return False
+
+    async def mount_blob(self, repository: str, digest: str, source: str) -> tuple[bool, str | None]:
+        """Ask for `digest` to be mounted from the repository `source`: (True, None) when it was, or
+        (False, location) of the upload session the registry opened instead."""
+        response = await self._send(
+            "POST",
+            f"/v2/{repository}/blobs/uploads/?mount={digest}&from={source}",
+            _push_scope(repository, source),
+            {"Content-Length": "0"},
+            False,
+        )
+        if response.status_code == 201:
+            return True, None
+        if response.status_code == 202:
+            return False, self._location(response)
+        _raise_for_push(response, f"mount of {digest} from {source}")
+        return False, None
+
+    async def start_upload(self, repository: str) -> str:
+        response = await self._send(
+            "POST", f"/v2/{repository}/blobs/uploads/", _push_scope(repository), {"Content-Length": "0"}, False
+        )
+        if response.status_code != 202:
+            _raise_for_push(response, "blob upload")
+        return self._location(response)
+
+    async def upload_blob(
+        self,
+        repository: str,
+        location: str,
+        digest: str,
+        source: BinaryIO,
+        size: int,
+        progress: ProgressCallback | None = None,
+    ) -> None:
+        """Finish the upload session at `location` with the whole blob, read from the seekable `source`."""
+        start = source.tell()
+
+        def body() -> AsyncIterator[bytes]:
+            source.seek(start)
+            return _file_chunks(source, progress)
+
+        separator = "&" if "?" in location else "?"
+        response = await self._send(
+            "PUT",
+            f"{location}{separator}digest={digest}",
+            _push_scope(repository),
+            {"Content-Type": "application/octet-stream", "Content-Length": str(size)},
+            False,
+            body,
+        )
+        if response.status_code != 201:
+            _raise_for_push(response, f"upload of {digest}")
+
+    async def put_manifest(self, repository: str, reference: str, data: bytes, media_type: str) -> str:
+        """Store a manifest under a tag (or its digest); returns its digest."""
+        response = await self._send(
+            "PUT",
+            f"/v2/{repository}/manifests/{reference}",
+            _push_scope(repository),
+            {"Content-Type": media_type},
+            False,
+            lambda: data,
+        )
+        if response.status_code not in (200, 201):
+            _raise_for_push(response, f"manifest {repository}:{reference}")
+        return response.headers.get("docker-content-digest") or str(Digest.of(data))
+
+    def _location(self, response: httpx.Response) -> str:
+        location = response.headers.get("location")
+        if not location:
+            raise ClientError(f"{self.host} opened an upload without a Location")
+        return str(httpx.URL(f"{self._base}/").join(location))
+
+
+async def _file_chunks(source: BinaryIO, progress: ProgressCallback | None) -> AsyncIterator[bytes]:
+    while chunk := await asyncio.to_thread(source.read, _CHUNK):
+        if progress is not None:
+            progress(len(chunk))
+        yield chunk
+
 
 def _scope(repository: str) -> str:
     return f"repository:{repository}:pull"
+
+
+def _push_scope(repository: str, mount_from: str | None = None) -> str:
+    scope = f"repository:{repository}:pull,push"
+    return f"{scope} repository:{mount_from}:pull" if mount_from else scope
+
+
+def _raise_for_push(response: httpx.Response, what: str) -> None:
+    if response.status_code in (401, 403):
+        raise AuthenticationError(f"pushing {what}: denied: {_error_text(response)}")
+    raise ClientError(f"{what}: registry answered {response.status_code}: {_error_text(response)}")
 
 
 def _raise_for_status(response: httpx.Response, what: str) -> None:

@@ -47,6 +47,7 @@ from registry import paths
 from registry.cmdline import add_config_arguments, load_or_exit, setup_logging
 from registry.config import Config, parse_duration
 from registry.gc_record import LastRun, record_run
+from registry.links import listed_digests
 from registry.policies.config import PoliciesConfig, QuotasConfig
 from registry.policies.pulls import last_pulled
 from registry.policies.quota import Usage, compute_usage
@@ -167,13 +168,7 @@ class Collector:
             return False
 
     async def _digests(self, prefix: str) -> set[Digest]:
-        """`<prefix>/<alg>/<hex>` entries as digests (how links and the referrer index are laid out)."""
-        found: set[Digest] = set()
-        for algorithm in await self.backend.list(prefix):
-            for encoded in await self.backend.list(f"{prefix}/{algorithm}"):
-                with contextlib.suppress(InvalidDigest):
-                    found.add(Digest.parse(f"{algorithm}:{encoded}"))
-        return found
+        return await listed_digests(self.backend, prefix)
 
     async def _read_link(self, key: str) -> Digest | None:
         try:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from runtime.commands import containers, groups, images, network
+from runtime.commands import build, compose, containers, groups, images, network, push
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -12,3 +12,6 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     containers.register(subparsers)
     groups.register(subparsers, containers.needs_root)
     network.register(subparsers, containers.needs_root)
+    compose.register(subparsers)
+    build.register(subparsers)
+    push.register(subparsers)

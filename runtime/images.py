@@ -6,11 +6,13 @@
     layers/<alg>/<hex>/diff/     one layer unpacked in overlayfs format, named by its diff id
     layers/<alg>/<hex>/size      bytes the unpacked layer takes
     repositories.json            {"refs": {"host/name:tag": {"manifest": digest, "index": digest|null}}}
+    buildcache/<hex>.json        `dockyard build`'s cache records; each lists the "diff_ids" and "blobs" it needs
     tmp/                         work space; everything is built here and renamed into place
     lock                         flock: pulls hold it shared, garbage collection exclusive
 ```
-Layer archives themselves are not kept: once unpacked and verified against the config's diff ids they are
-only needed again for a push, which the runtime does not do.
+Pulled layer archives are not kept: once unpacked and verified against the config's diff ids they are only
+needed again for a push, which then mounts them from the repository they came from. Layers `dockyard build`
+makes keep their gzip'd archive in blobs/, beside the manifest that names it, so `push` can upload them.
 """
 
 from __future__ import annotations
@@ -152,6 +154,31 @@ class ImageStore:
 
     def get_blob(self, digest: str) -> bytes:
         return self.blob_path(digest).read_bytes()
+
+    def has_blob(self, digest: str) -> bool:
+        return self.blob_path(digest).is_file()
+
+    def put_blob_file(self, path: Path, digest: str) -> None:
+        """Move the file `path`, whose content the caller has digested as `digest`, into the store."""
+        target = self.blob_path(digest)
+        if target.is_file():
+            path.unlink()
+            return
+        target.parent.mkdir(parents=True, exist_ok=True)
+        os.rename(path, target)
+
+    @property
+    def build_cache_dir(self) -> Path:
+        return self.base / "buildcache"
+
+    def prune_build_cache(self) -> int:
+        """Forget every build cache record (`builder prune`); what only they used goes at the next prune."""
+        removed = 0
+        if self.build_cache_dir.is_dir():
+            for record in self.build_cache_dir.iterdir():
+                record.unlink(missing_ok=True)
+                removed += 1
+        return removed
 
     def commit_layer(self, staged: Path, diff_id: str, size: int) -> None:
         """Move a layer unpacked at `staged/diff` into the store. A layer another pull committed first wins."""
@@ -335,10 +362,14 @@ class ImageStore:
             for digest in manifests:
                 try:
                     image = self.load(digest, digest)
-                except (OSError, ValueError, KeyError, InvalidDigest):
+                    layer_digests = {str(d["digest"]) for d in json.loads(self.get_blob(digest)).get("layers", [])}
+                except (OSError, ValueError, KeyError, TypeError, InvalidDigest):
                     continue
-                keep_blobs |= {digest, image.id}
+                keep_blobs |= {digest, image.id} | layer_digests
                 keep_layers |= set(image.config.get("rootfs", {}).get("diff_ids", []))
+            for needs in self._build_cache_needs():
+                keep_layers |= set(needs.get("diff_ids", []))
+                keep_blobs |= set(needs.get("blobs", []))
             for path, digest in self._walk("blobs"):
                 if digest not in keep_blobs:
                     result.reclaimed += path.stat().st_size
@@ -369,6 +400,17 @@ class ImageStore:
         except (OSError, ValueError, KeyError, TypeError):
             return None
         return digest
+
+    def _build_cache_needs(self) -> Iterator[dict[str, Any]]:
+        if not self.build_cache_dir.is_dir():
+            return
+        for record in self.build_cache_dir.iterdir():
+            try:
+                doc = json.loads(record.read_bytes())
+            except (OSError, ValueError):
+                continue
+            if isinstance(doc, dict):
+                yield doc
 
     def _stored_manifests(self) -> Iterator[tuple[str, dict[str, Any]]]:
         for path, digest in self._walk("blobs"):

@@ -17,9 +17,10 @@ from dataclasses import dataclass
 
 import orjson
 
-from oci.digest import Digest, InvalidDigest
+from oci.digest import Digest
 from registry import paths
 from registry.errors import ErrorCode, RegistryError
+from registry.links import listed_digests
 from registry.policies.config import QuotaLimitConfig, QuotasConfig, glob_matches
 from storage_backends import PathNotFound, StorageBackend
 
@@ -52,15 +53,6 @@ async def _repositories(backend: StorageBackend, top: str, name: str) -> list[st
     return found
 
 
-async def _digests(backend: StorageBackend, prefix: str) -> set[Digest]:
-    found: set[Digest] = set()
-    for algorithm in await backend.list(prefix):
-        for encoded in await backend.list(f"{prefix}/{algorithm}"):
-            with contextlib.suppress(InvalidDigest):
-                found.add(Digest.parse(f"{algorithm}:{encoded}"))
-    return found
-
-
 async def covered_repositories(backend: StorageBackend, limit: QuotaLimitConfig) -> list[str]:
     if limit.namespace:
         return await _repositories(backend, paths.repository(limit.namespace), limit.namespace)
@@ -71,8 +63,8 @@ async def compute_usage(backend: StorageBackend, limit: QuotaLimitConfig) -> Usa
     """Walk the covered repositories' links and add up each distinct blob once; record the result."""
     held: set[Digest] = set()
     for name in await covered_repositories(backend, limit):
-        held |= await _digests(backend, paths.layers(name))
-        held |= await _digests(backend, paths.manifest_revisions(name))
+        held |= await listed_digests(backend, paths.layers(name))
+        held |= await listed_digests(backend, paths.manifest_revisions(name))
     used = 0
     present: set[Digest] = set()
     for digest in held:

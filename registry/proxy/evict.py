@@ -16,9 +16,10 @@ import time
 from collections import Counter
 from dataclasses import dataclass
 
-from oci.digest import Digest, InvalidDigest
+from oci.digest import Digest
 from registry import paths
 from registry.config import Config, ConfigError, ProxyConfig
+from registry.links import listed_digests
 from storage_backends import PathNotFound, StorageBackend
 
 log = logging.getLogger("dockyard.proxy")
@@ -80,15 +81,6 @@ def caches(proxy: ProxyConfig) -> list[_Cache]:
     return found
 
 
-async def _digests(backend: StorageBackend, prefix: str) -> set[Digest]:
-    found: set[Digest] = set()
-    for algorithm in await backend.list(prefix):
-        for encoded in await backend.list(f"{prefix}/{algorithm}"):
-            with contextlib.suppress(InvalidDigest):
-                found.add(Digest.parse(f"{algorithm}:{encoded}"))
-    return found
-
-
 async def _last_pulled(backend: StorageBackend, name: str) -> float:
     try:
         return float((await backend.get(pulled_key(name))).decode())
@@ -106,7 +98,7 @@ async def evict(backend: StorageBackend, config: Config, repositories: list[str]
         names = [r for r in repositories if not cache.prefix or r.startswith(cache.prefix + "/")]
         held: dict[str, set[Digest]] = {}
         for name in names:
-            held[name] = await _digests(backend, paths.layers(name)) | await _digests(
+            held[name] = await listed_digests(backend, paths.layers(name)) | await listed_digests(
                 backend, paths.manifest_revisions(name)
             )
         sizes: dict[Digest, int] = {}

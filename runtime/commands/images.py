@@ -304,7 +304,9 @@ def prune_command(args: argparse.Namespace) -> int:
     _require_root("image prune")
     if not args.force and not confirm("WARNING! This will remove all dangling images."):
         return 0
-    result = _store().prune()
+    store = _store()
+    store.prune_build_cache()  # `image prune` cleans the build cache too: its layers are dangling images
+    result = store.prune()
     if result.deleted:
         print("Deleted Images:\n" + "".join(f"deleted: {digest}\n" for digest in result.deleted))
     print(reclaimed(result.reclaimed))

@@ -1,0 +1,1 @@
+"""Compose files: loading, interpolation, validation and the project model (`dockyard compose`)."""
