@@ -79,14 +79,15 @@ def describe(
         if found is None:
             return None
         action, what = found
-    user = what.pop("user", None) or scope.get(SUBJECT_KEY) or login or _basic_user(headers)
+    vouched = what.pop("user", None) or scope.get(SUBJECT_KEY)  # by a password, a token or a UI session
+    user = vouched or login or _basic_user(headers)
     record: dict[str, Any] = {
         "time": datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
         "action": action,
         "status": status,
         "user": _cut(user),
         "actor": _actor(user),
-        "authenticated": bool(scope.get(SUBJECT_KEY)),
+        "authenticated": bool(vouched),
         "address": client_address(HTTPConnection(scope), trust_forwarded),
         "useragent": _cut(headers.get("user-agent")),
         "method": method,

@@ -249,7 +249,9 @@ def test_ui_login_and_delete(tmp_path: Path) -> None:
     denied, login, delete = lines
     assert denied["action"] == "denied" and denied["attempted"] == "login" and denied["user"] == "alice"
     assert login["action"] == "login" and login["via"] == "ui" and login["user"] == "alice" and login["authenticated"]
-    assert delete["action"] == "delete" and delete["via"] == "ui" and delete["user"] == "alice"
+    assert (
+        delete["action"] == "delete" and delete["via"] == "ui" and delete["user"] == "alice" and delete["authenticated"]
+    )
     assert delete["repository"] == "team-a/web" and delete["tags"] == ["old"]
     assert delete["digest"] == pushed.headers["docker-content-digest"]
 
