@@ -1,9 +1,10 @@
-"""The ASGI middleware that writes the audit log: it watches each answer's status line and, once
-the answer is sent, writes the request's record (registry/audit/record.py) if it has one.
+"""The ASGI middleware that writes the audit log: when an answer's status line is about to go
+out, it writes the request's record (registry/audit/record.py), if it has one, first. A client
+that has seen its push, delete or login acknowledged can count on the line being written.
 
 It sits inside the request-context middleware (whose request id it records) and outside the error
-handler (whose answers it sees). Nothing is awaited before or during the answer, so it adds
-nothing a client waits for; a pull that succeeds costs one comparison.
+handler (whose answers it sees). A pull that succeeds costs a few comparisons and writes nothing;
+a pushed or mounted blob's record waits for one `stat` of the blob, for its size.
 """
 
 from __future__ import annotations
@@ -35,23 +36,16 @@ class AuditMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        status = 0
-        headers: list[tuple[bytes, bytes]] = []
 
         async def watching_send(message: Message) -> None:
-            nonlocal status, headers
             if message["type"] == "http.response.start":
-                status = message["status"]
-                headers = message.get("headers", [])
+                try:
+                    await self._record(scope, message["status"], message.get("headers", []))
+                except Exception:
+                    log.exception("audit log: cannot describe %s %s", scope.get("method"), scope.get("path"))
             await send(message)
 
         await self.app(scope, receive, watching_send)
-        # Reached once the answer is sent; an answer cut off midway (the app raised) says nothing.
-        if status:
-            try:
-                await self._record(scope, status, headers)
-            except Exception:
-                log.exception("audit log: cannot describe %s %s", scope.get("method"), scope.get("path"))
 
     async def _record(self, scope: Scope, status: int, headers: list[tuple[bytes, bytes]]) -> None:
         record = describe(scope, status, headers, self.trust_forwarded)

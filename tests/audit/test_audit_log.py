@@ -17,6 +17,7 @@ import yaml
 
 from auth.htpasswd import HtpasswdFile
 from auth.robots import RobotFile, Scope
+from tests.conftest import require_tool
 from tests.servers import ROOT, free_port, running_registry
 
 pytestmark = pytest.mark.e2e
@@ -165,6 +166,57 @@ def test_token_mode_push_mount_delete_login_and_denials(tmp_path: Path) -> None:
     assert anonymous["action"] == "denied" and anonymous["attempted"] == "pull"
     assert anonymous["actor"] == "anonymous" and anonymous["user"] is None
     assert anonymous["repository"] == "team-a/app" and anonymous["error"]["code"] == "UNAUTHORIZED"
+
+
+def test_skopeo_login_and_copy(tmp_path: Path) -> None:
+    skopeo = require_tool("skopeo")
+    log = tmp_path / "audit.log"
+    config = write_config(tmp_path, auth=auth_section(tmp_path, "token"), audit={"enabled": True, "path": str(log)})
+    auth_file = tmp_path / "auth.json"
+
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        command = [skopeo, *args]
+        return subprocess.run(
+            command,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            env={"REGISTRY_AUTH_FILE": str(auth_file), "HOME": str(tmp_path)},
+        )
+
+    with running_registry(tmp_path / "data", config=config) as server:
+        with httpx.Client(base_url=server.url) as client:
+            granted = token(client, "alice", "alice-pw", "repository:team-a/src:pull,push").json()["token"]
+            source = push_image(client, "team-a/src", "v1", b"skopeo layer", {"Authorization": f"Bearer {granted}"})
+            assert source.status_code == 201
+        log.write_text("")  # what follows is skopeo's alone
+        refused = run("login", "--tls-verify=false", "-u", "alice", "-p", "wrong", server.address)
+        assert refused.returncode != 0
+        logged_in = run("login", "--tls-verify=false", "-u", "alice", "-p", "alice-pw", server.address)
+        assert logged_in.returncode == 0, logged_in.stderr
+        copied = run(
+            "copy",
+            "--src-tls-verify=false",
+            "--dest-tls-verify=false",
+            f"docker://{server.address}/team-a/src:v1",
+            f"docker://{server.address}/team-a/dst:v1",
+        )
+        assert copied.returncode == 0, copied.stderr
+        with httpx.Client(base_url=server.url) as client:
+            reader = token(client, "alice", "alice-pw", "repository:team-a/dst:pull").json()["token"]
+            copy = client.get("/v2/team-a/dst/manifests/v1", headers={"Authorization": f"Bearer {reader}"})
+    lines = records(log.read_text())
+    assert lines[0]["action"] == "denied" and lines[0]["user"] == "alice" and lines[0]["attempted"] == "login"
+    assert lines[0]["status"] == 401 and lines[0]["address"] == "127.0.0.1"
+    assert lines[1]["action"] == "login" and lines[1]["user"] == "alice" and lines[1]["via"] == "token"
+    assert all(r["useragent"].startswith("skopeo/") for r in lines[:-1])
+    (manifest,) = [r for r in lines if r["action"] == "push" and r.get("tags")]
+    assert manifest["repository"] == "team-a/dst" and manifest["tags"] == ["v1"] and manifest["user"] == "alice"
+    assert manifest["digest"] == copy.headers["docker-content-digest"] and manifest["size"] == len(copy.content)
+    # skopeo compresses the layer on the way: each blob the copy names has its push line, with its size.
+    blobs = {r["digest"]: r["size"] for r in lines if r["action"] == "push" and r["mediatype"] == "blob"}
+    named = [copy.json()["config"], *copy.json()["layers"]]
+    assert blobs == {d["digest"]: d["size"] for d in named}
 
 
 def test_basic_auth_robot_and_policy_refusals_on_stderr(tmp_path: Path) -> None:
