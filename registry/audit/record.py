@@ -37,8 +37,10 @@ _UPLOAD_START = "/v2/{name}/blobs/uploads/"
 _UPLOAD = "/v2/{name}/blobs/uploads/{upload_id}"
 _DENIED_STATUSES = frozenset({401, 403})
 _READS = frozenset({"GET", "HEAD"})
-# Free text is cut short: a line stays well under PIPE_BUF, so even a pipe never splits it.
+# Free text is cut short, and a push's tags to the first few: a line stays under PIPE_BUF, so even
+# a pipe never splits it.
 _TEXT_LIMIT = 256
+_TAGS_LIMIT = 8
 
 
 def describe(
@@ -108,8 +110,8 @@ def _api_write(
         tags = ([] if ":" in reference else [reference]) + _query(scope).get("tag", [])
         return "push", {
             "repository": name,
-            "reference": reference,
-            "tags": tags or None,
+            "reference": _cut(reference),
+            "tags": [_cut(tag) for tag in tags[:_TAGS_LIMIT]] or None,
             "digest": digest,
             "mediatype": _cut(headers.get("content-type")),
             "size": _int(headers.get("content-length")),
@@ -124,7 +126,7 @@ def _api_write(
         reference = params.get("reference", "")
         if ":" in reference:
             return "delete", {"repository": name, "reference": reference, "digest": reference}
-        return "delete", {"repository": name, "reference": reference, "tags": [reference]}
+        return "delete", {"repository": name, "reference": _cut(reference), "tags": [_cut(reference)]}
     if method == "DELETE" and route == _BLOB:
         return "delete", {"repository": name, "digest": params.get("digest"), "mediatype": "blob"}
     return None
