@@ -119,6 +119,11 @@ class Container:
         return state
 
     @property
+    def seccomp_cache(self) -> Path:
+        """Where the runtime keeps compiled seccomp filters: beside the containers, in its root."""
+        return self.dir.parent.parent / "cache" / "seccomp"
+
+    @property
     def log_path(self) -> Path:
         return self.dir / "container.log"
 

@@ -64,12 +64,13 @@ class Confinement:
     filter: seccomp.Filter | None = None
 
 
-def confinement(security: Security, devices_confined: bool = True) -> Confinement:
+def confinement(security: Security, devices_confined: bool = True, seccomp_cache: Path | None = None) -> Confinement:
     """The confinement for a container with `security`. Without a device filter (no devices
     cgroup), CAP_MKNOD goes: a node the container made could open any host device.
+    `seccomp_cache`: the directory keeping compiled filters (see runtime.seccomp).
     Raises seccomp.ProfileError for a profile that cannot be compiled."""
     names = [c for c in security.caps if devices_confined or security.privileged or c != "CAP_MKNOD"]
-    bpf = None if security.privileged else seccomp.filter_for(security.seccomp, names)
+    bpf = None if security.privileged else seccomp.filter_for(security.seccomp, names, seccomp_cache)
     return Confinement(frozenset(CAPABILITIES[c] for c in names), security.no_new_privileges, bpf)
 
 
@@ -93,6 +94,7 @@ def spawn_container(
     join_cgroup: Callable[[int], None],
     devices_confined: bool = True,
     plug_network: Callable[[], None] | None = None,
+    seccomp_cache: Path | None = None,
 ) -> Launched:
     """Fork the container's PID 1. `stdio` are fds to become its 0, 1, 2; None means a new pty,
     whose master is returned. Unless the network is the host's, the returned `netns` is an open
@@ -101,7 +103,7 @@ def spawn_container(
     `plug_network` runs inside the new network namespace before the PID namespace exists (it may
     fork helpers), so the container's interfaces are there before its process starts."""
     namespaces = [Namespace.MOUNT, Namespace.UTS, Namespace.IPC]
-    confine = confinement(spec.security, devices_confined)
+    confine = confinement(spec.security, devices_confined, seccomp_cache)
 
     def child() -> list[str]:
         syscalls.unshare(sum(ns.flag for ns in namespaces))

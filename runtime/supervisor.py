@@ -211,7 +211,9 @@ class Supervisor:
                 address.extend([ip] if ip else [])
 
             networked = spec.network == "private"
-            launched = spawn_container(spec, paths, stdio, manager.add, devices_confined, plug if networked else None)
+            launched = spawn_container(
+                spec, paths, stdio, manager.add, devices_confined, plug if networked else None, container.seccomp_cache
+            )
         except Exception as exc:
             if forwarder is not None:
                 forwarder.close()
