@@ -3,15 +3,16 @@
 `filter_for(setting, caps)` turns the container's seccomp setting ("default", "unconfined" or the
 text of a Docker JSON profile) into the packed BPF program to install, or None for no filter.
 Compiling the default profile (and loading the compiler) takes ~20 ms, so with a `cache`
-directory the program is kept there, under a name that digests everything it depends on: the
-setting, the capabilities, the machine, the kernel release and the compiler's own source."""
+directory the program is kept there with the key it was compiled for: the setting, the
+capabilities, the machine, the kernel release and the compiler's source files (size and mtime).
+An entry is used only when its key is exactly the one asked for."""
 
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import os
 import struct
+import zlib
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -55,12 +56,13 @@ def filter_for(setting: str, caps: Iterable[str], cache: Path | None = None) -> 
     if setting == UNCONFINED:
         return None
     caps = sorted(caps)
-    entry = cache / _cache_key(setting, caps) if cache is not None else None
-    if entry is not None and (cached := _read_cached(entry)) is not None:
+    key = _cache_key(setting, caps) if cache is not None else b""
+    entry = cache / f"{zlib.crc32(key):08x}-{len(key)}.bpf" if cache is not None else None
+    if entry is not None and (cached := _read_cached(entry, key)) is not None:
         return cached
     compiled = _compile(setting, caps)
     if entry is not None and compiled is not None:
-        _write_cached(entry, compiled)
+        _write_cached(entry, key, compiled)
     return compiled
 
 
@@ -82,33 +84,42 @@ def _compile(setting: str, caps: Iterable[str]) -> Filter | None:
     return Filter(program.pack(), flags)
 
 
-def _cache_key(setting: str, caps: list[str]) -> str:
+def _cache_key(setting: str, caps: list[str]) -> bytes:
     uname = os.uname()
-    digest = hashlib.sha256()
-    for part in (setting, ",".join(caps), uname.machine, uname.release):
-        digest.update(part.encode() + b"\0")
     here = Path(__file__).parent
+    sources = []
     for name in _SOURCES:
-        digest.update((here / name).read_bytes() + b"\0")
-    return digest.hexdigest() + ".bpf"
+        info = (here / name).stat()
+        sources.append(f"{name}:{info.st_size}:{info.st_mtime_ns}")
+    return "\0".join([_FORMAT, ",".join(caps), uname.machine, uname.release, *sources, setting]).encode()
 
 
-def _read_cached(entry: Path) -> Filter | None:
-    """The cached filter: 4 bytes of flags, then the program; None when missing or malformed."""
+_FORMAT = "dockyard-seccomp-1"
+_HEADER = struct.Struct("<II")  # length of the key, filter flags
+
+
+def _read_cached(entry: Path, key: bytes) -> Filter | None:
+    """The cached filter for exactly `key`; None when missing, another key's or malformed."""
     try:
         data = entry.read_bytes()
     except OSError:
         return None
-    program = data[4:]
-    if len(data) < 4 or not program or len(program) % _BPF_INSN or len(program) > _BPF_INSN * _BPF_MAXINSNS:
+    if len(data) < _HEADER.size:
         return None
-    return Filter(program, struct.unpack("<I", data[:4])[0])
+    key_length, flags = _HEADER.unpack_from(data)
+    start = _HEADER.size + key_length
+    program = data[start:]
+    if data[_HEADER.size : start] != key or not program or len(program) % _BPF_INSN:
+        return None
+    if len(program) > _BPF_INSN * _BPF_MAXINSNS:
+        return None
+    return Filter(program, flags)
 
 
-def _write_cached(entry: Path, compiled: Filter) -> None:
+def _write_cached(entry: Path, key: bytes, compiled: Filter) -> None:
     from runtime.atomicfile import write_atomic
 
     # The cache only saves time: a cache that cannot be written (read-only root, disk full) is skipped.
     with contextlib.suppress(OSError):
         entry.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        write_atomic(entry, struct.pack("<I", compiled.flags) + compiled.program)
+        write_atomic(entry, _HEADER.pack(len(key), compiled.flags) + key + compiled.program)

@@ -49,3 +49,19 @@ def test_containers_run_under_the_cached_filter(dy: Dockyard) -> None:
         result = dy.run(IMAGE, "grep", "^Seccomp:", "/proc/self/status", check=True)
         assert result.stdout.split() == ["Seccomp:", "2"]
     assert len(list((dy.root / "cache" / "seccomp").iterdir())) == 1
+
+
+def test_an_entry_for_another_key_is_not_used(tmp_path: Path) -> None:
+    """Entries are named by a checksum of their key: one holding another key (a collision, or a
+    file put there) is compiled over, never installed."""
+    fresh = filter_for(DEFAULT, DEFAULT_CAPS, tmp_path)
+    assert fresh is not None
+    (entry,) = tmp_path.iterdir()
+    other = filter_for(DEFAULT, ["CAP_KILL"])
+    assert other is not None and other != fresh
+    data = entry.read_bytes()
+    key_length = int.from_bytes(data[:4], "little")
+    key = data[8 : 8 + key_length]
+    forged = key.replace(b"CAP_CHOWN", b"CAP_CHOWM")
+    entry.write_bytes(len(forged).to_bytes(4, "little") + data[4:8] + forged + other.program)
+    assert filter_for(DEFAULT, DEFAULT_CAPS, tmp_path) == fresh
