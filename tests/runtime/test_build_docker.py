@@ -6,17 +6,20 @@ whiteouts applied) and the output of `docker run` are compared, the Dockyard-bui
 
 from __future__ import annotations
 
+import bz2
+import gzip
 import hashlib
 import io
 import json
+import lzma
 import os
 import shutil
 import subprocess
 import tarfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import pytest
 
@@ -58,15 +61,21 @@ class Case:
     runs: tuple[tuple[str, ...], ...] = ((),)
 
 
-def _tar(entries: dict[str, str], gzip: bool = True) -> bytes:
+def _tar(entries: dict[str, str], compression: Literal["gz", "bz2", "xz", ""] = "gz") -> bytes:
     out = io.BytesIO()
-    with tarfile.open(fileobj=out, mode="w:gz" if gzip else "w") as tar:
+    with tarfile.open(fileobj=out, mode="w") as tar:
         for name, text in entries.items():
             data = text.encode()
             info = tarfile.TarInfo(name)
             info.size, info.mode, info.uid, info.gid, info.mtime = len(data), 0o640, 1000, 50, 1_700_000_000
             tar.addfile(info, io.BytesIO(data))
-    return out.getvalue()
+    packers: dict[str, Callable[[bytes], bytes]] = {
+        "gz": gzip.compress,
+        "bz2": bz2.compress,
+        "xz": lzma.compress,
+        "": bytes,
+    }
+    return packers[compression](out.getvalue())
 
 
 CASES: dict[str, Case] = {
@@ -167,6 +176,7 @@ RUN echo "color=$COLOR" > shell.txt
 COPY files/*.txt files/n?sted ./globbed/
 COPY files/one.txt files/nested/two.txt ./several/
 ADD plain.tar /opt/plain/
+ADD packed.tar.bz2 packed.tar.xz /opt/packed/
 ADD notatar.tar.gz /opt/raw/
 USER 1000:50
 ENTRYPOINT echo "entry as $(id -u):$(id -g) in $(pwd)"; ls -R /opt | sort; cat /opt/app/*.txt
@@ -176,8 +186,10 @@ CMD ["ignored by the shell form"]
             "files/one.txt": "one\n",
             "files/three.txt": "three\n",
             "files/nested/two.txt": "two\n",
-            "plain.tar": _tar({"p/inside.txt": "plain tar\n"}, gzip=False),
+            "plain.tar": _tar({"p/inside.txt": "plain tar\n"}, ""),
             "notatar.tar.gz": "not really a tar\n",
+            "packed.tar.bz2": _tar({"bz2/inside.txt": "bzip2\n"}, "bz2"),
+            "packed.tar.xz": _tar({"xz/inside.txt": "xz\n"}, "xz"),
         },
     ),
     "scratch": Case(
