@@ -69,7 +69,7 @@ def storage(request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.
         )
         return
     monkeypatch.delenv("DOCKYARD_TEST_S3_URL", raising=False)  # the keys are aged inside moto
-    from moto.core import DEFAULT_ACCOUNT_ID
+    from moto.core.models import DEFAULT_ACCOUNT_ID
     from moto.s3.models import s3_backends
 
     with s3_endpoint() as endpoint:
