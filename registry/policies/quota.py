@@ -11,6 +11,7 @@ when it commits a blob itself): two replicas racing inside that window may overs
 from __future__ import annotations
 
 import contextlib
+import re
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
@@ -30,7 +31,9 @@ _MARKS = ("_manifests", "_layers", "_uploads")
 
 
 def usage_key(limit: QuotaLimitConfig) -> str:
-    label = limit.key.replace(":", "-").replace("/", "%2F").replace("*", "%2A")
+    """`ns:team` → `dockyard/quota/ns_3ateam.json`: storage keys allow only [A-Za-z0-9._-], so any
+    other character of the limit's key (and `_` itself) is written as `_` and two hex digits."""
+    label = re.sub(r"[^A-Za-z0-9.-]", lambda m: f"_{ord(m.group(0)):02x}", limit.key)
     return f"{QUOTA_PREFIX}/{label}.json"
 
 

@@ -123,3 +123,32 @@ def test_usage_across_two_replicas_and_after_gc(tmp_path: Path) -> None:
         for replica in (a, b):
             wait_for(lambda r=replica: _gauge(r, "ns:team") == rows[0]["usedbytes"], what="usage after GC")
         assert blob(a, "team/one", b"3" * (2000 - used + 1)).status_code == 201
+
+
+def test_repository_glob_quota_and_mounts(tmp_path: Path) -> None:
+    config = tmp_path / "c.yml"
+    config.write_text(
+        'quotas:\n  limits:\n    - repositories: "proj/app*"\n      maxsize: 500\n'
+        "    - namespace: proj\n      maxsize: 800\n"
+    )
+    data = tmp_path / "data"
+    shared, big = b"s" * 300, b"b" * 300
+    with running_registry(data, config=config) as server, httpx.Client(base_url=server.url) as client:
+        assert blob(client, "proj/app1", shared).status_code == 201
+        assert blob(client, "proj/app2", shared).status_code == 201  # shared within the glob: counted once
+        _denied(blob(client, "proj/app2", big))  # 300 + 300 > 500
+        assert blob(client, "proj/tools", big).status_code == 201  # outside the glob, inside the namespace
+        _denied(blob(client, "proj/tools", b"t" * 201))  # the namespace's 800: 600 + 201
+        # a mount adds a blob like an upload does: refused where it would exceed
+        assert blob(client, "else/where", b"m" * 250).status_code == 201
+        mounted = client.post(
+            "/v2/proj/app3/blobs/uploads/", params={"mount": digest_of(b"m" * 250), "from": "else/where"}
+        )
+        _denied(mounted)
+        assert client.head(f"/v2/proj/app3/blobs/{digest_of(b'm' * 250)}").status_code == 404
+        assert _gauge(client, "glob:proj/app*") == 300 and _gauge(client, "ns:proj") == 600
+    rows = dockyard("quota", "--json", str(config), env={"REGISTRY_STORAGE_FILESYSTEM_ROOTDIRECTORY": str(data)})
+    assert json.loads(rows.stdout) == [
+        {"quota": "glob:proj/app*", "usedbytes": 300, "maxbytes": 500},
+        {"quota": "ns:proj", "usedbytes": 600, "maxbytes": 800},
+    ]
