@@ -49,7 +49,7 @@ from registry.config import Config, parse_duration
 from registry.gc_record import LastRun, record_run
 from registry.links import listed_digests
 from registry.policies.config import PoliciesConfig, QuotasConfig
-from registry.policies.pulls import last_pulled
+from registry.policies.pulls import last_pulled, pulled_key
 from registry.policies.quota import Usage, compute_usage
 from registry.policies.retention import TagTimes, spare_referrer_tags, tags_to_remove
 from registry.proxy.evict import evict
@@ -259,11 +259,21 @@ class Collector:
         if removed:
             removed = spare_referrer_tags(removed, await self._kept_manifests(repo, set(repo.tags) - set(removed)))
         for tag in removed:
+            if not self.options.dry_run:
+                if await self._retagged(repo, tag, times[tag].pushed):
+                    continue  # pushed again while this run looked: it is new now
+                await self.backend.delete(paths.tag_dir(repo.name, tag))
+                await self.backend.delete(pulled_key(repo.name, tag))
             self.report.tags.append(f"{repo.name}:{tag}")
             del repo.tags[tag]
-            if not self.options.dry_run:
-                await self.backend.delete(paths.tag_dir(repo.name, tag))
-                await self.backend.delete(f"{paths.repository(repo.name)}/_dockyard/pulled/{tag}")
+
+    async def _retagged(self, repo: _Repo, tag: str, pushed: float) -> bool:
+        link = paths.tag_current_link(repo.name, tag)
+        try:
+            modified = (await self.backend.stat(link)).modified
+        except PathNotFound:
+            return True
+        return modified != pushed or await self._read_link(link) != repo.tags[tag]
 
     async def _kept_manifests(self, repo: _Repo, tags: set[str]) -> set[str]:
         """The manifests the given tags reach (an index's children too), as digest strings."""

@@ -124,7 +124,7 @@ def test_gc_applies_retention_rules(tmp_path: Path, storage: Storage) -> None:
         sig_d, sig_a = (digest_of(last[t]).replace(":", "-") + ".sig" for t in ("d", "a"))
         push("ret/last", sig_d, b"signature of d", 6)
         push("ret/last", sig_a, b"signature of a", 6)
-        for hours, tag in ((3, "pulled"), (3, "old"), (0, "new")):
+        for hours, tag in ((3, "pulled"), (3, "headed"), (3, "old"), (0, "new")):
             push("ret/within", tag, tag.encode(), hours)
         for tag in ("v1", "v2", "stable", "dev", "v1-rc"):
             push("ret/match", tag, tag.encode(), 2)
@@ -148,6 +148,7 @@ def test_gc_applies_retention_rules(tmp_path: Path, storage: Storage) -> None:
         young = push("ret/graph", "", b"just pushed by digest", 0)
         for _ in range(3):
             assert client.get("/v2/ret/within/manifests/pulled").status_code == 200
+        assert client.head("/v2/ret/within/manifests/headed").status_code == 200  # containerd resolves so
     for key, seconds in aged.items():
         if seconds:
             storage.age(key, seconds)
@@ -184,7 +185,7 @@ def test_gc_applies_retention_rules(tmp_path: Path, storage: Storage) -> None:
     try:
         with httpx.Client(base_url=server.url) as client:
             assert _tags(client, "ret/last") == sorted(["c", "d", sig_d])
-            assert _tags(client, "ret/within") == ["new", "pulled"]
+            assert _tags(client, "ret/within") == ["headed", "new", "pulled"]
             assert _tags(client, "ret/match") == ["stable", "v1", "v2"]
             assert _tags(client, "ret/union") == ["keep-a", "y"]
             assert _tags(client, "ret/none") == ["t1", "t2"]
