@@ -169,3 +169,12 @@ def _token_flow(url: str, port: int, token: str) -> None:
     bearer = {"Authorization": f"Bearer {answer.json()['token']}"}
     assert httpx.get(f"{url}/v2/team/app/tags/list", headers=bearer).json()["tags"] == ["v1"]
     assert httpx.post(f"{url}/v2/elsewhere/app/blobs/uploads/", headers=bearer).status_code == 401
+
+
+def test_quota_refusal_seen_by_skopeo(tmp_path: Path, layouts: Path) -> None:
+    config = tmp_path / "c.yml"
+    config.write_text(yaml.safe_dump({"quotas": {"limits": [{"namespace": "small", "maxsize": "100"}]}}))
+    with running_registry(tmp_path / "data", config=config) as server:
+        refused = copy(layouts, "one", f"{server.address}/small/app:v1", check=False)
+        assert refused.returncode != 0 and "quota exceeded" in refused.stderr, refused.stderr
+        copy(layouts, "one", f"{server.address}/large/app:v1")
