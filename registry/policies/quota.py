@@ -91,6 +91,7 @@ def exceeded(limit: QuotaLimitConfig, used: int, adding: int) -> RegistryError:
         ErrorCode.DENIED,
         detail={"quota": limit.key, "maxbytes": limit.bytes, "usedbytes": used, "adding": adding},
         message=f"quota exceeded: {limit.key} allows {limit.bytes} bytes, {used} are stored, this upload adds {adding}",
+        policy="quota",
     )
 
 
