@@ -47,7 +47,7 @@ def create_app(
     metrics = Metrics()
     backend = InstrumentedBackend(backend, metrics)
     store = Store(backend, delete_enabled=config.storage.delete.enabled)
-    pulls = install_policies(config, store, metrics.observe_quota)
+    pulls = install_policies(config, store, metrics)
     handlers: dict[str, Any] = {
         "base": _Base(),
         "blobs": BlobHandlers(store, redirect=not config.storage.redirect.disable),
