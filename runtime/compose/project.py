@@ -10,7 +10,8 @@ from pathlib import Path
 import yaml
 
 from runtime.compose.interpolate import interpolate, read_env_file
-from runtime.compose.validate import ComposeError, validate
+from runtime.compose.names import container_name
+from runtime.compose.validate import ComposeError, check_references, validate
 
 __all__ = ["DEFAULT_FILES", "Project", "container_name", "load_project", "project_name"]
 
@@ -28,15 +29,38 @@ class Project:
         assert isinstance(services, dict)
         return services
 
+    def section(self, name: str) -> dict[str, dict[str, object]]:
+        """The top-level `networks` or `volumes`, each entry an object ({} for a bare name)."""
+        entries = self.config.get(name) or {}
+        assert isinstance(entries, dict)
+        return {key: value or {} for key, value in entries.items()}
+
+    def order(self, only: list[str] | None = None) -> list[str]:
+        """Services in start order (dependencies, through depends_on and links, first); with
+        `only`, those and what they depend on."""
+        services = self.services()
+        done: list[str] = []
+
+        def visit(name: str) -> None:
+            if name in done:
+                return
+            service = services[name]
+            deps = list(service.get("depends_on") or {})  # type: ignore[call-overload]
+            deps += [str(link).split(":")[0] for link in service.get("links") or []]  # type: ignore[attr-defined]
+            for dep in deps:
+                visit(dep)
+            done.append(name)
+
+        for name in only if only else sorted(services):
+            if name not in services:
+                raise ComposeError(f"No such service: {name}")
+            visit(name)
+        return done
+
 
 def project_name(raw: str) -> str:
     """docker-compose 1.29's normalisation: lower case, only [a-z0-9]."""
     return re.sub(r"[^a-z0-9]", "", raw.lower())
-
-
-def container_name(project: str, service: str, index: int = 1) -> str:
-    """PROJECT_SERVICE_N as docker-compose 1.29 names containers."""
-    return f"{project}_{service}_{index}"
 
 
 def _find_file(directory: Path) -> Path:
@@ -60,7 +84,7 @@ def _merge(base: dict[str, object], override: dict[str, object]) -> dict[str, ob
     return merged
 
 
-def _read(path: Path) -> dict[str, object]:
+def _read(path: Path) -> tuple[dict[str, object], bool]:
     try:
         document = yaml.safe_load(path.read_text())
     except yaml.YAMLError as exc:
@@ -70,18 +94,86 @@ def _read(path: Path) -> dict[str, object]:
     if not isinstance(document, dict):
         raise ComposeError(f"Top level object in '{path}' needs to be an object not '{type(document).__name__}'.")
     if "services" not in document and "version" not in document:
-        document = {"services": document}
-    return document
+        return {"services": document}, True
+    return document, False
 
 
-def _normalise_service(service: dict[str, object]) -> dict[str, object]:
-    env = service.get("environment")
-    if isinstance(env, list):
+def _pairs(value: object) -> dict[str, object]:
+    """A list of KEY=VALUE or a mapping, as a mapping of strings (None for a bare KEY)."""
+    if isinstance(value, list):
         pairs: dict[str, object] = {}
-        for item in env:
-            key, sep, value = str(item).partition("=")
-            pairs[key] = value if sep else None
-        service["environment"] = pairs
+        for item in value:
+            key, sep, text = str(item).partition("=")
+            pairs[key] = text if sep else None
+        return pairs
+    assert isinstance(value, dict)
+    return {str(k): v if v is None else _scalar(v) for k, v in value.items()}
+
+
+def _scalar(value: object) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+def _port(item: object) -> dict[str, object]:
+    """A ports entry in the long form, as docker-compose 1.29's `config` prints it."""
+    if isinstance(item, dict):
+        return {k: v for k, v in item.items() if v is not None}
+    text = str(item)
+    protocol = ""
+    if "/" in text:
+        text, protocol = text.split("/", 1)
+    parts = text.rsplit(":", 2)
+    entry: dict[str, object] = {}
+    if len(parts) == 3:
+        entry["host_ip"] = parts[0].strip("[]")
+    if len(parts) >= 2 and parts[-2]:
+        published = parts[-2]
+        entry["published"] = int(published) if published.isdigit() else published
+    target = parts[-1]
+    entry["target"] = int(target) if target.isdigit() else target
+    if protocol:
+        entry["protocol"] = protocol
+    return dict(sorted(entry.items()))
+
+
+def _volume(item: object, directory: Path) -> str:
+    """A volumes entry as SOURCE:TARGET:MODE, a bind's source made absolute (as 1.29)."""
+    if isinstance(item, dict):
+        mode = "ro" if item.get("read_only") else "rw"
+        source = str(item.get("source") or "")
+        text = f"{source}:{item['target']}:{mode}" if source else str(item["target"])
+    else:
+        text = str(item)
+    parts = text.split(":")
+    if len(parts) == 1:
+        return text
+    if len(parts) == 2:
+        parts.append("rw")
+    source = parts[0]
+    if source.startswith(("/", ".", "~")):
+        source = str((directory / Path(source).expanduser()).resolve())
+    return ":".join([source, *parts[1:]])
+
+
+def _normalise_service(service: dict[str, object], directory: Path) -> dict[str, object]:
+    for key in ("environment", "labels", "extra_hosts"):
+        if key in service:
+            service[key] = _pairs(service[key])
+    if "ports" in service:
+        service["ports"] = [_port(p) for p in service["ports"]]  # type: ignore[attr-defined]
+    if "volumes" in service:
+        service["volumes"] = [_volume(v, directory) for v in service["volumes"]]  # type: ignore[attr-defined]
+    for key in ("env_file", "dns", "dns_search", "tmpfs"):
+        if isinstance(service.get(key), str):
+            service[key] = [service[key]]
+    build = service.get("build")
+    if isinstance(build, str):
+        build = {"context": build}
+    if isinstance(build, dict):
+        build["context"] = str((directory / str(build.get("context", "."))).resolve())
+        service["build"] = build
     networks = service.get("networks")
     if isinstance(networks, list):
         service["networks"] = {str(name): None for name in networks}
@@ -100,13 +192,17 @@ def load_project(files: list[str], name: str | None, environ: dict[str, str] | N
         env.update(read_env_file(directory / ".env"))
     env.update(os.environ if environ is None else environ)
     document: dict[str, object] = {}
+    v1 = False
     for path in paths:
-        document = _merge(document, _read(path))
+        part, v1 = _read(path)
+        document = _merge(document, part)
     interpolated = interpolate(document, env)
     assert isinstance(interpolated, dict)
-    validate(interpolated)
+    shown = str(paths[0]) if files else f"./{paths[0].name}"
+    validate(interpolated, shown, v1)
     for service in interpolated["services"].values():
-        _normalise_service(service)
+        _normalise_service(service, directory)
+    check_references(interpolated)
     raw = name or env.get("COMPOSE_PROJECT_NAME") or str(interpolated.get("name") or directory.name)
     interpolated.pop("version", None)
     return Project(project_name(raw), directory, interpolated)
