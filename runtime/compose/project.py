@@ -116,26 +116,34 @@ def _scalar(value: object) -> str:
     return str(value)
 
 
-def _port(item: object) -> dict[str, object]:
-    """A ports entry in the long form, as docker-compose 1.29's `config` prints it."""
+def _ports(item: object) -> list[object]:
+    """A ports entry as docker-compose 1.29's `config` prints it: with a host address, the short
+    form IP:PUBLISHED:TARGET/PROTOCOL; otherwise the long form, one entry per port of a range."""
     if isinstance(item, dict):
-        return {k: v for k, v in item.items() if v is not None}
+        return [{k: v for k, v in item.items() if v is not None}]
     text = str(item)
     protocol = ""
     if "/" in text:
         text, protocol = text.split("/", 1)
     parts = text.rsplit(":", 2)
-    entry: dict[str, object] = {}
     if len(parts) == 3:
-        entry["host_ip"] = parts[0].strip("[]")
-    if len(parts) >= 2 and parts[-2]:
-        published = parts[-2]
-        entry["published"] = int(published) if published.isdigit() else published
-    target = parts[-1]
-    entry["target"] = int(target) if target.isdigit() else target
-    if protocol:
-        entry["protocol"] = protocol
-    return dict(sorted(entry.items()))
+        return [f"{text}/{protocol or 'tcp'}"]
+    targets = _range(parts[-1])
+    published = _range(parts[0]) if len(parts) == 2 and parts[0] else []
+    entries: list[object] = []
+    for index, target in enumerate(targets):
+        entry: dict[str, object] = {"target": target}
+        if published:
+            entry["published"] = published[index] if len(published) == len(targets) else published[0]
+        if protocol:
+            entry["protocol"] = protocol
+        entries.append(dict(sorted(entry.items())))
+    return entries
+
+
+def _range(text: str) -> list[int]:
+    first, _, last = text.partition("-")
+    return list(range(int(first), int(last or first) + 1))
 
 
 def _volume(item: object, directory: Path) -> str:
@@ -162,7 +170,7 @@ def _normalise_service(service: dict[str, object], directory: Path) -> dict[str,
         if key in service:
             service[key] = _pairs(service[key])
     if "ports" in service:
-        service["ports"] = [_port(p) for p in service["ports"]]  # type: ignore[attr-defined]
+        service["ports"] = [e for p in service["ports"] for e in _ports(p)]  # type: ignore[attr-defined]
     if "volumes" in service:
         service["volumes"] = [_volume(v, directory) for v in service["volumes"]]  # type: ignore[attr-defined]
     for key in ("env_file", "dns", "dns_search", "tmpfs"):

@@ -73,6 +73,9 @@ def run_arguments(project: Project, service: str) -> argparse.Namespace:
         else:
             argv.append(f"--env={key}={value}")
     for port in config.get("ports") or []:  # type: ignore[attr-defined]
+        if isinstance(port, str):
+            argv.append(f"--publish={port}")
+            continue
         text = str(port["target"])
         if "published" in port:
             text = f"{port['published']}:{text}"

@@ -113,9 +113,7 @@ INVALID = [
 
 
 @pytest.mark.parametrize(("text", "message"), INVALID)
-def test_invalid_files_name_the_key(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, text: str, message: str
-) -> None:
+def test_invalid_files_name_the_key(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, text: str, message: str) -> None:
     _write(tmp_path, text)
     monkeypatch.chdir(tmp_path)
     with pytest.raises(ComposeError) as info:
