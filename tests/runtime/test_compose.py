@@ -334,3 +334,54 @@ volumes:
     expected = yaml.safe_load(theirs.stdout)
     expected.pop("version", None)
     assert yaml.safe_load(ours.stdout) == expected
+
+
+def test_build_volumes_env_file_and_recreate(cdy: Dockyard, tmp_path: Path) -> None:
+    dy = cdy
+    directory = tmp_path / "proj"
+    (directory / "app").mkdir(parents=True)
+    (directory / "app" / "Dockerfile").write_text(f"FROM {IMAGE}\nARG GREETING\nRUN echo $GREETING > /etc/greeting\n")
+    (directory / "bound").mkdir()
+    (directory / "bound" / "hello").write_text("hello-bind\n")
+    (directory / "vars.env").write_text("FROM_FILE=from-file\n")
+    script = (
+        "cat /etc/greeting; cat /data/seen 2>/dev/null; echo $$FROM_FILE > /data/seen; "
+        "echo $$FROM_FILE $$X; cat /bound/hello"
+    )
+    text = f"""
+services:
+  app:
+    build:
+      context: ./app
+      args: {{GREETING: built}}
+    entrypoint: ["sh", "-c"]
+    command: ["{script}"]
+    env_file: vars.env
+    environment: {{X: ${{X_VALUE}}}}
+    volumes: ["store:/data", "./bound:/bound:ro"]
+volumes:
+  store: {{}}
+"""
+    f = directory / "compose.yaml"
+    f.write_text(text.replace("${X_VALUE}", "one"))
+    r = _compose(dy, f, "proj", "up", timeout=120)
+    assert r.returncode == 0, r.stderr
+    assert "Successfully tagged proj_app" in r.stderr
+    lines = [line for line in r.stdout.splitlines() if line.startswith("proj_app_1  |")]
+    assert lines == ["proj_app_1  | built", "proj_app_1  | from-file one", "proj_app_1  | hello-bind"]
+    assert "proj_app_1 exited with code 0" in r.stdout
+    assert dy("images", "--format", "{{.Repository}}", "proj_app").stdout == "proj_app\n"
+    # The named volume outlives `down`; a changed service is recreated.
+    _compose(dy, f, "proj", "down", check=True)
+    f.write_text(text.replace("${X_VALUE}", "two"))
+    r = _compose(dy, f, "proj", "up", "-d", check=True)
+    assert "Creating proj_app_1 ... done" in r.stderr and "Building" not in r.stderr
+    _compose(dy, f, "proj", "logs", "-f", check=True, timeout=30)
+    assert _compose(dy, f, "proj", "logs", "--no-log-prefix", check=True).stdout == (
+        "built\nfrom-file\nfrom-file two\nhello-bind\n"
+    )
+    f.write_text(text.replace("${X_VALUE}", "three"))
+    r = _compose(dy, f, "proj", "up", "-d", check=True)
+    assert "Recreating proj_app_1 ... done" in r.stderr
+    _compose(dy, f, "proj", "down", "-v", check=True)
+    assert dy("volume", "ls", "-q").stdout == ""
