@@ -385,3 +385,33 @@ volumes:
     assert "Recreating proj_app_1 ... done" in r.stderr
     _compose(dy, f, "proj", "down", "-v", check=True)
     assert dy("volume", "ls", "-q").stdout == ""
+
+
+def test_build_push_and_pull_through_a_registry(cdy: Dockyard, tmp_path: Path) -> None:
+    from tests.conftest import require_busybox
+    from tests.servers import start_registry
+
+    dy = cdy
+    server = start_registry(tmp_path / "registry")
+    try:
+        ref = f"{server.address}/demo/bb:1"
+        ctx = tmp_path / "shop" / "ctx"
+        ctx.mkdir(parents=True)
+        shutil.copy2(require_busybox(), ctx / "busybox")
+        (ctx / "Dockerfile").write_text(
+            'FROM scratch\nCOPY busybox /bin/busybox\nCMD ["/bin/busybox", "echo", "pulled"]\n'
+        )
+        f = _project(tmp_path, f"services:\n  one:\n    image: {ref}\n    build: ./ctx\n")
+        r = _compose(dy, f, "pl", "build", check=True, timeout=120)
+        assert f"Successfully tagged {ref}" in r.stderr
+        dy("push", ref, check=True)
+        dy("rmi", ref, check=True)
+        dy("image", "prune", "-f", check=True)
+        r = _compose(dy, f, "pl", "pull", check=True)
+        assert f"Pulling one ({ref})..." in r.stderr
+        assert dy("images", "-q", ref).stdout.strip()
+        r = _compose(dy, f, "pl", "up", check=True)
+        assert "Building" not in r.stderr and "pl_one_1  | pulled\n" in r.stdout
+        _compose(dy, f, "pl", "down", check=True)
+    finally:
+        server.stop()
