@@ -229,7 +229,7 @@ def cmd_exec(args: argparse.Namespace) -> int:
         env=args.env,
         workdir=args.workdir,
         tty=tty,
-        interactive=tty,
+        interactive=True,  # compose exec always passes stdin on, as `exec -i`
     )
     return run_exec(exec_args)
 

@@ -166,21 +166,35 @@ def _volume(item: object, directory: Path) -> str:
 
 
 def _normalise_service(service: dict[str, object], directory: Path) -> dict[str, object]:
-    for key in ("environment", "labels", "extra_hosts"):
+    for key in ("environment", "labels"):
         if key in service:
             service[key] = _pairs(service[key])
+    files = service.pop("env_file", None)
+    if files is not None:
+        # As docker-compose 1.29: the files' variables become `environment`, which wins over them.
+        merged: dict[str, object] = {}
+        for name in [files] if isinstance(files, str) else list(files):  # type: ignore[call-overload]
+            path = directory / str(name)
+            if not path.is_file():
+                raise ComposeError(f"Couldn't find env file: {path}")
+            merged.update(read_env_file(path))
+        merged.update(service.get("environment") or {})  # type: ignore[call-overload]
+        service["environment"] = merged
     if "ports" in service:
         service["ports"] = [e for p in service["ports"] for e in _ports(p)]  # type: ignore[attr-defined]
     if "volumes" in service:
         service["volumes"] = [_volume(v, directory) for v in service["volumes"]]  # type: ignore[attr-defined]
-    for key in ("env_file", "dns", "dns_search", "tmpfs"):
+    for key in ("dns", "dns_search", "tmpfs"):
         if isinstance(service.get(key), str):
             service[key] = [service[key]]
     build = service.get("build")
     if isinstance(build, str):
         build = {"context": build}
     if isinstance(build, dict):
-        build["context"] = str((directory / str(build.get("context", "."))).resolve())
+        context = (directory / str(build.get("context", "."))).resolve()
+        if not context.is_dir():
+            raise ComposeError(f"build path {context} either does not exist, is not accessible, or is not a valid URL.")
+        build["context"] = str(context)
         service["build"] = build
     networks = service.get("networks")
     if isinstance(networks, list):

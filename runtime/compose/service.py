@@ -64,8 +64,6 @@ def run_arguments(project: Project, service: str) -> argparse.Namespace:
         **{str(k): str(v) for k, v in (config.get("labels") or {}).items()},  # type: ignore[attr-defined]
     }
     argv += [f"--label={k}={v}" for k, v in labels.items()]
-    for path in config.get("env_file") or []:  # type: ignore[attr-defined]
-        argv.append(f"--env-file={project.directory / str(path)}")
     for key, value in (config.get("environment") or {}).items():  # type: ignore[attr-defined]
         if value is None:
             if key in os.environ:
@@ -112,8 +110,10 @@ def run_arguments(project: Project, service: str) -> argparse.Namespace:
     repeated = {"dns": "--dns", "dns_search": "--dns-search", "tmpfs": "--tmpfs", "expose": "--expose"}
     for key, flag in repeated.items():
         argv += [f"{flag}={value}" for value in config.get(key) or []]  # type: ignore[attr-defined]
-    for host, address in (config.get("extra_hosts") or {}).items():  # type: ignore[attr-defined]
-        argv.append(f"--add-host={host}:{address}")
+    hosts = config.get("extra_hosts") or []
+    if isinstance(hosts, dict):
+        hosts = [f"{host}:{address}" for host, address in hosts.items()]
+    argv += [f"--add-host={entry}" for entry in hosts]  # type: ignore[attr-defined]
     argv += [f"--cap-add={c}" for c in config.get("cap_add") or []]  # type: ignore[attr-defined]
     argv += [f"--cap-drop={c}" for c in config.get("cap_drop") or []]  # type: ignore[attr-defined]
     for key, flag in {"init": "--init", "read_only": "--read-only", "privileged": "--privileged"}.items():

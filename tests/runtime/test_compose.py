@@ -314,6 +314,17 @@ services:
       retries: 3
   cache:
     image: busybox
+    extra_hosts: ["a:10.0.0.1"]
+    labels: [team=x]
+    ports: ["80", "9000-9001:9000-9001", {target: 83, published: 84}]
+  worker:
+    build: ./worker
+    env_file: worker.env
+    environment: {B: override}
+    entrypoint: sh -c
+    command: echo hi
+    extra_hosts: {b: 10.0.0.2}
+    volumes: [/anonymous]
 networks:
   front: {}
   back: {}
@@ -321,6 +332,8 @@ volumes:
   data: {}
 """
     )
+    (directory / "worker").mkdir()
+    (directory / "worker.env").write_text("# a comment\nA=from-file\nB=from-file\n")
     env = {k: v for k, v in os.environ.items() if k not in ("DB", "TAG", "COMPOSE_PROJECT_NAME")}
     theirs = subprocess.run([tool, "config"], cwd=directory, env=env, capture_output=True, text=True, check=True)
     ours = subprocess.run(
