@@ -428,3 +428,24 @@ def test_build_push_and_pull_through_a_registry(cdy: Dockyard, tmp_path: Path) -
         _compose(dy, f, "pl", "down", check=True)
     finally:
         server.stop()
+
+
+def test_error_messages_are_docker_composes(tmp_path: Path) -> None:
+    """Each invalid file of the unit tests' table, through Debian's docker-compose 1.29: the words
+    recorded there (and which Dockyard prints) are still its own."""
+    import os
+
+    from tests.unit.test_compose_load import INVALID
+
+    tool = shutil.which("docker-compose")
+    if tool is None:
+        from tests.conftest import require
+
+        require(False, "docker-compose is not installed (apt-get install docker-compose)")
+    env = {k: v for k, v in os.environ.items() if k != "COMPOSE_PROJECT_NAME"}
+    for index, (text, message) in enumerate(INVALID):
+        directory = tmp_path / f"case{index}"
+        directory.mkdir()
+        (directory / "docker-compose.yml").write_text(text)
+        r = subprocess.run([tool, "config", "-q"], cwd=directory, env=env, capture_output=True, text=True)
+        assert r.returncode == 1 and r.stderr.startswith(message), (text, r.stderr)
