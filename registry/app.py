@@ -30,8 +30,6 @@ from registry.health import Health
 from registry.metrics import InstrumentedBackend, Metrics, mark_worker_dead, metrics_route
 from registry.middleware import RequestContextMiddleware
 from registry.policies.install import install as install_policies
-from registry.proxy.install import install as install_mirror
-from registry.proxy.spools import spool_directory
 from registry.store import Store
 from storage_backends import StorageBackend, open_backend
 
@@ -60,6 +58,10 @@ def create_app(
     # A pull-through cache wraps the handlers; its upstream clients close with the app.
     mirror = None
     if config.proxy is not None:
+        # Loaded only for a mirror: its upstream client (httpx) costs every worker ~10 MiB.
+        from registry.proxy.install import install as install_mirror
+        from registry.proxy.spools import spool_directory
+
         mirror = install_mirror(config.proxy, store, handlers, metrics.registry, spool_directory(config))
     read_only = config.storage.maintenance.readonly.enabled
     prefix = config.http.prefix.rstrip("/")

@@ -27,7 +27,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     from auth import cli as auth_cli
     from registry import doctor, gc
     from registry.policies import cli as policies_cli
-    from registry.proxy import warm as mirror_cli
+    from registry.proxy import cli as mirror_cli
 
     auth_cli.register(subparsers, _auth_section)
     for extra in (gc, doctor, mirror_cli, policies_cli):
@@ -90,6 +90,8 @@ def run_server(config: Config) -> int:
         "loop": "uvloop",
         # httptools, quiet about TLS handshakes on the plain port (registry/plainport.py).
         "http": "registry.plainport:PlainPortProtocol",
+        # No WebSocket routes: uvicorn's websockets protocol would cost every worker ~7 MiB.
+        "ws": "none",
         "access_log": False,
         # uvicorn's own records go through the root handler, in the configured format.
         "log_config": None,

@@ -24,7 +24,6 @@ import json
 import os
 import re
 import shutil
-import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -139,6 +138,8 @@ class ImageStore:
     def tempdir(self) -> Path:
         """A fresh directory on the store's filesystem, so a finished result can be renamed into place."""
         self.ensure_dirs()
+        import tempfile  # only a pull or a load writes: not loaded to start a container
+
         return Path(tempfile.mkdtemp(dir=self.base / "tmp"))
 
     def put_blob(self, data: bytes, digest: str) -> None:
