@@ -129,7 +129,11 @@ def cmd_up(args: argparse.Namespace) -> int:
     from runtime.compose.logs import follow
 
     project = _load(args)
-    started = engine.up(project, args.services or None, build_first=args.build)
+    try:
+        started = engine.up(project, args.services or None, build_first=args.build)
+    except KeyboardInterrupt:
+        print("Aborting.", file=sys.stderr)
+        return 130
     if args.detach:
         return 0
     print("Attaching to " + ", ".join(c.name for c in started), flush=True)
@@ -147,7 +151,7 @@ def cmd_up(args: argparse.Namespace) -> int:
             list(project.services()),
             keep_going=True,
             stop=stopping,
-            on_exit=lambda c: print(f"{c.name} exited with code {c.state().exit_code}", flush=True),
+            on_exit=lambda c: print(f"{c.name} exited with code {engine.wait_exit(c)}", flush=True),
         )
         if stopping.is_set():
             print("Gracefully stopping... (press Ctrl+C again to force)", flush=True)

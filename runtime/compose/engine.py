@@ -26,6 +26,7 @@ __all__ = [
     "start",
     "stop",
     "up",
+    "wait_exit",
 ]
 
 
@@ -183,10 +184,20 @@ def _wait_for(project: Project, service: str) -> None:
             except HealthError as exc:
                 raise ComposeError(f"dependency failed to start: {exc}") from None
         elif condition == "service_completed_successfully":
-            while container.state().status in ("running", "restarting"):
-                time.sleep(0.1)
-            if container.state().exit_code != 0:
-                raise ComposeError(f"service {dep!r} didn't complete successfully: exit {container.state().exit_code}")
+            code = wait_exit(container)
+            if code != 0:
+                raise ComposeError(f"service {dep!r} didn't complete successfully: exit {code}")
+
+
+def wait_exit(container: Container, settle: float = 10.0) -> int:
+    """The container's exit code once it has stopped and its supervisor has recorded it (between
+    the process's end and that record, the runtime reports 255)."""
+    while container.state().status in ("running", "restarting"):
+        time.sleep(0.05)
+    deadline = time.monotonic() + settle
+    while not container.state().finished and time.monotonic() < deadline:
+        time.sleep(0.02)
+    return container.state().exit_code
 
 
 def _has_image(image: str) -> bool:

@@ -49,7 +49,9 @@ services:
     hostname: db
     command: ["sh", "-c", "sleep 0.5; {HTTPD}"]
     volumes: ["data:/data"]
-    networks: [back-end]
+    networks:
+      back-end:
+        aliases: [database]
     healthcheck:
       # busybox wget works on loopback (it is only off loopback that Debian's static one crashes)
       test: ["CMD", "wget", "-q", "-O", "/dev/null", "http://127.0.0.1/"]
@@ -58,7 +60,9 @@ services:
     stop_grace_period: 1s
 networks:
   front-end: {{}}
-  back-end: {{}}
+  back-end:
+    ipam:
+      config: [{{subnet: 10.89.250.0/24}}]
 volumes:
   data: {{}}
 """
@@ -144,11 +148,13 @@ def test_up_the_example_then_down_leaves_nothing(cdy: Dockyard, tmp_path: Path) 
     # A service reaches another by its name on a shared network; published port on 127.0.0.1.
     assert _get(dy, "shop_proxy_1", "app") == "page-of-app\n"
     assert _get(dy, "shop_app_1", "db") == "page-of-db\n"
+    assert _get(dy, "shop_app_1", "database") == "page-of-db\n"
     assert _host_get(port) == "page-of-proxy\n"
     # The db is on the back-end only: the proxy (front-end only) neither resolves nor reaches it.
     assert _get(dy, "shop_proxy_1", "db", timeout=0) == ""
     members = dy("network", "inspect", "-f", "{{range .Containers}}{{.Name}}={{.IPv4Address}} {{end}}", "shop_back-end")
     db_ip = dict(m.split("=") for m in members.stdout.split())["shop_db_1"].split("/")[0]
+    assert db_ip.startswith("10.89.250.")
     assert db_ip and _get(dy, "shop_proxy_1", db_ip, timeout=0) == ""
     # ps, logs, exec.
     ps = _compose(dy, f, "shop", "ps", check=True).stdout.splitlines()
@@ -158,6 +164,7 @@ def test_up_the_example_then_down_leaves_nothing(cdy: Dockyard, tmp_path: Path) 
     assert _compose(dy, f, "shop", "logs", "app", check=True).stdout == "app_1    | app says hello\n"
     r = _compose(dy, f, "shop", "exec", "-T", "app", "sh", "-c", "echo $GREETING; hostname", check=True)
     assert r.stdout == "hi\napp\n"
+    assert _compose(dy, f, "shop", "exec", "-T", "app", "sh", "-c", "exit 3").returncode == 3
     labels = dy("inspect", "-f", '{{index .Config.Labels "com.docker.compose.service"}}', "shop_app_1").stdout
     assert labels == "app\n"
     # A second `up` changes nothing.
@@ -223,6 +230,9 @@ services:
     image: {IMAGE}
     command: ["sh", "-c", "echo ready; exec sleep 600"]
     stop_grace_period: 1s
+    depends_on:
+      once:
+        condition: service_completed_successfully
   once:
     image: {IMAGE}
     command: ["echo", "done here"]
@@ -249,7 +259,7 @@ services:
     os.kill(proc.pid, signal.SIGINT)
     out, err = proc.communicate(timeout=30)
     text_out = "".join(seen) + out
-    assert "once_1    | done here\n" in text_out
+    assert "once_1    | done here\n" in text_out, (text_out, err)
     assert "talker_1  | ready\n" in text_out
     assert "Gracefully stopping" in out and "Stopping att_talker_1 ... done" in err
     assert dy("ps", "-q").stdout == ""
