@@ -14,6 +14,7 @@ from runtime.compose.health import HealthError, parse_duration, wait_healthy
 from runtime.compose.project import Project
 from runtime.compose.service import config_hash, run_arguments, service_image, service_networks
 from runtime.compose.validate import ComposeError
+from runtime.compose.values import items, mapping
 from runtime.containers import Container, ContainerError, ContainerStore
 
 __all__ = [
@@ -84,7 +85,7 @@ def _ensure_networks(project: Project) -> None:
         ipam = entry.get("ipam") or {}
         config = (ipam.get("config") or [{}])[0] if isinstance(ipam, dict) else {}
         labels = {names.PROJECT: project.name, names.NETWORK: key}
-        labels.update({str(k): str(v) for k, v in (entry.get("labels") or {}).items()})  # type: ignore[attr-defined]
+        labels.update({str(k): str(v) for k, v in mapping(entry, "labels").items()})
         _say(f'Creating network "{name}" with driver "bridge"')
         try:
             create_network(
@@ -133,12 +134,16 @@ def _create(project: Project, service: str) -> Container:
     container = created[1]
     networks = list(service_networks(project, service).items())
     for name, options in networks[1:]:
-        aliases = [service, *[str(a) for a in options.get("aliases") or []]]  # type: ignore[attr-defined]
+        aliases = [service, *[str(a) for a in items(options, "aliases")]]
         try:
-            connect(container, name, aliases=aliases, ip=options.get("ipv4_address"), root=_root())  # type: ignore[arg-type]
+            connect(container, name, aliases=aliases, ip=_optional_str(options.get("ipv4_address")), root=_root())
         except NetworkError as exc:
             raise ComposeError(str(exc)) from None
     return container
+
+
+def _optional_str(value: object) -> str | None:
+    return None if value is None else str(value)
 
 
 def _start(container: Container) -> None:

@@ -84,7 +84,7 @@ def wait_healthy(container: Container, healthcheck: dict[str, object]) -> None:
         )
     interval = parse_duration(healthcheck.get("interval"), 30.0)
     timeout = parse_duration(healthcheck.get("timeout"), 30.0)
-    retries = int(healthcheck.get("retries") or 3)  # type: ignore[call-overload]
+    retries = int(str(healthcheck.get("retries") or 3))
     grace_until = time.monotonic() + parse_duration(healthcheck.get("start_period"), 0.0)
     failures = 0
     while True:

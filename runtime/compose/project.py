@@ -12,6 +12,7 @@ import yaml
 from runtime.compose.interpolate import interpolate, read_env_file
 from runtime.compose.names import container_name
 from runtime.compose.validate import ComposeError, check_references, validate
+from runtime.compose.values import items, mapping
 
 __all__ = ["DEFAULT_FILES", "Project", "container_name", "load_project", "project_name"]
 
@@ -45,8 +46,8 @@ class Project:
             if name in done:
                 return
             service = services[name]
-            deps = list(service.get("depends_on") or {})  # type: ignore[call-overload]
-            deps += [str(link).split(":")[0] for link in service.get("links") or []]  # type: ignore[attr-defined]
+            deps = list(mapping(service, "depends_on"))
+            deps += [str(link).split(":")[0] for link in items(service, "links")]
             for dep in deps:
                 visit(dep)
             done.append(name)
@@ -173,17 +174,17 @@ def _normalise_service(service: dict[str, object], directory: Path) -> dict[str,
     if files is not None:
         # As docker-compose 1.29: the files' variables become `environment`, which wins over them.
         merged: dict[str, object] = {}
-        for name in [files] if isinstance(files, str) else list(files):  # type: ignore[call-overload]
+        for name in [files] if isinstance(files, str) else items({"env_file": files}, "env_file"):
             path = directory / str(name)
             if not path.is_file():
                 raise ComposeError(f"Couldn't find env file: {path}")
             merged.update(read_env_file(path))
-        merged.update(service.get("environment") or {})  # type: ignore[call-overload]
+        merged.update(mapping(service, "environment"))
         service["environment"] = merged
     if "ports" in service:
-        service["ports"] = [e for p in service["ports"] for e in _ports(p)]  # type: ignore[attr-defined]
+        service["ports"] = [e for p in items(service, "ports") for e in _ports(p)]
     if "volumes" in service:
-        service["volumes"] = [_volume(v, directory) for v in service["volumes"]]  # type: ignore[attr-defined]
+        service["volumes"] = [_volume(v, directory) for v in items(service, "volumes")]
     for key in ("dns", "dns_search", "tmpfs"):
         if isinstance(service.get(key), str):
             service[key] = [service[key]]

@@ -11,6 +11,7 @@ import shlex
 
 from runtime.compose import names
 from runtime.compose.project import Project
+from runtime.compose.values import items, mapping
 
 __all__ = ["config_hash", "first_network", "run_arguments", "service_image", "service_networks"]
 
@@ -61,17 +62,17 @@ def run_arguments(project: Project, service: str) -> argparse.Namespace:
         names.NUMBER: "1",
         names.CONFIG_HASH: config_hash(project, service),
         "com.docker.compose.oneoff": "False",
-        **{str(k): str(v) for k, v in (config.get("labels") or {}).items()},  # type: ignore[attr-defined]
+        **{str(k): str(v) for k, v in mapping(config, "labels").items()},
     }
     argv += [f"--label={k}={v}" for k, v in labels.items()]
-    for key, value in (config.get("environment") or {}).items():  # type: ignore[attr-defined]
+    for key, value in mapping(config, "environment").items():
         if value is None:
             if key in os.environ:
                 argv.append(f"--env={key}={os.environ[key]}")
         else:
             argv.append(f"--env={key}={value}")
-    for port in config.get("ports") or []:  # type: ignore[attr-defined]
-        if isinstance(port, str):
+    for port in items(config, "ports"):
+        if not isinstance(port, dict):
             argv.append(f"--publish={port}")
             continue
         text = str(port["target"])
@@ -83,7 +84,7 @@ def run_arguments(project: Project, service: str) -> argparse.Namespace:
             text += f"/{port['protocol']}"
         argv.append(f"--publish={text}")
     declared_volumes = project.section("volumes")
-    for mount in config.get("volumes") or []:  # type: ignore[attr-defined]
+    for mount in items(config, "volumes"):
         parts = str(mount).split(":")
         if len(parts) > 1 and not parts[0].startswith("/"):
             parts[0] = names.volume_name(project.name, parts[0], declared_volumes.get(parts[0], {}))
@@ -91,11 +92,11 @@ def run_arguments(project: Project, service: str) -> argparse.Namespace:
     networks = service_networks(project, service)
     first, options = next(iter(networks.items()))
     argv.append(f"--network={first}")
-    for alias in [service, *[str(a) for a in options.get("aliases") or []]]:  # type: ignore[attr-defined]
+    for alias in [service, *[str(a) for a in items(options, "aliases")]]:
         argv.append(f"--network-alias={alias}")
     if options.get("ipv4_address"):
         argv.append(f"--ip={options['ipv4_address']}")
-    for link in config.get("links") or []:  # type: ignore[attr-defined]
+    for link in items(config, "links"):
         target, _, alias = str(link).partition(":")
         argv.append(f"--link={names.container_name(project.name, target)}:{alias or target}")
     simple = {
@@ -109,13 +110,14 @@ def run_arguments(project: Project, service: str) -> argparse.Namespace:
             argv.append(f"{flag}={config[key]}")
     repeated = {"dns": "--dns", "dns_search": "--dns-search", "tmpfs": "--tmpfs", "expose": "--expose"}
     for key, flag in repeated.items():
-        argv += [f"{flag}={value}" for value in config.get(key) or []]  # type: ignore[attr-defined]
-    hosts = config.get("extra_hosts") or []
+        argv += [f"{flag}={value}" for value in items(config, key)]
+    hosts = config.get("extra_hosts")
     if isinstance(hosts, dict):
-        hosts = [f"{host}:{address}" for host, address in hosts.items()]
-    argv += [f"--add-host={entry}" for entry in hosts]  # type: ignore[attr-defined]
-    argv += [f"--cap-add={c}" for c in config.get("cap_add") or []]  # type: ignore[attr-defined]
-    argv += [f"--cap-drop={c}" for c in config.get("cap_drop") or []]  # type: ignore[attr-defined]
+        argv += [f"--add-host={host}:{address}" for host, address in hosts.items()]
+    else:
+        argv += [f"--add-host={entry}" for entry in items(config, "extra_hosts")]
+    argv += [f"--cap-add={c}" for c in items(config, "cap_add")]
+    argv += [f"--cap-drop={c}" for c in items(config, "cap_drop")]
     for key, flag in {"init": "--init", "read_only": "--read-only", "privileged": "--privileged"}.items():
         if config.get(key):
             argv.append(flag)

@@ -7,6 +7,7 @@ import re
 
 from runtime.compose import model
 from runtime.compose.model import Any_, Array, Enum, Mapping, Record, Scalar, Type, Union
+from runtime.compose.values import items
 
 __all__ = ["ComposeError", "check_references", "validate"]
 
@@ -190,7 +191,7 @@ def _check_cycles(services: dict[str, dict[str, object]]) -> None:
         state[name] = 1
         deps = services[name].get("depends_on") or {}
         assert isinstance(deps, dict)
-        links = [str(link).split(":")[0] for link in services[name].get("links") or []]  # type: ignore[attr-defined]
+        links = [str(link).split(":")[0] for link in items(services[name], "links")]
         for dep in [*deps, *links]:
             if dep in services:
                 visit(dep, [*trail, name])
