@@ -47,7 +47,7 @@ def create_app(
     metrics = Metrics()
     backend = InstrumentedBackend(backend, metrics)
     store = Store(backend, delete_enabled=config.storage.delete.enabled)
-    pulls = install_policies(config, store, metrics.observe_quota)
+    pulls = install_policies(config, store, metrics)
     handlers: dict[str, Any] = {
         "base": _Base(),
         "blobs": BlobHandlers(store, redirect=not config.storage.redirect.disable),
@@ -124,10 +124,28 @@ def create_app(
     app.state.controller = controller
     app.state.metrics = metrics
     app.add_middleware(ErrorHandler)  # added first, so it runs inside the request context
+    if config.audit.enabled:
+        _install_audit(app, config, store)
     app.add_middleware(RequestContextMiddleware, enabled=not config.log.accesslog.disabled, metrics=metrics)
     if config.response_headers:
         app.add_middleware(ConfiguredHeaders, headers=config.response_headers)
     return app
+
+
+def _install_audit(app: Starlette, config: Config, store: Store) -> None:
+    """The audit log's middleware, between the error handler and the request context (a
+    ConfigError when its file cannot be opened)."""
+    from oci.digest import Digest
+    from registry.audit.middleware import AuditMiddleware
+    from registry.audit.sink import AuditSink
+
+    async def blob_size(name: str, digest: Digest) -> int | None:
+        return (await store.stat_blob(name, digest)).size
+
+    sink = AuditSink(config.audit)
+    app.add_middleware(
+        AuditMiddleware, sink=sink, trust_forwarded=config.http.trustforwardedheaders, blob_size=blob_size
+    )
 
 
 class _Base:

@@ -131,6 +131,10 @@ def run_server(config: Config) -> int:
             # The workers build their own apps; this process only checks the auth config (and
             # creates the token key once, before they race to).
             open_controller(config.auth, config.auth_context)
+            if config.audit.enabled:
+                from registry.audit.sink import check as check_audit
+
+                check_audit(config.audit)
             if config.ui.enabled:
                 from registry.ui.checks import check_ui
 

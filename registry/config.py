@@ -29,6 +29,7 @@ from auth.config import (
     TokenConfig,
     TokenServerConfig,
 )
+from registry.audit.config import AuditConfig
 from registry.policies.config import PoliciesConfig, QuotasConfig
 from registry.ui.config import UiConfig
 from storage_backends.options import FilesystemOptions, MemoryOptions, S3Options
@@ -230,6 +231,8 @@ class Config:
     # Retention, immutable tags and quotas are owned by registry/policies.
     policies: PoliciesConfig = field(default_factory=PoliciesConfig)
     quotas: QuotasConfig = field(default_factory=QuotasConfig)
+    # The audit log is owned by registry/audit.
+    audit: AuditConfig = field(default_factory=AuditConfig)
 
     def __post_init__(self) -> None:
         if self.proxy is not None and self.storage.maintenance.readonly.enabled:
