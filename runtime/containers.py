@@ -92,7 +92,9 @@ class Container:
             return State()
         known = {f.name for f in dataclasses.fields(State)}
         state = State(**{k: v for k, v in data.items() if k in known})
-        if (state.status == "running" and not self.alive(state)) or (
+        # A running container whose process is gone is still "running" while its supervisor lives:
+        # the supervisor is about to record the real exit code.
+        if (state.status == "running" and not self.alive(state) and not self.supervised(state)) or (
             state.status == "restarting" and not self.supervised(state)
         ):
             # The supervisor died without recording the end (killed, or the machine restarted).
