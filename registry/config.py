@@ -29,6 +29,7 @@ from auth.config import (
     TokenConfig,
     TokenServerConfig,
 )
+from registry.events.config import NotificationsConfig
 from registry.policies.config import PoliciesConfig, QuotasConfig
 from registry.ui.config import UiConfig
 from storage_backends.options import FilesystemOptions, MemoryOptions, S3Options
@@ -230,6 +231,8 @@ class Config:
     # Retention, immutable tags and quotas are owned by registry/policies.
     policies: PoliciesConfig = field(default_factory=PoliciesConfig)
     quotas: QuotasConfig = field(default_factory=QuotasConfig)
+    # distribution's webhooks, made durable: owned by registry/events.
+    notifications: NotificationsConfig = field(default_factory=NotificationsConfig)
 
     def __post_init__(self) -> None:
         if self.proxy is not None and self.storage.maintenance.readonly.enabled:
@@ -293,7 +296,6 @@ class Config:
 # distribution keys that Dockyard accepts but does not act on: a warning at start names each.
 UNIMPLEMENTED_KEYS = frozenset(
     {
-        "notifications",
         "redis",
         "health",
         "validation",
