@@ -97,14 +97,19 @@ async def append(writes: Iterable[tuple[Queue, str, dict[str, Any]]]) -> None:
 
 
 async def live_tails(backend: StorageBackend) -> list[str]:
-    """The ids of the tails following now."""
+    """The ids of the tails following now; what gone ones left behind is deleted."""
     found = []
     now = time.time()
     for tail_id in await backend.list(TAILS):
         try:
             info = await backend.stat(f"{tail_dir(tail_id)}/alive")
         except PathNotFound:
+            # A tail writes `alive` first and deletes it last: without it, this is an event a server
+            # queued while the tail was leaving.
+            await backend.delete(tail_dir(tail_id))
             continue
         if now - info.modified < TAIL_ALIVE_SECONDS:
             found.append(tail_id)
+        elif now - info.modified > 10 * TAIL_ALIVE_SECONDS:
+            await backend.delete(tail_dir(tail_id))  # killed long ago
     return found
