@@ -152,6 +152,10 @@ class Store:
         finally:
             self._downloads -= 1
 
+    async def blob_size(self, digest: Digest) -> int:
+        """The size of a blob just stored (no link check: the caller has just linked it)."""
+        return (await self.backend.stat(paths.blob_data(digest))).size
+
     def blob_path(self, digest: Digest) -> str | None:
         """The local file holding a blob, when the backend keeps blobs in local files."""
         return None if self._files is None else str(self._files.local_path(paths.blob_data(digest)))

@@ -95,21 +95,28 @@ class Deliverer:
     async def _deliver_while_held(self) -> None:
         while True:
             await self._keep()
-            pending = await self.queue.pending()
-            if self.metrics is not None:
-                oldest = time.time() - seq_time(pending[0]) if pending else 0.0
-                self.metrics.observe_queue(self.endpoint.name, len(pending), max(oldest, 0.0))
+            pending = await self._observe()
             if not pending:
                 await self._sleep(POLL_SECONDS)
                 continue
             for seq in pending[:_BATCH]:
-                event = await self.queue.read(seq)
-                if event is not None:
-                    await self._send_until_accepted(event)
+                raw = await self.queue.read_raw(seq)
+                encoded = encode(raw, self.endpoint.format) if raw is not None else None
+                if encoded is not None:
+                    await self._send_until_accepted(seq, *encoded)
+                elif raw is not None:
+                    log.error("events: %s/%s is not an event; dropped", self.queue.pending_dir, seq)
                 await self.queue.remove(seq)
 
-    async def _send_until_accepted(self, event: dict[str, object]) -> None:
-        body, content_type = encode(event, self.endpoint.format)
+    async def _observe(self) -> list[str]:
+        """List the queue, and record its depth and age."""
+        pending = await self.queue.pending()
+        if self.metrics is not None:
+            oldest = time.time() - seq_time(pending[0]) if pending else 0.0
+            self.metrics.observe_queue(self.endpoint.name, len(pending), max(oldest, 0.0))
+        return pending
+
+    async def _send_until_accepted(self, seq: str, body: bytes, content_type: str) -> None:
         headers = [*self.endpoint.header_pairs, ("Content-Type", content_type)]
         if self.endpoint.secret:
             headers.append((SIGNATURE_HEADER, signature(self.endpoint.secret, body)))
@@ -122,11 +129,12 @@ class Deliverer:
             if problem is None:
                 return
             failures += 1
+            await self._observe()  # while the endpoint fails, the queue behind it grows: show it
             delay = retry_delay(failures, self.endpoint.threshold, self.endpoint.backoff)
             log.warning(
                 "events: %s did not take event %s (%s); attempt %d, next in %.1fs",
                 self.endpoint.name,
-                event.get("id"),
+                seq,
                 problem,
                 failures,
                 delay,

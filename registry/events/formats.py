@@ -1,22 +1,18 @@
-"""What an endpoint receives: distribution's envelope or a CloudEvent, and the signature header."""
+"""What an endpoint receives: distribution's envelope (one event) or a CloudEvent, and the signature header."""
 
 from __future__ import annotations
 
 import hashlib
 import hmac
-import json
 from typing import Any
+
+import orjson
 
 from registry.events.model import ENVELOPE_MEDIA_TYPE
 
 CLOUDEVENTS_MEDIA_TYPE = "application/cloudevents+json"
 SIGNATURE_HEADER = "X-Dockyard-Signature"
 CLOUDEVENTS_TYPE_PREFIX = "dev.dockyard.registry."
-
-
-def distribution_body(event: dict[str, Any]) -> bytes:
-    """One event in distribution's envelope, indented as distribution indents it."""
-    return json.dumps({"events": [event]}, indent=3, ensure_ascii=False).encode()
 
 
 def cloudevent(event: dict[str, Any]) -> dict[str, Any]:
@@ -39,11 +35,19 @@ def cloudevent(event: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def encode(event: dict[str, Any], format: str) -> tuple[bytes, str]:
-    """The request body for `event` in the endpoint's format, and its content type."""
+def encode(raw: bytes, format: str) -> tuple[bytes, str] | None:
+    """The request body for a stored event (its JSON) in the endpoint's format, and its content type;
+    None when the stored bytes are not an event."""
+    try:
+        event = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        return None
+    if not isinstance(event, dict) or "id" not in event:
+        return None
     if format == "cloudevents":
-        return json.dumps(cloudevent(event), ensure_ascii=False).encode(), CLOUDEVENTS_MEDIA_TYPE
-    return distribution_body(event), ENVELOPE_MEDIA_TYPE
+        return orjson.dumps(cloudevent(event)), CLOUDEVENTS_MEDIA_TYPE
+    # The stored bytes go out as they are: no second encoding.
+    return b'{"events":[' + raw + b"]}", ENVELOPE_MEDIA_TYPE
 
 
 def signature(secret: str, body: bytes) -> str:

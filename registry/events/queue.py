@@ -79,11 +79,19 @@ class Queue:
     async def pending(self, limit: int | None = None) -> list[str]:
         return await self.backend.list(self.pending_dir, limit=limit)
 
-    async def read(self, seq: str) -> dict[str, Any] | None:
-        """The event, or None when it is gone (delivered by another process) or unreadable."""
+    async def read_raw(self, seq: str) -> bytes | None:
+        """The event's JSON as stored, or None when it is gone (delivered by another process)."""
         try:
-            event = orjson.loads(await self.backend.get(f"{self.pending_dir}/{seq}"))
-        except (PathNotFound, orjson.JSONDecodeError):
+            return await self.backend.get(f"{self.pending_dir}/{seq}")
+        except PathNotFound:
+            return None
+
+    async def read(self, seq: str) -> dict[str, Any] | None:
+        """The event, or None when it is gone or unreadable."""
+        raw = await self.read_raw(seq)
+        try:
+            event = orjson.loads(raw) if raw is not None else None
+        except orjson.JSONDecodeError:
             return None
         return event if isinstance(event, dict) else None
 

@@ -36,7 +36,7 @@ class UploadHandlers:
 
     async def _pushed(self, request: Request, name: str, digest: Digest, source: str = "") -> None:
         if self.events is not None and self.events.active:
-            size = (await self.store.stat_blob(name, digest)).size
+            size = await self.store.blob_size(digest)
             await self.events.blob(request, "mount" if source else "push", name, str(digest), size, source)
 
     async def start_upload(self, request: Request, name: str) -> Response:
