@@ -11,6 +11,12 @@ from starlette.routing import BaseRoute
 
 from oci.errorcodes import ErrorCode
 
+# Request scope keys auth fills in for the registry's logs (the access log, registry/audit): the
+# authenticated subject (also when it is then refused), and the user name a login attempt gave
+# ("" for an anonymous token), set by the token endpoint and the UI's login form.
+SUBJECT_KEY = "dockyard.user"
+LOGIN_KEY = "dockyard.login"
+
 
 @dataclass(frozen=True, slots=True)
 class Access:

@@ -10,7 +10,7 @@ from starlette.requests import Request
 from starlette.routing import BaseRoute
 
 from auth import challenge
-from auth.base import Access, Challenge, Denied, Grant
+from auth.base import SUBJECT_KEY, Access, Challenge, Denied, Grant
 from auth.credentials import Basic, MalformedCredentials, client_address, parse_authorization
 from auth.htpasswd import PasswordLike
 from auth.ratelimit import LoginLimiter
@@ -76,6 +76,7 @@ class HtpasswdController:
         if not await login(self.checker, self.limiter, address, creds.user, creds.password):
             raise Challenge("invalid username or password", headers=headers)
         identity = rules.identity(creds.user)
+        request.scope[SUBJECT_KEY] = creds.user
         if not all(rules.allows(identity, a.type, a.name, a.action) for a in wanted):
             raise Denied("requested access to the resource is denied", detail=challenge.detail(wanted))
         return RuleGrant(identity, self.rules)

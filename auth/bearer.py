@@ -9,7 +9,7 @@ from starlette.requests import Request
 from starlette.routing import BaseRoute
 
 from auth import challenge
-from auth.base import Access, Challenge, Grant
+from auth.base import SUBJECT_KEY, Access, Challenge, Grant
 from auth.credentials import Bearer, MalformedCredentials, parse_authorization
 from auth.rules import RuleSource
 from auth.token import InvalidToken, TokenClaims, TokenVerifier
@@ -66,6 +66,7 @@ class TokenController:
             headers = challenge.bearer(realm, self.service, wanted, error="invalid_token")
             raise Challenge(str(exc), headers=headers, detail=challenge.detail(wanted)) from None
         grant = TokenGrant(claims, self.rules)
+        request.scope[SUBJECT_KEY] = grant.subject
         if not all(claims.allows(a.type, a.name, a.action) for a in wanted):
             # RFC 6750 section 3.1: Docker shows `insufficient_scope` as "denied: requested access
             # to the resource is denied", and clients that retry fetch a token for this scope.

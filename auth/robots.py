@@ -48,6 +48,8 @@ class Scope:
         unknown = wanted - _ACTIONS
         if unknown:
             raise RobotError(f"scope {text!r}: unknown action(s) {', '.join(sorted(unknown))} (pull, push, delete)")
+        if "push" in wanted:
+            wanted |= {"pull"}  # a push reads what is there first, as auth.access rules grant it
         return cls(glob, wanted)
 
     def __str__(self) -> str:

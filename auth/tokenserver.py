@@ -20,7 +20,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from auth import challenge
-from auth.base import AuthError, Challenge
+from auth.base import LOGIN_KEY, SUBJECT_KEY, AuthError, Challenge
 from auth.basic import login
 from auth.credentials import Basic, MalformedCredentials, client_address, parse_authorization
 from auth.htpasswd import PasswordLike
@@ -70,6 +70,7 @@ class TokenServer:
         return JSONResponse(self.issuer.key.jwks())
 
     async def token(self, request: Request) -> Response:
+        request.scope[LOGIN_KEY] = ""
         try:
             if request.method == "POST":
                 return await self._post(request)
@@ -119,6 +120,7 @@ class TokenServer:
             if not isinstance(refresh, str) or not refresh:
                 raise _BadRequest("grant_type=refresh_token needs refresh_token")
             user = self._refreshed_user(refresh)
+            request.scope[LOGIN_KEY] = request.scope[SUBJECT_KEY] = user
             # oauth.md: with a refresh token the answer carries the same refresh token back.
             return self._answer(user, scopes, offline=False, refresh=refresh)
         raise _BadRequest("grant_type must be password or refresh_token", "unsupported_grant_type")
@@ -137,10 +139,12 @@ class TokenServer:
         return JSONResponse(body, headers={"Cache-Control": "no-store", "Pragma": "no-cache"})
 
     async def _login(self, request: Request, user: str, password: str) -> None:
+        request.scope[LOGIN_KEY] = user
         address = client_address(request, self.trust_forwarded)
         if self.users is None or not await login(self.users, self.limiter, address, user, password):
             log.info("token: failed login for %r from %s", user, address)
             raise Challenge("invalid username or password")
+        request.scope[SUBJECT_KEY] = user
 
     def _refreshed_user(self, refresh: str) -> str:
         try:

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-import hashlib
 import re
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import hashlib
 
 # Registered algorithms and the exact shape of their encoded part (image-spec descriptor.md).
 ALGORITHMS: dict[str, re.Pattern[str]] = {
@@ -37,6 +40,8 @@ class Digest:
 
     @classmethod
     def of(cls, data: bytes, algorithm: str = "sha256") -> Digest:
+        import hashlib
+
         return cls(algorithm, hashlib.new(algorithm, data).hexdigest())
 
     def __str__(self) -> str:
@@ -52,6 +57,10 @@ def is_digest(text: str) -> bool:
 
 
 def new_hasher(algorithm: str) -> hashlib._Hash:
+    # hashlib is imported when first used: loading it (OpenSSL) costs ~2 ms, and a container's
+    # start parses references and digests without hashing anything.
+    import hashlib
+
     if algorithm not in ALGORITHMS:
         raise InvalidDigest(f"unsupported digest algorithm {algorithm!r}")
     return hashlib.new(algorithm)

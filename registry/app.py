@@ -31,8 +31,6 @@ from registry.health import Health
 from registry.metrics import InstrumentedBackend, Metrics, mark_worker_dead, metrics_route
 from registry.middleware import RequestContextMiddleware
 from registry.policies.install import install as install_policies
-from registry.proxy.install import install as install_mirror
-from registry.proxy.spools import spool_directory
 from registry.store import Store
 from storage_backends import StorageBackend, open_backend
 
@@ -50,7 +48,7 @@ def create_app(
     metrics = Metrics()
     backend = InstrumentedBackend(backend, metrics)
     store = Store(backend, delete_enabled=config.storage.delete.enabled)
-    pulls = install_policies(config, store, metrics.observe_quota)
+    pulls = install_policies(config, store, metrics)
     notifier = install_events(config, backend, metrics)
     handlers: dict[str, Any] = {
         "base": _Base(),
@@ -62,6 +60,10 @@ def create_app(
     # A pull-through cache wraps the handlers; its upstream clients close with the app.
     mirror = None
     if config.proxy is not None:
+        # Loaded only for a mirror: its upstream client (httpx) costs every worker ~10 MiB.
+        from registry.proxy.install import install as install_mirror
+        from registry.proxy.spools import spool_directory
+
         mirror = install_mirror(config.proxy, store, handlers, metrics.registry, spool_directory(config))
     read_only = config.storage.maintenance.readonly.enabled
     prefix = config.http.prefix.rstrip("/")
@@ -128,10 +130,28 @@ def create_app(
     app.state.metrics = metrics
     app.state.notifier = notifier
     app.add_middleware(ErrorHandler)  # added first, so it runs inside the request context
+    if config.audit.enabled:
+        _install_audit(app, config, store)
     app.add_middleware(RequestContextMiddleware, enabled=not config.log.accesslog.disabled, metrics=metrics)
     if config.response_headers:
         app.add_middleware(ConfiguredHeaders, headers=config.response_headers)
     return app
+
+
+def _install_audit(app: Starlette, config: Config, store: Store) -> None:
+    """The audit log's middleware, between the error handler and the request context (a
+    ConfigError when its file cannot be opened)."""
+    from oci.digest import Digest
+    from registry.audit.middleware import AuditMiddleware
+    from registry.audit.sink import AuditSink
+
+    async def blob_size(name: str, digest: Digest) -> int | None:
+        return (await store.stat_blob(name, digest)).size
+
+    sink = AuditSink(config.audit)
+    app.add_middleware(
+        AuditMiddleware, sink=sink, trust_forwarded=config.http.trustforwardedheaders, blob_size=blob_size
+    )
 
 
 class _Base:

@@ -28,7 +28,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     from registry import doctor, gc
     from registry.events import cli as events_cli
     from registry.policies import cli as policies_cli
-    from registry.proxy import warm as mirror_cli
+    from registry.proxy import cli as mirror_cli
 
     auth_cli.register(subparsers, _auth_section)
     for extra in (gc, doctor, mirror_cli, policies_cli, events_cli):
@@ -91,6 +91,8 @@ def run_server(config: Config) -> int:
         "loop": "uvloop",
         # httptools, quiet about TLS handshakes on the plain port (registry/plainport.py).
         "http": "registry.plainport:PlainPortProtocol",
+        # No WebSocket routes: uvicorn's websockets protocol would cost every worker ~7 MiB.
+        "ws": "none",
         "access_log": False,
         # uvicorn's own records go through the root handler, in the configured format.
         "log_config": None,
@@ -130,6 +132,10 @@ def run_server(config: Config) -> int:
             # The workers build their own apps; this process only checks the auth config (and
             # creates the token key once, before they race to).
             open_controller(config.auth, config.auth_context)
+            if config.audit.enabled:
+                from registry.audit.sink import check as check_audit
+
+                check_audit(config.audit)
             if config.ui.enabled:
                 from registry.ui.checks import check_ui
 

@@ -29,6 +29,7 @@ from auth.config import (
     TokenConfig,
     TokenServerConfig,
 )
+from registry.audit.config import AuditConfig
 from registry.events.config import NotificationsConfig
 from registry.policies.config import PoliciesConfig, QuotasConfig
 from registry.ui.config import UiConfig
@@ -233,6 +234,8 @@ class Config:
     quotas: QuotasConfig = field(default_factory=QuotasConfig)
     # distribution's webhooks, made durable: owned by registry/events.
     notifications: NotificationsConfig = field(default_factory=NotificationsConfig)
+    # The audit log is owned by registry/audit.
+    audit: AuditConfig = field(default_factory=AuditConfig)
 
     def __post_init__(self) -> None:
         if self.proxy is not None and self.storage.maintenance.readonly.enabled:

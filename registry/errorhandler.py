@@ -19,6 +19,8 @@ log = logging.getLogger("dockyard")
 
 # Set by the router once a request matched a route: the code for content that vanished under it.
 MISSING_KEY = "dockyard.missing"
+# Set here on every error answer: the error itself, for the audit log (registry/audit).
+ERROR_KEY = "dockyard.error"
 
 
 def error_response(error: RegistryError) -> Response:
@@ -55,6 +57,7 @@ class ErrorHandler:
             if started:
                 raise  # the status line is gone: all that is left is to cut the connection
             error = registry_error(exc, scope.get(MISSING_KEY, ErrorCode.NAME_UNKNOWN))
+            scope[ERROR_KEY] = error
             if error.status >= 500:
                 _log(scope, exc, error)
             if error.code is ErrorCode.UNKNOWN:

@@ -19,7 +19,9 @@ __all__ = ["ErrorCode", "RegistryError", "registry_error"]
 
 class RegistryError(Exception):
     """An answer with the spec's error body. `status` overrides the code's usual one where the
-    spec asks for another (416 for an unsatisfiable range, 413 for a manifest too large)."""
+    spec asks for another (416 for an unsatisfiable range, 413 for a manifest too large).
+    `policy` names the governance rule that refused the request (`immutable`, `quota`): the audit
+    log records such answers as denials whatever their status."""
 
     def __init__(
         self,
@@ -28,6 +30,7 @@ class RegistryError(Exception):
         headers: Mapping[str, str] | None = None,
         message: str | None = None,
         status: int | None = None,
+        policy: str | None = None,
     ) -> None:
         super().__init__(message or code.message)
         self.code = code
@@ -35,6 +38,7 @@ class RegistryError(Exception):
         self.headers = dict(headers or {})
         self.message = message or code.message
         self.status = status or code.status
+        self.policy = policy
 
     def body(self) -> dict[str, Any]:
         error: dict[str, Any] = {"code": self.code.name, "message": self.message}

@@ -49,9 +49,9 @@ from registry.config import Config, parse_duration
 from registry.gc_record import LastRun, record_run
 from registry.links import listed_digests
 from registry.policies.config import PoliciesConfig, QuotasConfig
-from registry.policies.pulls import last_pulled
+from registry.policies.pulls import last_pulled, pulled_key
 from registry.policies.quota import Usage, compute_usage
-from registry.policies.retention import TagTimes, tags_to_remove
+from registry.policies.retention import TagTimes, spare_referrer_tags, tags_to_remove
 from registry.proxy.evict import evict
 from registry.store import GC_DONE, GC_DOOMED_TTL, GC_PENDING, Store
 from storage_backends import BackendError, PathNotFound, StorageBackend, open_backend
@@ -255,12 +255,36 @@ class Collector:
                 pushed = (await self.backend.stat(paths.tag_current_link(repo.name, tag))).modified
                 pulled = await last_pulled(self.backend, repo.name, tag) if policy.retention.keepwithin else 0.0
                 times[tag] = TagTimes(pushed, pulled)
-        for tag in tags_to_remove(repo.name, policy.retention, times, self.clock(), self.options.policies):
+        removed = tags_to_remove(repo.name, policy.retention, times, self.clock(), self.options.policies)
+        if removed:
+            removed = spare_referrer_tags(removed, await self._kept_manifests(repo, set(repo.tags) - set(removed)))
+        for tag in removed:
+            if not self.options.dry_run:
+                if await self._retagged(repo, tag, times[tag].pushed):
+                    continue  # pushed again while this run looked: it is new now
+                await self.backend.delete(paths.tag_dir(repo.name, tag))
+                await self.backend.delete(pulled_key(repo.name, tag))
             self.report.tags.append(f"{repo.name}:{tag}")
             del repo.tags[tag]
-            if not self.options.dry_run:
-                await self.backend.delete(paths.tag_dir(repo.name, tag))
-                await self.backend.delete(f"{paths.repository(repo.name)}/_dockyard/pulled/{tag}")
+
+    async def _retagged(self, repo: _Repo, tag: str, pushed: float) -> bool:
+        link = paths.tag_current_link(repo.name, tag)
+        try:
+            modified = (await self.backend.stat(link)).modified
+        except PathNotFound:
+            return True
+        return modified != pushed or await self._read_link(link) != repo.tags[tag]
+
+    async def _kept_manifests(self, repo: _Repo, tags: set[str]) -> set[str]:
+        """The manifests the given tags reach (an index's children too), as digest strings."""
+        seen: set[Digest] = set()
+        stack = [repo.tags[t] for t in tags]
+        while stack:
+            digest = stack.pop()
+            if digest not in seen:
+                seen.add(digest)
+                stack.extend((await self._refs(repo, digest)).children)
+        return {str(d) for d in seen}
 
     async def mark(self) -> None:
         for name in await Store(self.backend).repositories():

@@ -14,7 +14,7 @@ import hmac
 import os
 import shutil
 import tempfile
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client import multiprocess as prometheus_multiprocess
@@ -74,6 +74,8 @@ class Metrics:
         self.quota_limit = Gauge(
             "dockyard_quota_limit_bytes", "A quota's limit", ["quota"], registry=r, multiprocess_mode="mostrecent"
         )
+        # Gauges read from the store when scraped (quota usage, which other replicas change too).
+        self.before_scrape: list[Callable[[], Awaitable[object]]] = []
 
         self.events_delivered = Counter(
             "dockyard_events_delivered", "Events an endpoint accepted", ["endpoint"], registry=r
@@ -174,6 +176,8 @@ def metrics_route(config: MetricsConfig, metrics: Metrics) -> Route:
                     headers={"WWW-Authenticate": 'Bearer realm="metrics"'},
                     media_type="text/plain",
                 )
+        for refresh in metrics.before_scrape:
+            await refresh()
         return Response(metrics.render(), media_type=CONTENT_TYPE_LATEST)
 
     return Route(config.path, endpoint, methods=["GET"], name="metrics")

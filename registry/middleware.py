@@ -10,6 +10,8 @@ from typing import TYPE_CHECKING, Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from registry.zerocopy import PATHSEND
+
 if TYPE_CHECKING:
     from registry.metrics import Metrics
 
@@ -21,6 +23,13 @@ REQUEST_ID_HEADER = b"x-request-id"
 # so one id follows the request through both logs.
 _INCOMING_ID = re.compile(rb"^[A-Za-z0-9._-]{8,64}$")
 _UPLOAD_METHODS = frozenset({"POST", "PATCH", "PUT"})
+
+
+def _content_length(headers: list[tuple[bytes, bytes]]) -> int:
+    for name, value in headers:
+        if name.lower() == b"content-length":
+            return int(value) if value.isdigit() else 0
+    return 0
 
 
 class RequestContextMiddleware:
@@ -48,6 +57,7 @@ class RequestContextMiddleware:
         status = 0
         sent = 0
         received = 0
+        length = 0  # the response's Content-Length, for a body the server sends from a file
 
         async def counting_receive() -> Message:
             nonlocal received
@@ -57,15 +67,18 @@ class RequestContextMiddleware:
             return message
 
         async def wrapped_send(message: Message) -> None:
-            nonlocal status, sent
+            nonlocal status, sent, length
             if message["type"] == "http.response.start":
                 status = message["status"]
                 headers = list(message.get("headers", []))
+                length = _content_length(headers)
                 headers.append(API_VERSION)
                 headers.append((REQUEST_ID_HEADER, request_id.encode()))
                 message = {**message, "headers": headers}
             elif message["type"] == "http.response.body":
                 sent += len(message.get("body", b""))
+            elif message["type"] == PATHSEND:
+                sent += length
             await send(message)
 
         try:

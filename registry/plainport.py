@@ -4,7 +4,10 @@ TLS handshake on the plain-HTTP port.
 Docker tries HTTPS first against a registry it does not know to be insecure, so every pull from such
 a client opens with a TLS ClientHello. uvicorn would log "Invalid HTTP request received." as a
 WARNING for each of those connections; here the client gets the same 400 and the log gets one line
-per client address per minute, saying what happened."""
+per client address per minute, saying what happened.
+
+It also offers the app zero-copy file sends (`http.response.pathsend`, registry/zerocopy.py) on
+plain-HTTP connections."""
 
 from __future__ import annotations
 
@@ -12,7 +15,10 @@ import asyncio
 import logging
 import time
 
-from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+from uvicorn._types import ASGI3Application
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol, RequestResponseCycle
+
+from registry.zerocopy import ZeroCopyApp, socket_ref
 
 log = logging.getLogger("dockyard.server")
 
@@ -53,6 +59,12 @@ class PlainPortProtocol(HttpToolsProtocol):
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
         self._first_data = True
+        self._sendfile_socket = socket_ref(transport) if self.scheme == "http" else None
+
+    def _start_asgi_task(self, cycle: RequestResponseCycle, app: ASGI3Application) -> None:
+        if self._sendfile_socket is not None:
+            app = ZeroCopyApp(app, self.transport, self._sendfile_socket, cycle)  # type: ignore[arg-type,assignment]
+        super()._start_asgi_task(cycle, app)
 
     def data_received(self, data: bytes) -> None:
         first, self._first_data = self._first_data, False

@@ -81,11 +81,14 @@ class Uploads:
         chunks: AsyncIterator[bytes],
         start: int | None = None,
         length: int | None = None,
+        claimed: Digest | None = None,
     ) -> int:
         """Append a chunk. `start` (from Content-Range) must be the current size; returns the new size.
 
         A chunk that fails midway (client gone, wrong length) is rolled back, so the upload stays
-        at its previous size and can be resumed.
+        at its previous size and can be resumed. `claimed` is the digest the request says the whole
+        upload has (a monolithic POST or a completing PUT): a blob the quota's repositories already
+        hold costs nothing, so its bytes are not refused for their length (registry/policies/quota.py).
         """
         async with self._lock(upload_id):
             size = await self.upload_size(name, upload_id)
@@ -93,7 +96,7 @@ class Uploads:
                 raise _range_error(size)
             quota = self.quota
             if quota is not None and length is not None:
-                await quota.check(name, size + length)
+                await quota.check(name, size + length, claimed, verified=False)
             live = self._hashes.get(upload_id)
             if live is not None and live.offset != size:
                 live = None  # another process wrote since: the hash is rebuilt at completion
@@ -110,7 +113,7 @@ class Uploads:
                     if length is not None and written > length:
                         raise RegistryError(ErrorCode.SIZE_INVALID, detail="chunk longer than its Content-Length")
                     if quota is not None and length is None:
-                        await quota.check(name, size + written)
+                        await quota.check(name, size + written, claimed, verified=False)
                     if hasher is not None:
                         hasher.update(chunk)
                     await writer.write(chunk)
@@ -157,7 +160,7 @@ class Uploads:
     ) -> Digest:
         digest = _parse_digest_param(digest_text)
         if chunks is not None:
-            size = await self.append_upload(name, upload_id, chunks, start, length)
+            size = await self.append_upload(name, upload_id, chunks, start, length, digest)
         else:
             size = await self.upload_size(name, upload_id)
         async with self._lock(upload_id):

@@ -12,6 +12,7 @@ import time
 from runtime.attach import Outcome, wait_started
 from runtime.cgroups.factory import open_manager
 from runtime.containers import Container, ContainerError, ContainerStore
+from runtime.netmembership import may_be_on_a_network
 from runtime.supervisor import Supervisor, daemonize
 
 __all__ = ["attach", "kill", "parse_signal", "remove", "remove_files", "start", "stop", "wait_exited"]
@@ -102,7 +103,7 @@ def stop(container: Container, timeout: float = 10.0) -> None:
 
 def remove_files(store: ContainerStore, container: Container, volumes: bool) -> None:
     """The container's directory and, with `volumes` (`rm -v`, `run --rm`), its anonymous volumes."""
-    if container.spec.network == "private":
+    if container.spec.network == "private" and may_be_on_a_network(store.root, container.id):
         from runtime.networks.api import release_container
 
         release_container(store.root, container.id)

@@ -337,4 +337,11 @@ def _load_layer(store: ImageStore, path: Path, diff_id: str) -> dict[str, Any]:
     with open(path, "rb") as f:
         if f.read(2) == b"\x1f\x8b":
             descriptor["mediaType"] += ".gzip"
+    # Kept as the manifest names it, so `push` can upload the layer; a hard link, as the archive is on the
+    # store's disk and another image of it may list the same file.
+    if not store.has_blob(digest):
+        kept = store.tempdir() / "layer"
+        os.link(path, kept)
+        store.put_blob_file(kept, digest)
+        kept.parent.rmdir()
     return descriptor

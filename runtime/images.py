@@ -2,7 +2,7 @@
 
 ```
 <root>/images/
-    blobs/<alg>/<hex>            manifests, indexes and configs, named by their digest
+    blobs/<alg>/<hex>            manifests, indexes, configs and compressed layers, named by their digest
     layers/<alg>/<hex>/diff/     one layer unpacked in overlayfs format, named by its diff id
     layers/<alg>/<hex>/size      bytes the unpacked layer takes
     repositories.json            {"refs": {"host/name:tag": {"manifest": digest, "index": digest|null}}}
@@ -10,9 +10,9 @@
     tmp/                         work space; everything is built here and renamed into place
     lock                         flock: pulls hold it shared, garbage collection exclusive
 ```
-Pulled layer archives are not kept: once unpacked and verified against the config's diff ids they are only
-needed again for a push, which then mounts them from the repository they came from. Layers `dockyard build`
-makes keep their gzip'd archive in blobs/, beside the manifest that names it, so `push` can upload them.
+Layers are kept twice: unpacked under layers/ for containers, and as the compressed archive the manifest
+names under blobs/ (pulled, loaded or built alike), so `push` can upload them to any registry. A blob lives
+as long as a manifest of a tagged image (or a build cache record) names it; `rmi` and `prune` remove it.
 """
 
 from __future__ import annotations
@@ -24,7 +24,6 @@ import json
 import os
 import re
 import shutil
-import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -139,6 +138,8 @@ class ImageStore:
     def tempdir(self) -> Path:
         """A fresh directory on the store's filesystem, so a finished result can be renamed into place."""
         self.ensure_dirs()
+        import tempfile  # only a pull or a load writes: not loaded to start a container
+
         return Path(tempfile.mkdtemp(dir=self.base / "tmp"))
 
     def put_blob(self, data: bytes, digest: str) -> None:

@@ -20,6 +20,7 @@ import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import NoReturn
 
 from runtime import rlimits, rootfs, seccomp, syscalls
 from runtime.namespaces import Namespace
@@ -64,12 +65,13 @@ class Confinement:
     filter: seccomp.Filter | None = None
 
 
-def confinement(security: Security, devices_confined: bool = True) -> Confinement:
+def confinement(security: Security, devices_confined: bool = True, seccomp_cache: Path | None = None) -> Confinement:
     """The confinement for a container with `security`. Without a device filter (no devices
     cgroup), CAP_MKNOD goes: a node the container made could open any host device.
+    `seccomp_cache`: the directory keeping compiled filters (see runtime.seccomp).
     Raises seccomp.ProfileError for a profile that cannot be compiled."""
     names = [c for c in security.caps if devices_confined or security.privileged or c != "CAP_MKNOD"]
-    bpf = None if security.privileged else seccomp.filter_for(security.seccomp, names)
+    bpf = None if security.privileged else seccomp.filter_for(security.seccomp, names, seccomp_cache)
     return Confinement(frozenset(CAPABILITIES[c] for c in names), security.no_new_privileges, bpf)
 
 
@@ -93,6 +95,7 @@ def spawn_container(
     join_cgroup: Callable[[int], None],
     devices_confined: bool = True,
     plug_network: Callable[[], None] | None = None,
+    seccomp_cache: Path | None = None,
 ) -> Launched:
     """Fork the container's PID 1. `stdio` are fds to become its 0, 1, 2; None means a new pty,
     whose master is returned. Unless the network is the host's, the returned `netns` is an open
@@ -101,7 +104,7 @@ def spawn_container(
     `plug_network` runs inside the new network namespace before the PID namespace exists (it may
     fork helpers), so the container's interfaces are there before its process starts."""
     namespaces = [Namespace.MOUNT, Namespace.UTS, Namespace.IPC]
-    confine = confinement(spec.security, devices_confined)
+    confine = confinement(spec.security, devices_confined, seccomp_cache)
 
     def child() -> list[str]:
         syscalls.unshare(sum(ns.flag for ns in namespaces))
@@ -241,22 +244,32 @@ def _fork(
         os.write(go_w, b"1")
     except BaseException:
         os.kill(pid, signal.SIGKILL)
+        # The child sets up its root while it is moved into the cgroup: if that failed first,
+        # its report (not the join's error about a process gone) says why.
+        report = _read_all(err_r)
+        os.close(err_r)
         os.waitpid(pid, 0)
-        raise
+        if not report:
+            raise
+        _raise_report(report, 125)
     finally:
         os.close(go_w)
     report = _read_all(err_r)
     os.close(err_r)
     if report:
         _, status = os.waitpid(pid, 0)
-        code, _, message = report.decode(errors="replace").partition(" ")
-        raise ChildError(message, int(code) if code.isdigit() else exit_code(status))
+        _raise_report(report, exit_code(status))
     master = None
     if tty_parent is not None:
         _, fds, _, _ = socket.recv_fds(tty_parent, 1, 1)
         tty_parent.close()
         master = fds[0]
     return Launched(pid, master)
+
+
+def _raise_report(report: bytes, status_code: int) -> NoReturn:
+    code, _, message = report.decode(errors="replace").partition(" ")
+    raise ChildError(message, int(code) if code.isdigit() else status_code)
 
 
 def _read_all(fd: int) -> bytes:
@@ -289,10 +302,13 @@ def _child(
                 syscalls.reset_signal(reserved)
         signal.pthread_sigmask(signal.SIG_SETMASK, set())
         syscalls.prctl(syscalls.PR_SET_PDEATHSIG, signal.SIGKILL)
+        # The root is set up while the supervisor moves this process into the container's
+        # cgroup (a write that waits for an RCU grace period, ~10 ms); nothing of the container
+        # runs before the move is done.
+        notes = setup()
         if os.read(go, 1) != b"1":
             os._exit(125)
         os.close(go)
-        notes = setup()
         _stdio(stdio, tty)
         for note in notes:
             os.write(2, note.encode())

@@ -1,6 +1,8 @@
 """Pulling an image into the local store: resolve the reference, pick the platform, fetch and verify the
 manifest and config, then download and unpack each missing layer (three at a time, as Docker does),
-checking every digest: manifest, config, compressed layer, and the uncompressed diff id."""
+checking every digest: manifest, config, compressed layer, and the uncompressed diff id. The compressed
+layer is kept in the store's blobs beside the unpacked one, so `dockyard push` can upload it anywhere
+(containerd's content store does the same; `rmi` and `image prune` remove it with the image)."""
 
 from __future__ import annotations
 
@@ -185,7 +187,7 @@ async def _fetch_layer(
             result = await _finish_even_if_cancelled(anyio.to_thread.run_sync(_unpack_file, blob, staged / "diff"))
             if result.diff_id != diff_id:
                 raise DigestMismatch(f"layer {digest} unpacks to {result.diff_id}, but the image config says {diff_id}")
-            blob.unlink()
+            store.put_blob_file(blob, digest)
             store.commit_layer(staged, diff_id, result.size)
             if result.skipped_devices:
                 reporter.status(

@@ -2,15 +2,19 @@
 manifest under its tag, with Docker's status lines (`Preparing`, `Pushing`, `Pushed`, `Layer already
 exists`, `Mounted from NAME`) and `TAG: digest: DIGEST size: N`.
 
-A layer the repository lacks is first mounted from another repository of the same registry that the
-store knows to hold it (any local image of that registry whose manifest names the blob: the base image
-a build started from, typically), then uploaded from the store. Layers `dockyard build` made keep their
-archive in the store; a pulled layer is stored unpacked only, so it must be mountable (or present)."""
+A layer the repository lacks is found in this order, as Docker does it and then some:
+1. mounted from another repository of the same registry that the store knows to hold it (any local image
+   of that registry whose manifest names the blob: the base image a build started from, typically);
+2. uploaded from the store, which keeps the compressed archive of every layer it pulled, loaded or built;
+3. failing that (a layer pulled before the store kept archives, or a blob removed by hand), fetched again
+   from a registry a local image names it in, verified against its digest, kept, then uploaded.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import json
+import shutil
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -61,22 +65,38 @@ def _tags_to_push(store: ImageStore, reference: Reference, all_tags: bool) -> li
     return found
 
 
-def _mount_sources(store: ImageStore, registry: str, repository: str) -> dict[str, list[str]]:
-    """Blob digest -> other repositories of `registry` that local images say hold it."""
-    sources: dict[str, list[str]] = {}
+@dataclass(frozen=True)
+class Origin:
+    """A repository of a registry that a local image says holds a blob."""
+
+    registry: str
+    repository: str
+    endpoint: str
+
+
+def _origins(store: ImageStore) -> dict[str, list[Origin]]:
+    """Blob digest -> the repositories local images name it in, in the order of their references."""
+    origins: dict[str, list[Origin]] = {}
     for key, record in sorted(store.refs().items()):
         try:
             other = Reference.parse(key)
             manifest = json.loads(store.get_blob(record["manifest"]))
         except (InvalidReference, OSError, ValueError, KeyError):
             continue
-        if other.registry != registry or other.repository == repository:
-            continue
+        origin = Origin(other.registry, other.repository, other.endpoint)
         for layer in manifest.get("layers", []):
-            repos = sources.setdefault(str(layer.get("digest")), [])
-            if other.repository not in repos:
-                repos.append(other.repository)
-    return sources
+            found = origins.setdefault(str(layer.get("digest")), [])
+            if origin not in found:
+                found.append(origin)
+    return origins
+
+
+def _mount_sources(origins: Mapping[str, list[Origin]], registry: str, repository: str) -> dict[str, list[str]]:
+    """Blob digest -> other repositories of `registry` that local images say hold it."""
+    return {
+        digest: [o.repository for o in found if o.registry == registry and o.repository != repository]
+        for digest, found in origins.items()
+    }
 
 
 async def push_image(
@@ -96,15 +116,18 @@ async def push_image(
             raise PushError("cannot push a digest reference")
         images = _tags_to_push(store, reference, all_tags)
         credentials = auth_config.get_credentials(store.root, reference.registry)
+        fetcher_insecure = insecure
         insecure = insecure or reference.registry in auth_config.insecure_registries(store.root)
         reporter = reporter_for(out or sys.stdout, progress)
         reporter.status(f"The push refers to repository [{reference.registry}/{reference.repository}]")
         pushed = []
         try:
             async with RegistryClient(reference.endpoint, credentials, insecure) as client:
-                sources = _mount_sources(store, reference.registry, reference.repository)
+                origins = _origins(store)
+                sources = _mount_sources(origins, reference.registry, reference.repository)
+                fetcher = _Fetcher(store, origins, fetcher_insecure)
                 for tag, image in images:
-                    pushed.append(await _push_one(client, store, reference, tag, image, sources, reporter))
+                    pushed.append(await _push_one(client, store, reference, tag, image, sources, fetcher, reporter))
         finally:
             reporter.close()
         return pushed
@@ -121,6 +144,7 @@ async def _push_one(
     tag: str,
     image: LocalImage,
     sources: Mapping[str, list[str]],
+    fetcher: _Fetcher,
     reporter: PullReporter,
 ) -> Pushed:
     repository = reference.repository
@@ -133,7 +157,7 @@ async def _push_one(
     try:
         async with asyncio.TaskGroup() as group:
             for desc in reversed(layers):
-                group.create_task(_push_blob(client, store, repository, desc, sources, reporter, limit))
+                group.create_task(_push_blob(client, store, repository, desc, sources, fetcher, reporter, limit))
     except ExceptionGroup as failed:
         raise failed.exceptions[0] from None
     config = manifest["config"]
@@ -153,6 +177,7 @@ async def _push_blob(
     repository: str,
     desc: Mapping[str, Any],
     sources: Mapping[str, list[str]],
+    fetcher: _Fetcher,
     reporter: PullReporter,
     limit: asyncio.Semaphore,
 ) -> None:
@@ -169,10 +194,7 @@ async def _push_blob(
                 reporter.layer(digest, f"Mounted from {source}")
                 return
         if not store.has_blob(digest):
-            raise PushError(
-                f"layer {short(digest)} is not in the local store (pulled layers are kept unpacked, not as "
-                f"archives) and no repository of the registry could lend it: push its base image there first"
-            )
+            await fetcher.fetch(desc, reporter)
         if location is None:
             location = await client.start_upload(repository)
         reporter.layer(digest, "Pushing", size or None)
@@ -183,5 +205,45 @@ async def _push_blob(
         reporter.layer(digest, "Pushed")
 
 
+class _Fetcher:
+    """Brings back a layer archive the store lacks from a registry a local image names it in."""
+
+    def __init__(self, store: ImageStore, origins: Mapping[str, list[Origin]], insecure: bool) -> None:
+        self.store = store
+        self.origins = origins
+        self.insecure = insecure
+
+    async def fetch(self, desc: Mapping[str, Any], reporter: PullReporter) -> None:
+        digest = str(desc["digest"])
+        size = desc.get("size")
+        failures = []
+        for origin in self.origins.get(digest, []):
+            reporter.layer(digest, f"Fetching from {origin.registry}/{origin.repository}")
+            try:
+                await self._fetch_from(origin, digest, size if isinstance(size, int) else None)
+                return
+            except (ClientError, AuthConfigError, OSError) as exc:
+                failures.append(f"{origin.registry}/{origin.repository}: {exc}")
+        where = "; ".join(failures) or "no local image names a registry that holds it"
+        raise PushError(f"layer {short(digest)} is not in the local store and could not be fetched again: {where}")
+
+    async def _fetch_from(self, origin: Origin, digest: str, size: int | None) -> None:
+        credentials = auth_config.get_credentials(self.store.root, origin.registry)
+        insecure = self.insecure or origin.registry in auth_config.insecure_registries(self.store.root)
+        staged = self.store.tempdir()
+        try:
+            blob = staged / "layer"
+            async with RegistryClient(origin.endpoint, credentials, insecure) as client:
+                with _open_write(blob) as handle:
+                    await client.download_blob(origin.repository, digest, handle, size=size)
+            self.store.put_blob_file(blob, digest)
+        finally:
+            shutil.rmtree(staged, ignore_errors=True)
+
+
 def _open(path: Path) -> BinaryIO:
     return open(path, "rb")
+
+
+def _open_write(path: Path) -> BinaryIO:
+    return open(path, "wb")

@@ -21,6 +21,7 @@ from runtime import cgroups
 from runtime.attach import Kind, read_frame, send_frame
 from runtime.cgroups.factory import new_manager
 from runtime.containers import Container, now, process_start_time
+from runtime.netmembership import may_be_on_a_network
 from runtime.network import PortForwarder
 from runtime.ports import PublishedPort
 from runtime.process import ChildError, Launched, RootfsPaths, exit_code, set_winsize, spawn_container
@@ -207,11 +208,14 @@ class Supervisor:
                 from runtime.networks.api import plug_container
                 from runtime.networks.bridge import own_netns_path
 
-                ip = plug_container(container.dir.parent.parent, spec.id, own_netns_path())
+                ip = plug_container(root, spec.id, own_netns_path())
                 address.extend([ip] if ip else [])
 
-            networked = spec.network == "private"
-            launched = spawn_container(spec, paths, stdio, manager.add, devices_confined, plug if networked else None)
+            root = container.dir.parent.parent
+            networked = spec.network == "private" and may_be_on_a_network(root, spec.id)
+            launched = spawn_container(
+                spec, paths, stdio, manager.add, devices_confined, plug if networked else None, container.seccomp_cache
+            )
         except Exception as exc:
             if forwarder is not None:
                 forwarder.close()
@@ -265,11 +269,12 @@ class Supervisor:
         return code, True
 
     def _unplug(self) -> None:
-        if self.spec.network == "private" and self.container.dir.is_dir():
+        root = self.container.dir.parent.parent
+        if self.spec.network == "private" and may_be_on_a_network(root, self.spec.id):
             from runtime.networks.api import unplug_container
 
             try:
-                unplug_container(self.container.dir.parent.parent, self.spec.id)
+                unplug_container(root, self.spec.id)
             except Exception:
                 print(traceback.format_exc(), file=sys.stderr)
 

@@ -12,8 +12,7 @@ from oci.digest import Digest
 from registry.events.notifier import Notifier
 from registry.handlers.common import byte_range
 from registry.store import Store
-
-_PATHSEND = "http.response.pathsend"
+from registry.zerocopy import PATHSEND
 
 
 class _PathSendResponse(Response):
@@ -25,7 +24,7 @@ class _PathSendResponse(Response):
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         await send({"type": "http.response.start", "status": self.status_code, "headers": self.raw_headers})
-        await send({"type": _PATHSEND, "path": self.path})
+        await send({"type": PATHSEND, "path": self.path})
 
 
 @dataclass
@@ -60,9 +59,9 @@ class BlobHandlers:
         media_type = "application/octet-stream"
         if request.method == "HEAD":
             return Response(status_code=status, headers=headers, media_type=media_type)
-        if selected is None and _PATHSEND in request.scope.get("extensions", {}):
+        if selected is None and PATHSEND in request.scope.get("extensions", {}):
             path = self.store.blob_path(digest)
-            if path is not None:  # the server sends the file itself, zero-copy (granian, not uvicorn)
+            if path is not None:  # the server sends the file itself, zero-copy (registry/zerocopy.py, granian)
                 return _PathSendResponse(path, headers, media_type)
         return StreamingResponse(
             self.store.read_blob(digest, start, length), status_code=status, headers=headers, media_type=media_type

@@ -21,7 +21,8 @@ class ManifestHandlers:
     async def get_manifest(self, request: Request, name: str) -> Response:
         """end-3: GET/HEAD /v2/<name>/manifests/<reference>."""
         reference = request.path_params["reference"]
-        manifest = await self.store.get_manifest(name, reference, pulled=request.method == "GET")
+        # A HEAD by tag counts as a pull too: containerd resolves a tag so, then GETs by digest.
+        manifest = await self.store.get_manifest(name, reference, pulled=True)
         headers = {
             "Docker-Content-Digest": str(manifest.digest),
             "ETag": f'"{manifest.digest}"',

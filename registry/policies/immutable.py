@@ -19,6 +19,7 @@ class ImmutableTags:
             ErrorCode.TAG_INVALID,
             detail={"tag": tag, "digest": str(current)},
             message=f"tag {tag} is immutable in {name}: it names {current} and cannot be moved",
+            policy="immutable",
         )
 
     def check_delete(self, name: str, tags: list[str]) -> None:
@@ -29,4 +30,5 @@ class ImmutableTags:
                     ErrorCode.DENIED,
                     detail={"tag": tag},
                     message=f"tag {tag} is immutable in {name}: it cannot be deleted",
+                    policy="immutable",
                 )

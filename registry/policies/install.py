@@ -2,22 +2,22 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 from registry.config import Config
+from registry.metrics import Metrics
 from registry.policies.immutable import ImmutableTags
 from registry.policies.pulls import PullRecorder
 from registry.policies.quota import Quotas
 from registry.store import Store
 
 
-def install(
-    config: Config, store: Store, observe_quota: Callable[[str, int, int], None] | None = None
-) -> PullRecorder | None:
+def install(config: Config, store: Store, metrics: Metrics | None = None) -> PullRecorder | None:
     """Set the store's governance hooks; returns the pull recorder to flush, if retention needs one."""
     policies = config.policies
     if config.quotas.limits:
-        store.uploads.quota = Quotas(config.quotas, store.backend, observe_quota)
+        quotas = Quotas(config.quotas, store.backend, metrics.observe_quota if metrics is not None else None)
+        store.uploads.quota = quotas
+        if metrics is not None:
+            metrics.before_scrape.append(quotas.current)
     if any(p.immutabletags for p in policies.repositories):
         store.immutable = ImmutableTags(policies)
     if any(p.retention is not None and p.retention.keepwithin for p in policies.repositories):

@@ -11,8 +11,9 @@ when it commits a blob itself): two replicas racing inside that window may overs
 from __future__ import annotations
 
 import contextlib
+import re
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 
 import orjson
@@ -30,7 +31,9 @@ _MARKS = ("_manifests", "_layers", "_uploads")
 
 
 def usage_key(limit: QuotaLimitConfig) -> str:
-    label = limit.key.replace(":", "-").replace("/", "%2F").replace("*", "%2A")
+    """`ns:team` → `dockyard/quota/ns_3ateam.json`: storage keys allow only [A-Za-z0-9._-], so any
+    other character of the limit's key (and `_` itself) is written as `_` and two hex digits."""
+    label = re.sub(r"[^A-Za-z0-9.-]", lambda m: f"_{ord(m.group(0)):02x}", limit.key)
     return f"{QUOTA_PREFIX}/{label}.json"
 
 
@@ -38,7 +41,7 @@ def usage_key(limit: QuotaLimitConfig) -> str:
 class Usage:
     limit: QuotaLimitConfig
     used: int
-    digests: frozenset[Digest]
+    sizes: Mapping[Digest, int]  # each distinct blob counted, and its size
     computed: float
 
 
@@ -65,13 +68,12 @@ async def compute_usage(backend: StorageBackend, limit: QuotaLimitConfig) -> Usa
     for name in await covered_repositories(backend, limit):
         held |= await listed_digests(backend, paths.layers(name))
         held |= await listed_digests(backend, paths.manifest_revisions(name))
-    used = 0
-    present: set[Digest] = set()
+    sizes: dict[Digest, int] = {}
     for digest in held:
         with contextlib.suppress(PathNotFound):
-            used += (await backend.stat(paths.blob_data(digest))).size
-            present.add(digest)
-    usage = Usage(limit, used, frozenset(present), time.time())
+            sizes[digest] = (await backend.stat(paths.blob_data(digest))).size
+    used = sum(sizes.values())
+    usage = Usage(limit, used, sizes, time.time())
     record = {"limit": limit.key, "maxbytes": limit.bytes, "usedbytes": used, "computed": usage.computed}
     await backend.put(usage_key(limit), orjson.dumps(record))
     return usage
@@ -89,6 +91,7 @@ def exceeded(limit: QuotaLimitConfig, used: int, adding: int) -> RegistryError:
         ErrorCode.DENIED,
         detail={"quota": limit.key, "maxbytes": limit.bytes, "usedbytes": used, "adding": adding},
         message=f"quota exceeded: {limit.key} allows {limit.bytes} bytes, {used} are stored, this upload adds {adding}",
+        policy="quota",
     )
 
 
@@ -118,17 +121,27 @@ class Quotas:
     async def refresh(self) -> list[Usage]:
         """Recompute every quota's usage from the store (at start, after GC)."""
         self._cache.clear()
+        return await self.current()
+
+    async def current(self) -> list[Usage]:
+        """Every quota's usage, as computed at most a couple of seconds ago (for a metrics scrape:
+        other replicas and `dockyard gc` change it too)."""
         return [await self._usage(limit) for limit in self.config.limits]
 
     def _limits(self, name: str) -> Iterable[QuotaLimitConfig]:
         return self.config.limits_for(name)
 
-    async def check(self, name: str, adding: int, digest: Digest | None = None) -> None:
+    async def check(self, name: str, adding: int, digest: Digest | None = None, verified: bool = True) -> None:
         """Refuse (403 DENIED) when storing `adding` more bytes in `name` would exceed a quota;
-        a blob (`digest`) the covered repositories already hold adds nothing."""
+        a blob (`digest`) the covered repositories already hold adds nothing.
+
+        While an upload's bytes arrive, `digest` is only what the client claims (`verified` False):
+        the upload may then grow to the held blob's size and no further, and is checked again
+        once its digest is known, so a false claim stores no more than that before it is refused."""
         for limit in self._limits(name):
             usage = await self._usage(limit)
-            if digest is not None and digest in usage.digests:
+            held = usage.sizes.get(digest) if digest is not None else None
+            if held is not None and (verified or adding <= held):
                 continue
             if usage.used + adding > limit.bytes:
                 raise exceeded(limit, usage.used, adding)

@@ -4,17 +4,13 @@ the storage directly, as one more replica would, so the server may be running or
 
 from __future__ import annotations
 
-import argparse
-import asyncio
 import logging
-import sys
 from dataclasses import dataclass
 
 from prometheus_client import CollectorRegistry
 
 from oci.descriptor import must_exist
 from oci.manifests import parse_manifest
-from registry.cmdline import load_or_exit, setup_logging
 from registry.config import Config, ConfigError
 from registry.errors import RegistryError
 from registry.proxy.fill import Filler
@@ -22,7 +18,6 @@ from registry.proxy.manifests import MirroredManifests
 from registry.proxy.metrics import ProxyMetrics
 from registry.proxy.routing import Routing, Target
 from registry.proxy.spools import Spools, spool_directory
-from registry.proxy.upstream import UpstreamError
 from registry.store import Store
 from storage_backends import open_backend
 
@@ -93,31 +88,3 @@ async def _warm_manifest(
         await fill.wait_done()
         done.blobs += 1
         done.fetched_bytes += fill.written
-
-
-def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    mirror = subparsers.add_parser("mirror", help="the pull-through cache")
-    commands = mirror.add_subparsers(dest="mirror_command", metavar="COMMAND", required=True)
-    warm_parser = commands.add_parser("warm", help="pre-fill the cache with images (every platform)")
-    # Only the flag form: a positional config file could not be told from the first REF.
-    warm_parser.add_argument("--config", dest="config_flag", metavar="FILE", help="YAML config file")
-    warm_parser.set_defaults(config_file=None)
-    warm_parser.add_argument("refs", nargs="+", metavar="REF", help="NAME[:TAG] or NAME@DIGEST, as the mirror names it")
-    warm_parser.set_defaults(func=warm_command)
-
-
-def warm_command(args: argparse.Namespace) -> int:
-    config = load_or_exit(args)
-    if config is None:
-        return 2
-    setup_logging(config)
-    try:
-        done = asyncio.run(warm(config, args.refs))
-    except ConfigError as exc:
-        print(f"dockyard: config error: {exc}", file=sys.stderr)
-        return 2
-    except UpstreamError as exc:
-        print(f"dockyard: {exc.message}", file=sys.stderr)
-        return 1
-    print(f"warmed {done.manifests} manifest(s) and {done.blobs} blob(s), {done.fetched_bytes} bytes fetched")
-    return 0

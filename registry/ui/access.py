@@ -13,7 +13,8 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from starlette.requests import Request
 
-from auth.base import AccessController, AllowAll, AnonymousController, Grant
+from auth.base import LOGIN_KEY, SUBJECT_KEY, AccessController, AllowAll, AnonymousController, Grant
+from registry.audit.record import AUDIT_KEY
 
 if TYPE_CHECKING:
     from auth.htpasswd import PasswordLike
@@ -108,7 +109,10 @@ class UiAccess:
         from auth.basic import login
         from auth.credentials import client_address
 
+        request.scope[LOGIN_KEY] = user
+        request.scope[AUDIT_KEY] = {"via": "ui"}
         address = client_address(request, self._trust_forwarded)
         if not await login(self._checker, self._limiter, address, user, password):
             return None
+        request.scope[SUBJECT_KEY] = user
         return self.stamp(user)

@@ -8,9 +8,12 @@ alone decides, exactly as it does for the API.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from registry.config import ProxyConfig
-from registry.proxy.routing import Routing
+
+if TYPE_CHECKING:
+    from registry.proxy.routing import Routing
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,7 +30,12 @@ class MirrorMarks:
     def __init__(self, config: ProxyConfig | None) -> None:
         # Building the routing opens no connection: upstream clients are made on first use.
         configured = config is not None and bool(config.remoteurl or config.upstreams)
-        self._routing = Routing(config) if config is not None and configured else None
+        self._routing: Routing | None = None
+        if config is not None and configured:
+            # Loaded only for a mirror: its upstream client (httpx) costs every worker ~10 MiB.
+            from registry.proxy.routing import Routing
+
+            self._routing = Routing(config)
 
     def of(self, name: str) -> MirrorMark | None:
         if self._routing is None:

@@ -22,6 +22,7 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response, Stream
 from auth.base import AuthError, Grant
 from oci.digest import Digest, InvalidDigest
 from oci.reference import valid_name
+from registry.audit.record import AUDIT_KEY
 from registry.errors import ErrorCode, RegistryError
 from registry.store import Store
 from registry.ui.access import UiAccess
@@ -390,6 +391,15 @@ class UiPages:
         if request.method == "GET":
             return self.render(request, session, "delete.html", name=name, plan=plan)
         await self.store.delete_manifest(name, reference)
+        request.scope[AUDIT_KEY] = {
+            "action": "delete",
+            "via": "ui",
+            "user": grant.subject,
+            "repository": name,
+            "reference": reference,
+            "tags": list(plan.tags_removed) or None,
+            "digest": str(plan.digest),
+        }
         what = reference if plan.by_tag else short(plan.digest)
         target = f"{self.base}/r/{name}?" + urlencode({"deleted": what})
         return RedirectResponse(target, status_code=303)

@@ -344,7 +344,8 @@ class Builder:
                 {},
             )
         elif base == "scratch":
-            image = {"architecture": platform.architecture, "os": platform.os, "config": {}}
+            # BuildKit's empty image: WorkingDir "/" (the classic builder left it empty).
+            image = {"architecture": platform.architecture, "os": platform.os, "config": {"WorkingDir": "/"}}
             if platform.variant:
                 image["variant"] = platform.variant
             stage = Stage(index, name, platform, image, [], [], step_key("scratch", str(platform)), {})
@@ -619,7 +620,6 @@ class Builder:
             str(stage.config.get("WorkingDir") or "/"),
             str(stage.config.get("User") or ""),
             mode,
-            tuple(sorted(stage.config.get("Volumes") or {})),
         )
         step, shown = self.step_no, ins.original
 
@@ -659,6 +659,7 @@ class Builder:
                     f"line {ins.line}: ADD failed: {source} is a remote URL; dockyard build does not download: this "
                     "machine is assumed to have no network access. Fetch the file into the build context and COPY it"
                 )
+        _refuse_unsupported_copy_flags(ins)
         workdir = str(stage.config.get("WorkingDir") or "/")
         is_dir = dest.endswith(("/", "/.", "/..")) or dest in (".", "..")
         dest = posixpath.normpath(dest if dest.startswith("/") else posixpath.join(workdir, dest))
@@ -814,3 +815,23 @@ def _mkdir(root: Path, path: str) -> None:
             os.chmod(target, 0o755)
         elif not target.is_dir():
             raise StepError(f"WORKDIR {path}: {current} is not a directory")
+
+
+_UNSUPPORTED_COPY_FLAGS = {
+    "parents": "is not supported by dockyard build: copy each directory to its own destination",
+    "exclude": "is not supported by dockyard build: leave the files out with .dockerignore",
+    "checksum": (
+        "verifies a remote URL, which dockyard build does not download (this machine is assumed to have "
+        "no network access): fetch the file into the build context and COPY it"
+    ),
+    "keep-git-dir": (
+        "is for git URLs, which dockyard build does not clone (this machine is assumed to have no network "
+        "access): clone into the build context and COPY it"
+    ),
+}
+
+
+def _refuse_unsupported_copy_flags(ins: Instruction) -> None:
+    for name, why in _UNSUPPORTED_COPY_FLAGS.items():
+        if ins.flag(name) is not None:
+            raise BuildError(f"line {ins.line}: {ins.keyword} --{name} {why}")

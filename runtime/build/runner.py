@@ -16,7 +16,7 @@ from pathlib import Path
 from runtime.build.overlay import in_overlay
 from runtime.containers import ContainerStore
 from runtime.rootfs import resolve_in_root
-from runtime.spec import ContainerSpec, Mount, NetworkMode, ProcessSpec
+from runtime.spec import ContainerSpec, NetworkMode, ProcessSpec
 from runtime.users import UserError, read_from_layers, resolve_user
 
 __all__ = ["RunRequest", "run_step"]
@@ -36,9 +36,8 @@ class RunRequest:
     cwd: str
     user: str
     network: NetworkMode
-    # The stage's VOLUMEs: as in Docker's builder, each is an anonymous volume during the RUN (filled with
-    # the image's content there), so what the command writes inside one is discarded; its mount point stays.
-    volumes: tuple[str, ...] = ()
+    # No VOLUME is mounted during a RUN, as in BuildKit: what a command writes under a VOLUME path is kept
+    # in the layer (Docker's classic builder mounted an anonymous volume there and dropped it).
 
 
 def _stubs(root: Path, _views: dict[str, Path]) -> None:
@@ -65,11 +64,6 @@ def run_step(root: Path, layers: Sequence[Path], scratch: Path, request: RunRequ
         info = resolve_user(request.user, read_from_layers(all_layers))
     except UserError as exc:
         raise RunError(str(exc)) from None
-    mounts = []
-    for i, target in enumerate(request.volumes):
-        source = scratch / "volumes" / str(i)
-        source.mkdir(parents=True)
-        mounts.append(Mount(str(source), target, kind="volume"))
     store = ContainerStore(root)
     cid = store.new_id()
     spec = ContainerSpec(
@@ -88,7 +82,7 @@ def run_step(root: Path, layers: Sequence[Path], scratch: Path, request: RunRequ
         ),
         hostname=cid[:12],
         user=request.user,
-        mounts=tuple(mounts),
+        mounts=(),
         network=request.network,
     )
     container = store.create(spec)

@@ -56,7 +56,7 @@ def run_exec(args: argparse.Namespace) -> int:
     stdin = sys.stdin.fileno() if args.interactive else os.open(os.devnull, os.O_RDONLY)
     try:
         # The same capabilities and seccomp filter as the container's first process.
-        confine = confinement(c.spec.security, bool(state.cgroup.get("device_filter", True)))
+        confine = confinement(c.spec.security, bool(state.cgroup.get("device_filter", True)), c.seccomp_cache)
         launched = spawn_exec(state.pid, process, None if args.tty else (stdin, 1, 2), join, confine)
     except ChildError as exc:
         print(f"dockyard: OCI runtime exec failed: {exc}", file=sys.stderr)

@@ -151,7 +151,7 @@ def _image_inspect(verbs: Subparsers) -> None:
 # The verbs of each group that repeat a top-level command, as Docker has them.
 CONTAINER_VERBS = ("attach", "cp", "create", "diff", "exec", "export", "inspect", "kill", "logs", "port", "rename",
                    "restart", "rm", "run", "start", "stats", "stop", "top", "wait")  # fmt: skip
-IMAGE_VERBS = ("load", "save", "tag")
+IMAGE_VERBS = ("build", "load", "push", "save", "tag")
 VOLUME_VERBS: tuple[str, ...] = ()
 
 

@@ -3,10 +3,8 @@
 
 from __future__ import annotations
 
-import calendar
 import time
 import unicodedata
-from datetime import UTC, datetime
 
 __all__ = ["ago", "go_quote", "human_duration", "ps_command", "since"]
 
@@ -41,6 +39,10 @@ def human_duration(seconds: float) -> str:
 
 def since(timestamp: str) -> float | None:
     """Seconds from an RFC 3339 timestamp (fractions and offsets allowed) to now."""
+    # Imported here: calendar and datetime take ~2 ms to load, and `run` loads this module.
+    import calendar
+    from datetime import UTC, datetime
+
     try:
         when = datetime.fromisoformat(timestamp.replace("Z", "+00:00"))
     except ValueError:

@@ -5,10 +5,10 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
-import random
 import signal
 import socket
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 
 from runtime import imageconfig, validate
@@ -300,10 +300,15 @@ def _security(args: argparse.Namespace) -> Security:
     return security
 
 
+def _pick(words: Sequence[str]) -> str:
+    # os.urandom rather than the random module, which is not otherwise loaded on the run path.
+    return words[int.from_bytes(os.urandom(4), "little") % len(words)]
+
+
 def _random_name(store: ContainerStore) -> str:
     taken = {c.name for c in store.list()}
     while True:
-        name = f"{random.choice(_ADJECTIVES)}_{random.choice(_NOUNS)}"
+        name = f"{_pick(_ADJECTIVES)}_{_pick(_NOUNS)}"
         if name not in taken:
             return name
 

@@ -13,6 +13,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from runtime.seccomp.errors import ProfileError
+
 __all__ = [
     "ACTIONS",
     "OPERATORS",
@@ -56,10 +58,6 @@ ARCH_NAMES = {
 _MACHINE_ARCH = {"x86_64": "amd64", "aarch64": "arm64", "i686": "x86", "armv7l": "arm"}
 _MACHINE_SCMP = {"x86_64": "SCMP_ARCH_X86_64", "aarch64": "SCMP_ARCH_AARCH64"}
 _EPERM = 1
-
-
-class ProfileError(ValueError):
-    pass
 
 
 @dataclass(frozen=True)

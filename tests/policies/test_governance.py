@@ -48,7 +48,9 @@ def _image(client: httpx.Client, name: str, tag: str, payload: bytes) -> httpx.R
 
 def test_immutable_tag_cannot_move_or_be_deleted(tmp_path: Path) -> None:
     config = tmp_path / "c.yml"
-    config.write_text('policies:\n  repositories:\n    - repositories: "team/*"\n      immutabletags: ["release-*"]\n')
+    config.write_text(
+        'policies:\n  repositories:\n    - repositories: "team/*"\n      immutabletags: ["release-*", "v*.*.*"]\n'
+    )
     with running_registry(tmp_path / "data", config=config) as server:
         with httpx.Client(base_url=server.url) as client:
             assert _image(client, "team/app", "release-1", b"one").status_code == 201
@@ -56,12 +58,26 @@ def test_immutable_tag_cannot_move_or_be_deleted(tmp_path: Path) -> None:
             moved = _image(client, "team/app", "release-1", b"two")
             assert moved.status_code == 400
             assert moved.json()["errors"][0]["code"] == "TAG_INVALID"
-            assert "immutable" in moved.json()["errors"][0]["message"]
+            assert "tag release-1 is immutable in team/app" in moved.json()["errors"][0]["message"]
             deleted = client.delete("/v2/team/app/manifests/release-1")
             assert deleted.status_code == 403
             assert deleted.json()["errors"][0]["code"] == "DENIED"
+            assert "cannot be deleted" in deleted.json()["errors"][0]["message"]
+            digest = client.head("/v2/team/app/manifests/release-1").headers["docker-content-digest"]
+            by_digest = client.delete(f"/v2/team/app/manifests/{digest}")  # the manifest it names
+            assert by_digest.status_code == 403 and by_digest.json()["errors"][0]["code"] == "DENIED"
+            assert client.head("/v2/team/app/manifests/release-1").status_code == 200
             assert _image(client, "team/app", "dev", b"two").status_code == 201
             assert _image(client, "team/app", "dev", b"three").status_code == 201  # not immutable
+            assert _image(client, "team/app", "v1.2.3", b"one").status_code == 201
+            assert _image(client, "team/app", "v1.2.3", b"two").status_code == 400  # v*.*.*
+            assert _image(client, "team/app", "v1.2", b"one").status_code == 201
+            assert _image(client, "team/app", "v1.2", b"two").status_code == 201  # not v*.*.*
+            # the repository glob: `*` stays within one path component; other repositories are free
+            for name in ("team/app/sub", "other/app"):
+                assert _image(client, name, "release-1", b"one").status_code == 201
+                assert _image(client, name, "release-1", b"two").status_code == 201
+                assert client.delete(f"/v2/{name}/manifests/release-1").status_code == 202
 
 
 def test_quota_exceeded_before_bytes_are_stored(tmp_path: Path) -> None:
@@ -120,6 +136,19 @@ def test_robot_with_pull_scope_cannot_push(tmp_path: Path) -> None:
         check=True,
     ).stdout.strip()
     assert "dyr_" not in robots.read_text()  # stored hashed
+    pusher = subprocess.run(
+        [*add, "pusher", "--scope", "team/*:push"], cwd=ROOT, env=env, capture_output=True, text=True, check=True
+    )
+    assert pusher.stdout.startswith("dyr_")
+    listed = subprocess.run(
+        [sys.executable, "-m", "dockyard", "robot", "list", "--config", str(config)],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    assert "robot$pusher\texpires never\tteam/*:pull,push" in listed  # push implies pull, as in auth.access
     with running_registry(tmp_path / "data", config=config) as server:
         with httpx.Client(base_url=server.url, auth=("robot$ci", push_token)) as ci:
             assert _image(ci, "team/app", "v1", b"layer").status_code == 201

@@ -6,19 +6,24 @@ whiteouts applied) and the output of `docker run` are compared, the Dockyard-bui
 
 from __future__ import annotations
 
+import bz2
+import gzip
 import hashlib
 import io
 import json
+import lzma
+import os
 import shutil
 import subprocess
 import tarfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import pytest
 
+from oci.platform import Platform
 from tests.conftest import require, require_busybox, require_root, require_tool, whiteouts_work
 from tests.runtime.conftest import Dockyard
 from tests.servers import DockerEngine, RegistryProcess, start_dockerd, start_registry
@@ -56,15 +61,21 @@ class Case:
     runs: tuple[tuple[str, ...], ...] = ((),)
 
 
-def _tar(entries: dict[str, str]) -> bytes:
+def _tar(entries: dict[str, str], compression: Literal["gz", "bz2", "xz", ""] = "gz") -> bytes:
     out = io.BytesIO()
-    with tarfile.open(fileobj=out, mode="w:gz") as tar:
+    with tarfile.open(fileobj=out, mode="w") as tar:
         for name, text in entries.items():
             data = text.encode()
             info = tarfile.TarInfo(name)
             info.size, info.mode, info.uid, info.gid, info.mtime = len(data), 0o640, 1000, 50, 1_700_000_000
             tar.addfile(info, io.BytesIO(data))
-    return out.getvalue()
+    packers: dict[str, Callable[[bytes], bytes]] = {
+        "gz": gzip.compress,
+        "bz2": bz2.compress,
+        "xz": lzma.compress,
+        "": bytes,
+    }
+    return packers[compression](out.getvalue())
 
 
 CASES: dict[str, Case] = {
@@ -138,6 +149,49 @@ CMD cat /shell-form /var/data/new /tree/link && find /tree /srv /opt/bundle | so
             "bundle.tar.gz": _tar({"inside/a.txt": "from a tar\n", "b.txt": "b\n"}),
         },
     ),
+    # What the other cases leave out: `# syntax` (a comment to the classic builder, a directive to BuildKit,
+    # the same image either way), comments between and inside instructions, FROM --platform, the old
+    # `ENV KEY value` form, MAINTAINER, EXPOSE ranges and protocols, exec-form RUN, globs, several sources
+    # into a directory, ADD of a plain tar and of a file that is no archive, USER uid:gid, WORKDIR with a
+    # variable, a build arg in a RUN's environment, and an ENTRYPOINT in shell form with a CMD.
+    "directives": Case(
+        """# syntax=docker/dockerfile:1
+# A comment before the first instruction.
+ARG BASE={base}
+FROM --platform=linux/{arch} $BASE
+  # an indented comment
+MAINTAINER someone@example.com
+ARG COLOR=blue
+ENV DIR /opt/app
+ENV LONG="a value with spaces" \\
+    # a comment inside a continuation
+    NEXT=$DIR/next
+LABEL one=1 \\
+      two="2 two"
+EXPOSE 8000-8002 53/udp 9000/tcp
+WORKDIR $DIR
+RUN ["/bin/sh", "-c", "echo exec form $COLOR > exec.txt"]
+RUN echo "color=$COLOR" > shell.txt
+
+COPY files/*.txt files/n?sted ./globbed/
+COPY files/one.txt files/nested/two.txt ./several/
+ADD plain.tar /opt/plain/
+ADD packed.tar.bz2 packed.tar.xz /opt/packed/
+ADD notatar.tar.gz /opt/raw/
+USER 1000:50
+ENTRYPOINT echo "entry as $(id -u):$(id -g) in $(pwd)"; ls -R /opt | sort; cat /opt/app/*.txt
+CMD ["ignored by the shell form"]
+""",
+        {
+            "files/one.txt": "one\n",
+            "files/three.txt": "three\n",
+            "files/nested/two.txt": "two\n",
+            "plain.tar": _tar({"p/inside.txt": "plain tar\n"}, ""),
+            "notatar.tar.gz": "not really a tar\n",
+            "packed.tar.bz2": _tar({"bz2/inside.txt": "bzip2\n"}, "bz2"),
+            "packed.tar.xz": _tar({"xz/inside.txt": "xz\n"}, "xz"),
+        },
+    ),
     "scratch": Case(
         """# escape=`
 FROM {base} AS tools
@@ -153,9 +207,50 @@ CMD ["sh", "-c", "echo from scratch $A"]
 }
 
 
+# What only BuildKit builds (the classic builder refuses --chmod): compared with BuildKit alone. Every case
+# of CASES is compared with BuildKit too. Heredocs are not: the engine's built-in Dockerfile frontend
+# (docker.io 20.10) predates them, and a newer one would be an image pulled from Docker Hub.
+BUILDKIT_CASES: dict[str, Case] = {
+    "chmod": Case(
+        """FROM {base}
+COPY --chmod=0640 files/one.txt /c/one.txt
+COPY --chown=app:staff --chmod=750 files/ /s/
+RUN mkdir -p /existing && chmod 711 /existing
+COPY --chmod=600 --chown=1000 files/nested/two.txt /existing/srv/
+COPY --chmod=755 files/one.txt /existing/
+CMD ["find", "/c", "/s", "/existing", "-exec", "stat", "-c", "%n %a %u:%g", "{{}}", ";"]
+""",
+        {"files/one.txt": "one\n", "files/nested/two.txt": "two\n"},
+    ),
+    # A glob naming a directory with a trailing slash (the classic builder matched nothing with it).
+    "glob-slash": Case(
+        'FROM {base}\nCOPY files/*.txt files/n?sted/ /globbed/\nCMD ["ls", "/globbed"]\n',
+        {"files/one.txt": "one\n", "files/nested/two.txt": "two\n"},
+    ),
+    # VOLUME during RUN, as BuildKit does it: nothing is mounted, what the step writes there is kept.
+    "volume": Case(
+        """FROM {base}
+RUN mkdir -p /data && echo before > /data/before
+VOLUME /data
+RUN echo after > /data/after
+VOLUME /empty
+CMD ["sh", "-c", "ls /data; ls -d /empty"]
+""",
+        {},
+    ),
+}
+# Where Docker's two builders differ, dockyard build follows BuildKit (the issue's reference); the classic
+# builder's side of each difference is checked as such. A FROM scratch stage has WorkingDir "/" in BuildKit
+# ("" in the classic builder); the classic builder mounted each VOLUME during a later RUN, leaving its
+# mount point in that layer.
+CLASSIC_CONFIG_DIFFERS = {("scratch", "WorkingDir"): ("", "/")}  # (classic builder's, Dockyard's = BuildKit's)
+CLASSIC_ONLY_PATHS = {"filesystem": ["cache"]}
+BUILDKIT_CLI = "/usr/bin/docker"  # Debian's docker.io CLI: the engine's BuildKit without the buildx plugin
+
+
 def _write_context(ctx: Path, case: Case, base: str) -> None:
     ctx.mkdir(parents=True)
-    (ctx / "Dockerfile").write_text(case.dockerfile.format(base=base))
+    (ctx / "Dockerfile").write_text(case.dockerfile.format(base=base, arch=Platform.host().architecture))
     for name, content in case.files.items():
         path = ctx / name
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -191,9 +286,31 @@ World = tuple[DockerEngine, RegistryProcess, Dockyard, dict[str, "Built"]]
 
 @dataclass
 class Built:
-    docker: str  # the reference docker built and pushed
+    docker: str  # the reference docker's classic builder built and pushed ("" when it cannot)
     dockyard: str  # the reference dockyard built and pushed (and docker pulled)
     build_output: str
+    buildkit: str = ""  # the reference BuildKit built and pushed, when a CLI here drives it
+
+
+def _buildkit(engine: DockerEngine, ctx: Path, ref: str) -> bool:
+    """Build `ctx` with the engine's BuildKit (host network: the test engine has no bridge), and push it."""
+    if not os.path.isfile(BUILDKIT_CLI):
+        return False
+    dockerfile = ctx / "Dockerfile"
+    text = dockerfile.read_text()
+    if text.startswith("# syntax="):
+        # BuildKit would fetch that frontend image (no network here); its built-in one is the same reading.
+        dockerfile = ctx.parent / "Dockerfile.buildkit"
+        dockerfile.write_text(text.partition("\n")[2])
+    built = subprocess.run(
+        [BUILDKIT_CLI, "build", "--network", "host", "-q", "-f", str(dockerfile), "-t", ref, str(ctx)],
+        env={**engine.env, "DOCKER_BUILDKIT": "1"}, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    if built.returncode != 0 and "buildx" in built.stderr:
+        return False
+    assert built.returncode == 0, built.stderr
+    engine.docker("push", ref)
+    return True
 
 
 @pytest.fixture(scope="module")
@@ -225,17 +342,21 @@ def world(tmp_path_factory: pytest.TempPathFactory, runtime_root: Path) -> Itera
         engine.docker("build", "-q", "-t", base, str(base_ctx))
         engine.docker("push", base)
         built = {}
-        for name, case in CASES.items():
+        for name, case in {**CASES, **BUILDKIT_CASES}.items():
             ctx = tmp_path_factory.mktemp(name) / "ctx"
             _write_context(ctx, case, base)
             theirs, ours = f"{registry.address}/docker/{name}:1", f"{registry.address}/dockyard/{name}:1"
-            engine.docker("build", "-q", "-t", theirs, str(ctx))
-            engine.docker("push", theirs)
+            kit = f"{registry.address}/buildkit/{name}:1"
+            if name in CASES:
+                engine.docker("build", "-q", "-t", theirs, str(ctx))
+                engine.docker("push", theirs)
             result = dy("build", "-t", ours, str(ctx), timeout=300)
             assert result.returncode == 0, result.stdout + result.stderr
             dy("push", ours, check=True)
             engine.docker("pull", ours)
-            built[name] = Built(theirs, ours, result.stdout)
+            built[name] = Built(theirs if name in CASES else "", ours, result.stdout)
+            if _buildkit(engine, ctx, kit):
+                built[name].buildkit = kit
         yield engine, registry, dy, built
     finally:
         dy.cleanup()
@@ -275,7 +396,8 @@ def test_config_matches_docker_build(world: World, name: str) -> None:
     engine, _, _, built = world
     theirs, ours = _inspect(engine, built[name].docker), _inspect(engine, built[name].dockyard)
     for field in CONFIG_FIELDS:
-        assert ours["Config"].get(field) == theirs["Config"].get(field), field
+        pair = (theirs["Config"].get(field), ours["Config"].get(field))
+        assert pair == CLASSIC_CONFIG_DIFFERS.get((name, field), (pair[0], pair[0])), field
     assert len(ours["RootFS"]["Layers"]) == len(theirs["RootFS"]["Layers"])
     assert (ours["Os"], ours["Architecture"]) == (theirs["Os"], theirs["Architecture"])
 
@@ -284,7 +406,7 @@ def test_config_matches_docker_build(world: World, name: str) -> None:
 def test_root_filesystem_matches_docker_build(world: World, name: str) -> None:
     engine, _, _, built = world
     theirs, ours = _tree(engine, built[name].docker), _tree(engine, built[name].dockyard)
-    assert sorted(set(theirs) ^ set(ours)) == []
+    assert (sorted(set(theirs) - set(ours)), sorted(set(ours) - set(theirs))) == (CLASSIC_ONLY_PATHS.get(name, []), [])
     assert {k: v for k, v in ours.items() if theirs[k] != v} == {}
 
 
@@ -326,3 +448,49 @@ def test_push_mounts_the_base_layer_and_skips_what_exists(
     moved = dy("push", other, check=True)
     assert "Mounted from" in moved.stdout, moved.stdout
     assert "Pushed" not in moved.stdout
+
+
+def test_image_on_a_pulled_base_pushed_to_another_registry_runs_in_docker(world: World, tmp_path: Path) -> None:
+    """The app was built FROM the base Docker pushed and Dockyard pulled; a second registry has none of
+    it, so the base layers are uploaded from the archives the pull kept; Docker pulls and runs the result."""
+    engine, _, dy, built = world
+    second = start_registry(tmp_path / "registry2")
+    try:
+        ref = f"{second.address}/moved/app:1"
+        dy("tag", built["app"].dockyard, ref, check=True)
+        pushed = dy("push", ref, check=True).stdout
+        assert "Mounted" not in pushed and "already exists" not in pushed, pushed
+        layers = len(_inspect(engine, built["app"].dockyard)["RootFS"]["Layers"])
+        assert pushed.count(": Pushed") == layers, pushed
+        engine.docker("pull", ref)
+        for args in CASES["app"].runs:
+            expected = engine.docker("run", "--rm", built["app"].docker, *args)
+            assert engine.docker("run", "--rm", ref, *args).stdout == expected.stdout
+    finally:
+        second.stop()
+
+
+def _require_buildkit(built: Built) -> str:
+    require(bool(built.buildkit), f"no BuildKit: {BUILDKIT_CLI} (Debian's docker.io CLI) is missing or cannot use it")
+    return built.buildkit
+
+
+@pytest.mark.parametrize("name", sorted({**CASES, **BUILDKIT_CASES}))
+def test_matches_buildkit(world: World, name: str) -> None:
+    """BuildKit's reading of the Dockerfile is the reference: the config, the root filesystem and the
+    output of `docker run` of what BuildKit built and of what Dockyard built."""
+    engine, _, _, built = world
+    kit = _require_buildkit(built[name])
+    theirs, ours = _inspect(engine, kit), _inspect(engine, built[name].dockyard)
+    for field in CONFIG_FIELDS:
+        assert ours["Config"].get(field) == theirs["Config"].get(field), field
+    assert len(ours["RootFS"]["Layers"]) == len(theirs["RootFS"]["Layers"])
+    kit_tree, our_tree = _tree(engine, kit), _tree(engine, built[name].dockyard)
+    assert (sorted(set(kit_tree) - set(our_tree)), sorted(set(our_tree) - set(kit_tree))) == ([], [])
+    assert {k: (v, kit_tree[k]) for k, v in our_tree.items() if kit_tree[k] != v} == {}
+    case = CASES.get(name) or BUILDKIT_CASES[name]
+    for args in case.runs:
+        expected = engine.docker("run", "--rm", kit, *args, check=False)
+        assert expected.returncode == 0, expected.stderr
+        mine = engine.docker("run", "--rm", built[name].dockyard, *args, check=False)
+        assert (mine.stdout, mine.returncode) == (expected.stdout, expected.returncode), mine.stderr

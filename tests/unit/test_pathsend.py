@@ -1,5 +1,6 @@
-"""Under an ASGI server that offers `http.response.pathsend` (granian), a whole-blob GET from the
-filesystem backend hands the file to the server; a ranged GET, or a server without it, streams."""
+"""Under an ASGI server that offers `http.response.pathsend` (uvicorn with registry/plainport.py on
+plain HTTP, granian), a whole-blob GET from the filesystem backend hands the file to the server; a
+ranged GET, or a server without it, streams."""
 
 from __future__ import annotations
 
