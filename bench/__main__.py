@@ -12,6 +12,7 @@ from typing import Any
 
 from bench import report, runner, servers
 from bench.load import wrk_binary
+from bench.receivers import Receivers
 from bench.workload import FULL, QUICK, Context, Workload
 
 _MISSING = """\
@@ -19,6 +20,10 @@ bench: `docker-registry` (CNCF distribution, the reference) is not installed.
   Debian/Ubuntu:  apt-get install docker-registry
   or put a distribution 2.8 binary named docker-registry on PATH.
   To measure Dockyard alone: python -m bench --servers dockyard"""
+
+
+# What `--notifications` measures: pushes, each of which queues an event per endpoint.
+NOTIFICATION_WORKLOADS = ("push_monolithic", "push_chunked", "small_uploads")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -35,6 +40,11 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--workers", type=int, help="Dockyard worker processes (default: what `serve` picks)")
     parser.add_argument(
         "--dockyard-arg", action="append", default=[], metavar="ARG", help="extra argument for `dockyard serve`"
+    )
+    parser.add_argument(
+        "--notifications",
+        action="store_true",
+        help=f"push throughput with two webhook endpoints ({servers.EVENTS}) against none ({servers.DOCKYARD})",
     )
     parser.add_argument("--wrk-seconds", type=float, help="duration of each wrk run")
     parser.add_argument("--out", type=Path, default=Path("bench/results"), help="where JSON and PNG go")
@@ -63,6 +73,9 @@ def _report(results: dict[str, Any], out: Path) -> None:
     for ours in report.variants(results):
         print(report.table(results, ours))
         print()
+    if servers.EVENTS in results["servers"] and servers.DOCKYARD in results["servers"]:
+        print(report.overhead_table(results, servers.EVENTS, servers.DOCKYARD))
+        print()
     try:
         report.write_chart(results, out / "results.png")
         print(f"\nwrote {out / 'results.json'} and {out / 'results.png'}")
@@ -75,6 +88,9 @@ def main(argv: list[str] | None = None) -> int:
     sizes = QUICK if args.quick else FULL
     if args.wrk_seconds:
         sizes = replace(sizes, wrk_seconds=args.wrk_seconds)
+    if args.notifications:
+        args.servers = f"{servers.DOCKYARD},{servers.EVENTS}"
+        args.only = args.only or ",".join(NOTIFICATION_WORKLOADS)
     workloads = _select(runner.all_workloads(sizes), args.only)
     if args.list:
         for workload in workloads:
@@ -89,10 +105,13 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     workdir = Path(tempfile.mkdtemp(prefix="dockyard-bench-", dir=args.workdir))
     started: list[servers.Server] = []
+    receivers = Receivers(2) if servers.EVENTS in names else None
     try:
         for name in names:
             if name == servers.DOCKYARD:
                 server = servers.dockyard(workdir, args.workers, args.dockyard_arg)
+            elif name == servers.EVENTS and receivers is not None:
+                server = servers.dockyard(workdir, args.workers, args.dockyard_arg, name, receivers.config())
             elif name.startswith(f"{servers.DOCKYARD}@"):  # a variant: dockyard@N runs N workers
                 server = servers.dockyard(workdir, int(name.partition("@")[2]), args.dockyard_arg, name=name)
             elif name.partition("@")[0] == servers.GRANIAN:  # the same app under granian (@N: N workers)
@@ -110,6 +129,9 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         for server in started:
             server.stop()
+        if receivers is not None:
+            print(f"webhook receivers took {receivers.received} events")
+            receivers.stop()
         if args.keep:
             print(f"storage and logs kept in {workdir}")
         else:

@@ -122,6 +122,37 @@ def table(results: dict[str, Any], ours: str = DOCKYARD) -> str:
     return "\n".join(lines)
 
 
+# `--notifications`: pushes with two webhook endpoints stay within this share of none (issue 14).
+OVERHEAD_TARGET = 0.10
+
+
+def overhead_table(results: dict[str, Any], variant: str, base: str) -> str:
+    """`variant` against `base` (two Dockyard servers), per throughput metric: the ratio and whether it
+    is within OVERHEAD_TARGET."""
+    lines = [
+        f"| workload | metric | unit | {base} | {variant} | ratio | within {OVERHEAD_TARGET:.0%} |",
+        "|---|---|---|--:|--:|--:|---|",
+    ]
+    for workload in results["workloads"]:
+        if workload["error"]:
+            lines.append(f"| {workload['title']} | FAILED: {workload['error']} | | | | | |")
+            continue
+        for metric in workload["metrics"]:
+            theirs = _median(workload, base, metric["key"])
+            mine = _median(workload, variant, metric["key"])
+            ratio = _ratio(mine, theirs)
+            ok = (
+                ""
+                if ratio is None or metric["kind"] != "throughput"
+                else ("✓" if ratio >= 1 - OVERHEAD_TARGET else "✗")
+            )
+            lines.append(
+                f"| {workload['title']} | {metric['label']} | {metric['unit']} | {_fmt(theirs)} | {_fmt(mine)} "
+                f"| {_fmt(ratio)} | {ok} |"
+            )
+    return "\n".join(lines)
+
+
 def summary(results: dict[str, Any]) -> str:
     machine = results["machine"]
     limits = results["ceilings"]

@@ -23,6 +23,8 @@ DISTRIBUTION_BINARY = "docker-registry"
 DOCKYARD = "dockyard"
 GRANIAN = "dockyard-granian"
 DISTRIBUTION = "distribution"
+# Dockyard with two webhook endpoints configured (receivers in the bench process): `--notifications`.
+EVENTS = "dockyard-events"
 
 _CONFIG = """\
 version: 0.1
@@ -158,17 +160,24 @@ def distribution_version() -> str:
     return done.stdout.strip() or done.stderr.strip()
 
 
-def _write_config(workdir: Path, name: str, port: int) -> tuple[Path, Path]:
+def _write_config(workdir: Path, name: str, port: int, sections: str = "") -> tuple[Path, Path]:
     root = workdir / name / "data"
     config = workdir / name / "config.yml"
     config.parent.mkdir(parents=True, exist_ok=True)
-    config.write_text(_CONFIG.format(root=root, port=port))
+    config.write_text(_CONFIG.format(root=root, port=port) + sections)
     return config, root
 
 
-def dockyard(workdir: Path, workers: int | None = None, extra: Sequence[str] = (), name: str = DOCKYARD) -> Server:
+def dockyard(
+    workdir: Path,
+    workers: int | None = None,
+    extra: Sequence[str] = (),
+    name: str = DOCKYARD,
+    sections: str = "",
+) -> Server:
+    """`sections`: more config (YAML) after the shared settings, e.g. a `notifications` section."""
     port = free_port()
-    config, root = _write_config(workdir, name, port)
+    config, root = _write_config(workdir, name, port, sections)
     command = [sys.executable, "-m", "dockyard", "serve", str(config), "--port", str(port), *extra]
     if workers is not None:
         command += ["--workers", str(workers)]

@@ -35,6 +35,7 @@ COMMANDS: tuple[Command, ...] = (
     Command("mirror", REGISTRY, "the pull-through cache"),
     Command("quota", REGISTRY, "show each quota's stored bytes and limit"),
     Command("robot", REGISTRY, "manage robot accounts (tokens for CI)"),
+    Command("events", REGISTRY, "follow registry events (webhooks) from the queue"),
     Command("pull", IMAGES, "Download an image from a registry"),
     Command("login", IMAGES, "Log in to a registry"),
     Command("logout", IMAGES, "Log out from a registry"),

@@ -21,6 +21,7 @@ from auth.factory import open_controller
 from registry.config import Config
 from registry.dispatch import RegistryRouter
 from registry.errorhandler import ErrorHandler, propagate
+from registry.events.install import install as install_events
 from registry.handlers.blobs import BlobHandlers
 from registry.handlers.listing import ListingHandlers
 from registry.handlers.manifests import ManifestHandlers
@@ -48,11 +49,12 @@ def create_app(
     backend = InstrumentedBackend(backend, metrics)
     store = Store(backend, delete_enabled=config.storage.delete.enabled)
     pulls = install_policies(config, store, metrics)
+    notifier = install_events(config, backend, metrics)
     handlers: dict[str, Any] = {
         "base": _Base(),
-        "blobs": BlobHandlers(store, redirect=not config.storage.redirect.disable),
-        "uploads": UploadHandlers(store),
-        "manifests": ManifestHandlers(store),
+        "blobs": BlobHandlers(store, redirect=not config.storage.redirect.disable, events=notifier),
+        "uploads": UploadHandlers(store, events=notifier),
+        "manifests": ManifestHandlers(store, events=notifier),
         "listing": ListingHandlers(store),
     }
     # A pull-through cache wraps the handlers; its upstream clients close with the app.
@@ -99,12 +101,15 @@ def create_app(
         pulls_task = None
         if pulls is not None:
             pulls_task = asyncio.create_task(pulls.loop(config.policies.pullflushinterval))
+        if not read_only:
+            notifier.start()
         try:
             yield
         finally:
             for running in (task, gc_task, pulls_task):
                 if running is not None:
                     running.cancel()
+            await notifier.stop()
             if pulls is not None:
                 await pulls.flush()
             if mirror is not None:
@@ -123,6 +128,7 @@ def create_app(
     app.state.backend = backend
     app.state.controller = controller
     app.state.metrics = metrics
+    app.state.notifier = notifier
     app.add_middleware(ErrorHandler)  # added first, so it runs inside the request context
     if config.audit.enabled:
         _install_audit(app, config, store)

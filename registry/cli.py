@@ -1,4 +1,4 @@
-"""The server's subcommands: serve (and gc, user, tls, doctor, mounted from their modules)."""
+"""The server's subcommands: serve (and gc, user, tls, doctor, events, ..., mounted from their modules)."""
 
 from __future__ import annotations
 
@@ -26,11 +26,12 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     # The other server subcommands register themselves; their modules import no app.
     from auth import cli as auth_cli
     from registry import doctor, gc
+    from registry.events import cli as events_cli
     from registry.policies import cli as policies_cli
     from registry.proxy import cli as mirror_cli
 
     auth_cli.register(subparsers, _auth_section)
-    for extra in (gc, doctor, mirror_cli, policies_cli):
+    for extra in (gc, doctor, mirror_cli, policies_cli, events_cli):
         extra.register(subparsers)
 
 

@@ -30,6 +30,7 @@ from auth.config import (
     TokenServerConfig,
 )
 from registry.audit.config import AuditConfig
+from registry.events.config import NotificationsConfig
 from registry.policies.config import PoliciesConfig, QuotasConfig
 from registry.ui.config import UiConfig
 from storage_backends.options import FilesystemOptions, MemoryOptions, S3Options
@@ -231,6 +232,8 @@ class Config:
     # Retention, immutable tags and quotas are owned by registry/policies.
     policies: PoliciesConfig = field(default_factory=PoliciesConfig)
     quotas: QuotasConfig = field(default_factory=QuotasConfig)
+    # distribution's webhooks, made durable: owned by registry/events.
+    notifications: NotificationsConfig = field(default_factory=NotificationsConfig)
     # The audit log is owned by registry/audit.
     audit: AuditConfig = field(default_factory=AuditConfig)
 
@@ -296,7 +299,6 @@ class Config:
 # distribution keys that Dockyard accepts but does not act on: a warning at start names each.
 UNIMPLEMENTED_KEYS = frozenset(
     {
-        "notifications",
         "redis",
         "health",
         "validation",

@@ -77,6 +77,27 @@ class Metrics:
         # Gauges read from the store when scraped (quota usage, which other replicas change too).
         self.before_scrape: list[Callable[[], Awaitable[object]]] = []
 
+        self.events_delivered = Counter(
+            "dockyard_events_delivered", "Events an endpoint accepted", ["endpoint"], registry=r
+        )
+        self.events_failed = Counter(
+            "dockyard_events_failed", "Event deliveries that failed (each is retried)", ["endpoint"], registry=r
+        )
+        self.events_queue_depth = Gauge(
+            "dockyard_events_queue_depth",
+            "Events waiting for an endpoint (as its deliverer last listed them)",
+            ["endpoint"],
+            registry=r,
+            multiprocess_mode="mostrecent",
+        )
+        self.events_oldest_pending = Gauge(
+            "dockyard_events_oldest_pending_seconds",
+            "Age of the oldest event waiting for an endpoint",
+            ["endpoint"],
+            registry=r,
+            multiprocess_mode="mostrecent",
+        )
+
     def observe_request(self, method: str, route: str, status: int, seconds: float, received: int, sent: int) -> None:
         self.requests.labels(method, route, str(status)).inc()
         self.latency.labels(method, route).observe(seconds)
@@ -95,6 +116,13 @@ class Metrics:
     def observe_quota(self, quota: str, limit: int, used: int) -> None:
         self.quota_limit.labels(quota).set(limit)
         self.quota_used.labels(quota).set(used)
+
+    def observe_delivery(self, endpoint: str, ok: bool) -> None:
+        (self.events_delivered if ok else self.events_failed).labels(endpoint).inc()
+
+    def observe_queue(self, endpoint: str, depth: int, oldest_seconds: float) -> None:
+        self.events_queue_depth.labels(endpoint).set(depth)
+        self.events_oldest_pending.labels(endpoint).set(oldest_seconds)
 
     def render(self) -> bytes:
         directory = os.environ.get(MULTIPROC_ENV)

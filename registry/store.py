@@ -152,6 +152,10 @@ class Store:
         finally:
             self._downloads -= 1
 
+    async def blob_size(self, digest: Digest) -> int:
+        """The size of a blob just stored (no link check: the caller has just linked it)."""
+        return (await self.backend.stat(paths.blob_data(digest))).size
+
     def blob_path(self, digest: Digest) -> str | None:
         """The local file holding a blob, when the backend keeps blobs in local files."""
         return None if self._files is None else str(self._files.local_path(paths.blob_data(digest)))
@@ -284,6 +288,11 @@ class Store:
         self._manifests.put(Manifest(digest, parsed.media_type, body))
         return PutManifestResult(digest, parsed.subject)
 
+    def media_type(self, digest: Digest, body: bytes) -> str:
+        """The media type of a manifest just stored (as it is served)."""
+        cached = self._manifests.get(digest)
+        return cached.media_type if cached is not None else media_type_of(body)
+
     async def _doomed(self, name: str, digest: Digest, parsed: ParsedManifest) -> bool:
         """Whether GC is deleting, or has just deleted, something this manifest needs."""
         if not await self.backend.list(paths.GC_DOOMED):
@@ -346,14 +355,15 @@ class Store:
         await self.backend.put(paths.tag_index_link(name, tag, digest), str(digest).encode())
         await self.backend.put(paths.tag_current_link(name, tag), str(digest).encode())
 
-    async def delete_manifest(self, name: str, reference: str) -> None:
+    async def delete_manifest(self, name: str, reference: str) -> list[str]:
+        """Delete a tag, or a manifest with the tags naming it; returns the tags deleted."""
         self._require_delete()
         if ":" not in reference:
             await self.resolve(name, reference)
             if self.immutable is not None:
                 self.immutable.check_delete(name, [reference])
             await self.backend.delete(paths.tag_dir(name, reference))
-            return
+            return [reference]
         digest = await self.resolve(name, reference)
         manifest = await self.get_manifest(name, reference)
         # Tags pointing at the deleted manifest go with it, as in distribution.
@@ -373,10 +383,11 @@ class Store:
         try:
             parsed = parse_manifest(manifest.body, None)
         except ManifestError:
-            return
+            return naming
         if parsed.subject is not None:
             link = paths.referrer_link(name, parsed.subject, digest)
             await self.backend.delete(link.rsplit("/", 1)[0])
+        return naming
 
     # -- tags, catalog, referrers ----------------------------------------------------------
 

@@ -9,6 +9,7 @@ from starlette.responses import RedirectResponse, Response, StreamingResponse
 from starlette.types import Receive, Scope, Send
 
 from oci.digest import Digest
+from registry.events.notifier import Notifier
 from registry.handlers.common import byte_range
 from registry.store import Store
 from registry.zerocopy import PATHSEND
@@ -30,11 +31,14 @@ class _PathSendResponse(Response):
 class BlobHandlers:
     store: Store
     redirect: bool
+    events: Notifier | None = None
 
     async def get_blob(self, request: Request, name: str) -> Response:
         """end-2: GET/HEAD /v2/<name>/blobs/<digest>."""
         digest = Digest.parse(request.path_params["digest"])
         info = await self.store.stat_blob(name, digest)
+        if self.events is not None:
+            await self.events.blob(request, "pull", name, str(digest), info.size)
         headers = {
             "Docker-Content-Digest": str(digest),
             "ETag": f'"{digest}"',
@@ -67,4 +71,6 @@ class BlobHandlers:
         """end-10: DELETE /v2/<name>/blobs/<digest>."""
         digest = Digest.parse(request.path_params["digest"])
         await self.store.delete_blob(name, digest)
+        if self.events is not None:
+            await self.events.deleted(request, name, digest=str(digest))
         return Response(status_code=202, headers={"Content-Length": "0"})

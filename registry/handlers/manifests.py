@@ -8,6 +8,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from oci.manifests import MAX_MANIFEST_SIZE
+from registry.events.notifier import Notifier
 from registry.handlers.common import read_limited
 from registry.store import Store
 
@@ -15,6 +16,7 @@ from registry.store import Store
 @dataclass
 class ManifestHandlers:
     store: Store
+    events: Notifier | None = None
 
     async def get_manifest(self, request: Request, name: str) -> Response:
         """end-3: GET/HEAD /v2/<name>/manifests/<reference>."""
@@ -26,6 +28,10 @@ class ManifestHandlers:
             "ETag": f'"{manifest.digest}"',
             "Content-Length": str(len(manifest.body)),
         }
+        if self.events is not None:
+            tags = [] if ":" in reference else [reference]
+            digest = str(manifest.digest)
+            await self.events.manifest(request, "pull", name, manifest.media_type, digest, manifest.body, tags)
         body = b"" if request.method == "HEAD" else manifest.body
         return Response(body, headers=headers, media_type=manifest.media_type)
 
@@ -35,6 +41,10 @@ class ManifestHandlers:
         body = await read_limited(request, MAX_MANIFEST_SIZE)
         tags = request.query_params.getlist("tag")
         result = await self.store.put_manifest(name, reference, body, request.headers.get("content-type"), tags)
+        if self.events is not None:
+            named = tags if ":" in reference else [reference, *tags]
+            media_type = self.store.media_type(result.digest, body)
+            await self.events.manifest(request, "push", name, media_type, str(result.digest), body, named)
         headers = {
             "Location": f"/v2/{name}/manifests/{result.digest}",
             "Docker-Content-Digest": str(result.digest),
@@ -46,5 +56,8 @@ class ManifestHandlers:
 
     async def delete_manifest(self, request: Request, name: str) -> Response:
         """end-9: DELETE /v2/<name>/manifests/<reference>."""
-        await self.store.delete_manifest(name, request.path_params["reference"])
+        reference = request.path_params["reference"]
+        tags = await self.store.delete_manifest(name, reference)
+        if self.events is not None:
+            await self.events.deleted(request, name, digest=reference if ":" in reference else "", tags=tags)
         return Response(status_code=202, headers={"Content-Length": "0"})

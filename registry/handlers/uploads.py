@@ -10,6 +10,7 @@ from starlette.responses import Response
 from oci.digest import ALGORITHMS, Digest
 from oci.reference import valid_name
 from registry.errors import ErrorCode, RegistryError
+from registry.events.notifier import Notifier
 from registry.handlers.common import body_stream, content_length, content_range
 from registry.store import Store
 
@@ -31,6 +32,12 @@ def _created(name: str, digest: str) -> Response:
 @dataclass
 class UploadHandlers:
     store: Store
+    events: Notifier | None = None
+
+    async def _pushed(self, request: Request, name: str, digest: Digest, source: str = "") -> None:
+        if self.events is not None and self.events.active:
+            size = await self.store.blob_size(digest)
+            await self.events.blob(request, "mount" if source else "push", name, str(digest), size, source)
 
     async def start_upload(self, request: Request, name: str) -> Response:
         """end-4a/4b/4c/11: POST /v2/<name>/blobs/uploads/ (?digest=, ?digest-algorithm=, ?mount=&from=)."""
@@ -41,6 +48,7 @@ class UploadHandlers:
             grant = getattr(request.state, "grant", None)
             allowed = grant is None or grant.allows("repository", source, "pull")
             if valid_name(source) and allowed and await self.store.mount_blob(name, source, digest):
+                await self._pushed(request, name, digest, source)
                 return _created(name, str(digest))
         algorithm = params.get("digest-algorithm")
         if algorithm is not None and algorithm not in ALGORITHMS:
@@ -48,6 +56,7 @@ class UploadHandlers:
         if "digest" in params:
             length = content_length(request)
             digest = await self.store.uploads.put_blob(name, body_stream(request), params.get("digest"), length)
+            await self._pushed(request, name, digest)
             return _created(name, str(digest))
         upload_id = await self.store.uploads.start_upload(name)
         return Response(status_code=202, headers=_upload_headers(name, upload_id, 0))
@@ -90,6 +99,7 @@ class UploadHandlers:
         digest = await self.store.uploads.complete_upload(
             name, upload_id, request.query_params.get("digest"), chunks, start, length if has_body else None
         )
+        await self._pushed(request, name, digest)
         return _created(name, str(digest))
 
     async def cancel_upload(self, request: Request, name: str) -> Response:

@@ -97,10 +97,10 @@ def test_bad_config_names_the_key(tmp_path: Path, text: str, key: str) -> None:
 
 def test_unimplemented_distribution_keys_are_reported(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     path = tmp_path / "c.yml"
-    path.write_text("notifications:\n  endpoints: []\nredis:\n  addr: localhost:6379\n")
+    path.write_text("health:\n  storagedriver:\n    enabled: true\nredis:\n  addr: localhost:6379\n")
     with caplog.at_level(logging.WARNING):
         load_config(path, {})
-    assert "notifications" in caplog.text and "redis" in caplog.text
+    assert "health" in caplog.text and "redis" in caplog.text
 
 
 def test_serve_with_bad_config_prints_one_line(tmp_path: Path) -> None:
