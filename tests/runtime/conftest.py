@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import require, require_busybox
+from tests.conftest import require, require_busybox, require_tool
 from tests.runtime.images import busybox_layer, seed
 
 IMAGE = "test/busybox:latest"
@@ -70,3 +70,15 @@ def dy(whiteout_tmp_path: Path) -> Iterator[Dockyard]:
     yield dockyard
     dockyard.cleanup()
     shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture
+def net(dy: Dockyard) -> Iterator[Dockyard]:
+    """A runtime whose user networks are removed after the test (bridges in their namespaces)."""
+    require_tool("ip", "iproute2")
+    require_tool("nsenter", "util-linux")
+    yield dy
+    dy.cleanup()
+    names = dy("network", "ls", "-q", "--filter", "type=custom").stdout.split()
+    if names:
+        dy("network", "rm", *names)

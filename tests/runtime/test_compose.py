@@ -7,13 +7,11 @@ from __future__ import annotations
 import shutil
 import subprocess
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import yaml
 
-from tests.conftest import require_tool
 from tests.runtime.conftest import IMAGE, Dockyard
 from tests.servers import free_port
 
@@ -66,17 +64,6 @@ networks:
 volumes:
   data: {{}}
 """
-
-
-@pytest.fixture
-def cdy(dy: Dockyard) -> Iterator[Dockyard]:
-    require_tool("ip", "iproute2")
-    require_tool("nsenter", "util-linux")
-    yield dy
-    dy.cleanup()
-    names = dy("network", "ls", "-q", "--filter", "type=custom").stdout.split()
-    if names:
-        dy("network", "rm", *names)
 
 
 def _get(dy: Dockyard, container: str, host: str, timeout: float = 10) -> str:
@@ -132,8 +119,8 @@ def _host_state() -> str:
     return links + netns
 
 
-def test_up_the_example_then_down_leaves_nothing(cdy: Dockyard, tmp_path: Path) -> None:
-    dy = cdy
+def test_up_the_example_then_down_leaves_nothing(net: Dockyard, tmp_path: Path) -> None:
+    dy = net
     port = free_port()
     f = _project(tmp_path, EXAMPLE.replace("${PORT}", str(port)))
     before = _host_state()
@@ -189,8 +176,8 @@ def test_up_the_example_then_down_leaves_nothing(cdy: Dockyard, tmp_path: Path) 
     assert [p.name for p in (dy.root / "containers").iterdir() if p.is_dir()] == []
 
 
-def test_two_projects_from_one_file_do_not_collide(cdy: Dockyard, tmp_path: Path) -> None:
-    dy = cdy
+def test_two_projects_from_one_file_do_not_collide(net: Dockyard, tmp_path: Path) -> None:
+    dy = net
     # The notes' v1 form: services at the top level, found through `links`.
     text = f"""
 web:
@@ -222,8 +209,8 @@ client:
     _compose(dy, f, "two", "down", check=True)
 
 
-def test_up_attached_prefixes_logs_and_stops_on_ctrl_c(cdy: Dockyard, tmp_path: Path) -> None:
-    dy = cdy
+def test_up_attached_prefixes_logs_and_stops_on_ctrl_c(net: Dockyard, tmp_path: Path) -> None:
+    dy = net
     text = f"""
 services:
   talker:
@@ -266,9 +253,9 @@ services:
     _compose(dy, f, "att", "down", check=True)
 
 
-def test_invalid_file_errors(cdy: Dockyard, tmp_path: Path) -> None:
+def test_invalid_file_errors(net: Dockyard, tmp_path: Path) -> None:
     f = _project(tmp_path, f"services:\n  web:\n    imagee: {IMAGE}\n")
-    r = _compose(cdy, f, "bad", "up", "-d")
+    r = _compose(net, f, "bad", "up", "-d")
     assert r.returncode == 1
     assert r.stderr == (
         f"ERROR: The Compose file '{f}' is invalid because:\nUnsupported config option for services.web: 'imagee'\n"
@@ -278,10 +265,10 @@ def test_invalid_file_errors(cdy: Dockyard, tmp_path: Path) -> None:
         f"services:\n  web:\n    image: {IMAGE}\n    depends_on:\n      db:\n        condition: service_healthy\n"
         f"  db:\n    image: {IMAGE}\n    command: [sleep, '60']\n",
     )
-    r = _compose(cdy, f, "bad", "up", "-d")
+    r = _compose(net, f, "bad", "up", "-d")
     assert r.returncode == 1
     assert "dependency failed to start: container for service db has no healthcheck configured" in r.stderr
-    _compose(cdy, f, "bad", "down", "-t", "0", check=True)
+    _compose(net, f, "bad", "down", "-t", "0", check=True)
 
 
 def test_config_matches_docker_compose(tmp_path: Path) -> None:
@@ -359,8 +346,8 @@ volumes:
     assert yaml.safe_load(ours.stdout) == expected
 
 
-def test_build_volumes_env_file_and_recreate(cdy: Dockyard, tmp_path: Path) -> None:
-    dy = cdy
+def test_build_volumes_env_file_and_recreate(net: Dockyard, tmp_path: Path) -> None:
+    dy = net
     directory = tmp_path / "proj"
     (directory / "app").mkdir(parents=True)
     (directory / "app" / "Dockerfile").write_text(f"FROM {IMAGE}\nARG GREETING\nRUN echo $GREETING > /etc/greeting\n")
@@ -410,11 +397,11 @@ volumes:
     assert dy("volume", "ls", "-q").stdout == ""
 
 
-def test_build_push_and_pull_through_a_registry(cdy: Dockyard, tmp_path: Path) -> None:
+def test_build_push_and_pull_through_a_registry(net: Dockyard, tmp_path: Path) -> None:
     from tests.conftest import require_busybox
     from tests.servers import start_registry
 
-    dy = cdy
+    dy = net
     server = start_registry(tmp_path / "registry")
     try:
         ref = f"{server.address}/demo/bb:1"

@@ -6,28 +6,15 @@ from __future__ import annotations
 import subprocess
 import time
 import urllib.request
-from collections.abc import Iterator
 
 import pytest
 
-from tests.conftest import require_tool
 from tests.runtime.conftest import IMAGE, Dockyard
 from tests.servers import free_port
 
 pytestmark = pytest.mark.privileged
 
 HTTPD = "mkdir -p /www && echo page-of-$(hostname) > /www/index.html && exec httpd -f -p 80 -h /www"
-
-
-@pytest.fixture
-def net(dy: Dockyard) -> Iterator[Dockyard]:
-    require_tool("ip", "iproute2")
-    require_tool("nsenter", "util-linux")
-    yield dy
-    dy.cleanup()
-    names = dy("network", "ls", "-q", "--filter", "type=custom").stdout.split()
-    if names:
-        dy("network", "rm", *names)
 
 
 def _host_links() -> str:
