@@ -107,7 +107,7 @@ def _stops_answering(url: str, within: float) -> bool:
     while time.monotonic() < deadline:
         try:
             httpx.get(url, timeout=2)
-        except (httpx.ConnectError, httpx.ReadTimeout, httpx.ReadError):  # refused, unanswered or reset
+        except httpx.TransportError:  # refused, reset, closed or unanswered: not served
             return True
         time.sleep(0.2)
     return False
