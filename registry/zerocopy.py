@@ -1,11 +1,18 @@
-"""Whole files sent by the kernel: the ASGI `http.response.pathsend` extension on uvicorn's
-httptools protocol, with sendfile(2) on the connection's socket.
+"""Whole files sent straight from the page cache to the socket: the ASGI `http.response.pathsend`
+extension on uvicorn's httptools protocol.
 
 The app sends `http.response.start` (headers, with the Content-Length of the file) and then
 `{"type": "http.response.pathsend", "path": ...}`. The headers go out through the transport as
-usual; once the transport has written everything it holds, `os.sendfile` copies the file from
-the page cache to the socket, on a duplicate of the socket's descriptor so the event loop can
-wait for it to be writable without touching the transport's own registration. Nothing else
+usual; once the transport has written everything it holds, the file goes to the socket without
+passing through Python objects, on a duplicate of the socket's descriptor so the event loop can
+wait for it to be writable without touching the transport's own registration.
+
+Two ways, measured (bench/README.md): `pread` into a 256 KiB buffer and `write` it, which is about
+twice as fast for one stream on loopback and costs the server less CPU than sendfile(2) does,
+because the receiver copies bytes that are still in the CPU's cache rather than cold page-cache
+pages; and `sendfile`, which needs no buffer. A worker keeps a few buffers; a send that finds none
+free uses sendfile, so memory stays bounded however many pulls run. A block not in the page cache
+is read in a thread (`RWF_NOWAIT` tells), so a cold disk never stalls the event loop. Nothing else
 writes to the connection meanwhile: HTTP/1.1 answers one request at a time, and uvicorn starts a
 pipelined request only when this response is complete. The body is then finished through the
 transport's ordinary path (an empty last `http.response.body`), so keep-alive, `Connection:
@@ -18,8 +25,10 @@ TLS layer, and the app falls back to streaming the file itself.
 from __future__ import annotations
 
 import asyncio
+import errno
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -29,6 +38,38 @@ PATHSEND = "http.response.pathsend"
 # Bytes per sendfile call: the loop runs other connections between calls.
 _CALL_BYTES = 8 * 1024 * 1024
 _RECHECK_SECONDS = 1.0
+# The copy path's block (the fastest of 128 KiB to 1 MiB measured), and how many blocks a worker keeps.
+COPY_BLOCK = 256 * 1024
+COPY_BUFFERS = 4
+
+
+class BufferPool:
+    """At most `count` reusable blocks of `size` bytes; `take` yields None when all are in use."""
+
+    def __init__(self, count: int = COPY_BUFFERS, size: int = COPY_BLOCK) -> None:
+        self.size = size
+        self._free: list[bytearray] = []
+        self._unmade = count
+
+    @contextmanager
+    def take(self) -> Iterator[bytearray | None]:
+        if self._free:
+            buffer: bytearray | None = self._free.pop()
+        elif self._unmade:
+            self._unmade -= 1
+            buffer = bytearray(self.size)
+        else:
+            buffer = None
+        try:
+            yield buffer
+        finally:
+            if buffer is not None:
+                self._free.append(buffer)
+
+
+_POOL = BufferPool()
+# Cleared when the filesystem holding blobs refuses RWF_NOWAIT: every read then goes to a thread.
+_nowait = hasattr(os, "RWF_NOWAIT")
 
 
 @dataclass(frozen=True)
@@ -85,7 +126,12 @@ async def _writable(loop: asyncio.AbstractEventLoop, fd: int) -> None:
 
 
 async def send_file(
-    transport: asyncio.WriteTransport, sock: SocketRef, path: str, count: int, stopped: Callable[[], bool]
+    transport: asyncio.WriteTransport,
+    sock: SocketRef,
+    path: str,
+    count: int,
+    stopped: Callable[[], bool],
+    pool: BufferPool | None = None,
 ) -> int:
     """Send the first `count` bytes of the file at `path` on `sock`, after whatever the transport
     still buffers; the number of bytes sent (less than `count` if the peer went away, `stopped()`
@@ -99,7 +145,7 @@ async def send_file(
         if out is None:
             return 0
         try:
-            return await _send(loop, transport, out, file, count, stopped)
+            return await _send(loop, transport, out, file, count, stopped, pool or _POOL)
         finally:
             os.close(out)
     finally:
@@ -113,10 +159,63 @@ async def _send(
     file: int,
     count: int,
     stopped: Callable[[], bool],
+    pool: BufferPool,
 ) -> int:
     while transport.get_write_buffer_size() and not stopped():
         await _writable(loop, out)
         await asyncio.sleep(0)  # the transport writes its buffer in its own turn
+    with pool.take() as buffer:
+        if buffer is not None:
+            return await _copy(loop, out, file, count, stopped, memoryview(buffer))
+    return await _sendfile(loop, out, file, count, stopped)
+
+
+async def _read(loop: asyncio.AbstractEventLoop, file: int, block: memoryview, offset: int) -> int:
+    """Read into `block` at `offset`: in the loop when the page cache holds it, else in a thread."""
+    global _nowait
+    if _nowait:
+        try:
+            return os.preadv(file, [block], offset, os.RWF_NOWAIT)
+        except BlockingIOError:
+            pass
+        except OSError as error:
+            if error.errno not in (errno.EOPNOTSUPP, errno.EINVAL):
+                raise
+            _nowait = False
+    reading = loop.run_in_executor(None, os.preadv, file, [block], offset)
+    try:
+        return await asyncio.shield(reading)
+    except asyncio.CancelledError:
+        await asyncio.wait([reading])  # the thread still writes into the block and reads the file
+        raise
+
+
+async def _copy(
+    loop: asyncio.AbstractEventLoop, out: int, file: int, count: int, stopped: Callable[[], bool], buffer: memoryview
+) -> int:
+    sent = 0
+    while sent < count and not stopped():
+        n = await _read(loop, file, buffer[: min(count - sent, len(buffer))], sent)
+        if n == 0:
+            break
+        written = 0
+        while written < n:
+            if stopped():
+                return sent + written
+            try:
+                written += os.write(out, buffer[written:n])
+            except BlockingIOError:
+                await _writable(loop, out)
+            except (BrokenPipeError, ConnectionError):
+                return sent + written
+        sent += n
+        await asyncio.sleep(0)
+    return sent
+
+
+async def _sendfile(
+    loop: asyncio.AbstractEventLoop, out: int, file: int, count: int, stopped: Callable[[], bool]
+) -> int:
     sent = 0
     while sent < count and not stopped():
         try:
