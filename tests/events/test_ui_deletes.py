@@ -51,14 +51,16 @@ def test_ui_deletes_emit_events_and_audit_lines(tmp_path: Path) -> None:
                     headers={"Content-Type": "application/vnd.oci.image.manifest.v1+json"},
                 ).is_success
                 gone = push_image(api, "team/app", "v2", [b"ui layer two"])
-            pushed = len(receiver.wait_accepted(7))  # 3 + 1 (v1-copy) + 3 pushes
+            before = len(receiver.wait_accepted(8))  # 3 pushes, a pull and a push (v1-copy), 3 pushes
             with httpx.Client(base_url=server.url, headers=HTML) as browser:
                 page = browser.get("/login")
                 form = {"csrf": csrf_of(page.text), "username": "alice", "password": "alice-pw", "next": "/"}
                 assert browser.post("/login", data=form).status_code == 303
                 _ui_delete(browser, server.url, "team/app", "v1-copy")  # a tag only
                 _ui_delete(browser, server.url, "team/app", gone)  # a manifest, and its tag v2
-            events = receiver.wait_accepted(pushed + 3)[pushed:]
+            receiver.wait_accepted(before + 3)
+            receiver.settle()
+            events = receiver.accepted()[before:]
     finally:
         receiver.stop()
     tag_only, manifest, its_tag = events
