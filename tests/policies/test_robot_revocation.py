@@ -1,8 +1,11 @@
-"""A revoked robot's bearer tokens stop working at its next request, not when they expire: on the
-replica that issued them and on another sharing the store and the robots file."""
+"""A revoked (or expired, or replaced) robot's bearer tokens stop working at its next request, not
+when the tokens expire: on the replica that issued them and on another sharing the store and the
+robots file."""
 
 from __future__ import annotations
 
+import json
+import time
 from pathlib import Path
 
 import httpx
@@ -73,7 +76,7 @@ def test_revoked_robot_token_is_refused_at_once_on_every_replica(tmp_path: Path)
             with httpx.Client(base_url=server.url, headers=headers) as ci:
                 _refused(blob(ci, "team/app", b"after revocation"))
         admin_tags = httpx.get(f"{one.url}/v2/team/app/tags/list", headers={"Authorization": f"Bearer {admin}"})
-        assert admin_tags.status_code != 401  # other subjects' tokens are untouched
+        assert admin_tags.status_code == 200  # other subjects' tokens are untouched
 
         # Re-created under the same name: the old token stays dead, the new robot's work.
         secret = dockyard(*robot).stdout.strip()
@@ -81,3 +84,12 @@ def test_revoked_robot_token_is_refused_at_once_on_every_replica(tmp_path: Path)
             _refused(_tags(server, token))
         fresh = _token(two, "robot$ci", secret)
         assert _tags(one, fresh).json()["tags"] == ["v1"]
+
+        # Expired while its token is still good: refused from then on.
+        brief = dockyard("robot", "add", "brief", "--scope", "team/*:pull", "--expires", "2s", "--config", str(config))
+        short = _token(one, "robot$brief", brief.stdout.strip())
+        assert _tags(two, short).status_code == 200
+        expires = json.loads((tmp_path / "robots.json").read_text())["robots"]["brief"]["expires"]
+        time.sleep(max(0.0, expires - time.time()) + 0.1)
+        for server in (one, two):
+            _refused(_tags(server, short))
