@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from starlette.requests import Request
 from starlette.routing import BaseRoute
@@ -13,6 +14,10 @@ from auth.base import SUBJECT_KEY, Access, Challenge, Grant
 from auth.credentials import Bearer, MalformedCredentials, parse_authorization
 from auth.rules import RuleSource
 from auth.token import InvalidToken, TokenClaims, TokenVerifier
+
+
+class SubjectCheck(Protocol):
+    def token_live(self, subject: str, stamp: str) -> bool: ...
 
 
 @dataclass(frozen=True)
@@ -48,6 +53,9 @@ class TokenController:
     service: str
     rules: RuleSource | None = None
     routes: list[BaseRoute] = field(default_factory=list)
+    # Asked of every verified token: a revoked robot's tokens stop working at once, not at expiry
+    # (auth/robots.py reads its file again when it changes: one stat per request of a robot).
+    subjects: SubjectCheck | None = None
 
     async def authorize(self, request: Request, accesses: Sequence[Access]) -> Grant:
         wanted = challenge.needed(accesses)
@@ -65,6 +73,10 @@ class TokenController:
         except InvalidToken as exc:
             headers = challenge.bearer(realm, self.service, wanted, error="invalid_token")
             raise Challenge(str(exc), headers=headers, detail=challenge.detail(wanted)) from None
+        if self.subjects is not None and not self.subjects.token_live(claims.subject, claims.stamp):
+            headers = challenge.bearer(realm, self.service, wanted, error="invalid_token")
+            message = "token revoked: its robot account was removed, replaced or has expired"
+            raise Challenge(message, headers=headers, detail=challenge.detail(wanted))
         grant = TokenGrant(claims, self.rules)
         request.scope[SUBJECT_KEY] = grant.subject
         if not all(claims.allows(a.type, a.name, a.action) for a in wanted):

@@ -87,7 +87,7 @@ def open_controller(auth: AuthConfig, server: ServerContext) -> AccessController
     if server_cfg is None:
         if not token.realm:
             raise ConfigError("auth.token.realm is required when the built-in token server is off")
-        return TokenController(verifier, _realm(token, server.public_host, trust, ""), service)
+        return TokenController(verifier, _realm(token, server.public_host, trust, ""), service, subjects=robots)
     assert own is not None
     issuer_obj = TokenIssuer(
         own,
@@ -100,7 +100,7 @@ def open_controller(auth: AuthConfig, server: ServerContext) -> AccessController
         issuer_obj, service, checker, rules, limiter, server_cfg.path, server_cfg.jwkspath, trust, basic_realm
     )
     realm = _realm(token, server.public_host, trust, server_cfg.path)
-    return TokenController(verifier, realm, service, rules, token_server.routes)
+    return TokenController(verifier, realm, service, rules, token_server.routes, robots)
 
 
 def _signing_key(server: ServerContext, cfg: TokenServerConfig, issuer: str) -> SigningKey:

@@ -4,7 +4,8 @@ They log in as `robot$NAME` with the token as the password, by HTTP Basic or thr
 endpoint, like any user. The token is shown once, when created; the file (`auth.robots.path`, a
 JSON file written atomically with mode 0600) keeps only its SHA-256, which is enough for a random
 256-bit secret. A robot may do exactly what its scope says, whatever `auth.access` says of others;
-an expired or removed robot is refused at its next login.
+an expired or removed robot is refused at its next login, and the bearer tokens it was given are
+refused at their next request (`token_live`, which the token-mode controller asks).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ import orjson
 
 from auth.htpasswd import PasswordLike
 from auth.rules import ROBOT_PREFIX as PREFIX
+from auth.token import credential_stamp
 
 _NAME = re.compile(r"[a-z0-9][a-z0-9._-]{0,63}")
 _ACTIONS = frozenset({"pull", "push", "delete"})
@@ -167,6 +169,18 @@ class RobotFile:
     def robot_actions(self, user: str, repository: str) -> frozenset[str] | None:
         robot = self.robot(user)
         return None if robot is None else robot.actions(repository)
+
+    def token_live(self, subject: str, stamp: str) -> bool:
+        """Whether a bearer token cut for `subject` may still be used: a robot's only while it
+        exists and has not expired, and (when the token names the robot's credential stamp, as
+        ours do) was not replaced by `robot add` of the same name since. Anyone else's: yes, this
+        file does not speak for them."""
+        if not subject.startswith(PREFIX):
+            return True
+        robot = self.robot(subject)
+        if robot is None:
+            return False
+        return not stamp or hmac.compare_digest(stamp, credential_stamp(robot.hashed))
 
     def verify(self, user: str, token: str) -> bool:
         robot = self.robot(user)

@@ -33,6 +33,8 @@ from auth.scopes import Scope
 ASYMMETRIC_ALGORITHMS = ("ES256", "ES384", "ES512", "RS256", "RS384", "RS512", "PS256", "PS384", "PS512")
 MAX_TOKEN_BYTES = 16 * 1024
 _REFRESH_CLAIM = "dockyard_refresh"
+# An access token cut for a robot carries its credential stamp, so replacing the robot voids it.
+STAMP_CLAIM = "dockyard_stamp"
 
 
 class InvalidToken(Exception):
@@ -60,6 +62,7 @@ class TokenClaims:
     issuer: str
     subject: str
     access: Mapping[tuple[str, str], frozenset[str]] = field(default_factory=dict)
+    stamp: str = ""  # STAMP_CLAIM, when the token has one
 
     def allows(self, type: str, name: str, action: str) -> bool:
         actions = self.access.get((type, name), frozenset())
@@ -80,9 +83,9 @@ class TokenIssuer:
         self.refresh_expiration = refresh_expiration
         self._clock = clock
 
-    def access_token(self, subject: str | None, audience: str, scopes: Sequence[Scope]) -> IssuedToken:
+    def access_token(self, subject: str | None, audience: str, scopes: Sequence[Scope], stamp: str = "") -> IssuedToken:
         now = int(self._clock())
-        claims = {
+        claims: dict[str, Any] = {
             "iss": self.issuer,
             "sub": subject or "",
             "aud": audience,  # a string: distribution 2.x cannot read a list here
@@ -92,6 +95,8 @@ class TokenIssuer:
             "jti": secrets.token_urlsafe(16),
             "access": [s.claim() for s in scopes],
         }
+        if stamp:
+            claims[STAMP_CLAIM] = stamp
         issued = datetime.datetime.fromtimestamp(now, datetime.UTC)
         return IssuedToken(self._sign(claims), self.expiration, issued)
 
@@ -238,7 +243,10 @@ class TokenVerifier:
         payload = self.payload(token)
         if _REFRESH_CLAIM in payload:
             raise InvalidToken("a refresh token is not an access token")
-        claims = TokenClaims(self.issuer, _subject(payload), _access(payload.get("access", [])))
+        stamp = payload.get(STAMP_CLAIM, "")
+        if not isinstance(stamp, str):
+            raise InvalidToken(f"token {STAMP_CLAIM} is not a string")
+        claims = TokenClaims(self.issuer, _subject(payload), _access(payload.get("access", [])), stamp)
         if len(self._verified) >= self._max_cached:
             now = self._clock()
             self._verified = {t: v for t, v in self._verified.items() if now <= v[0] + self.leeway}

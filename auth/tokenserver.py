@@ -25,7 +25,7 @@ from auth.basic import login
 from auth.credentials import Basic, MalformedCredentials, client_address, parse_authorization
 from auth.htpasswd import PasswordLike
 from auth.ratelimit import LoginLimiter
-from auth.rules import RuleSource
+from auth.rules import ROBOT_PREFIX, RuleSource
 from auth.scopes import Scope, ScopeError, format_scopes, parse_scopes
 from auth.token import InvalidToken, TokenIssuer, credential_stamp
 from oci.errorcodes import ErrorCode
@@ -129,7 +129,8 @@ class TokenServer:
         rules = self.rules.current()
         identity = rules.identity(user)
         granted = [g for g in (rules.grant(identity, s) for s in scopes) if g is not None]
-        issued = self.issuer.access_token(user, self.service, granted)
+        stamp = self._stamp(user) if user is not None and user.startswith(ROBOT_PREFIX) else ""
+        issued = self.issuer.access_token(user, self.service, granted, stamp)
         body = issued.response()
         body["scope"] = format_scopes(granted)
         if refresh is not None:

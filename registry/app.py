@@ -77,7 +77,7 @@ def create_app(
     if config.ui.enabled:
         from registry.ui.app import ui_routes  # the UI's templates load only when it is on
 
-        routes.extend(ui_routes(config, store, controller))
+        routes.extend(ui_routes(config, store, controller, notifier))
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:

@@ -160,7 +160,12 @@ class Uploads:
     ) -> Digest:
         digest = _parse_digest_param(digest_text)
         if chunks is not None:
-            size = await self.append_upload(name, upload_id, chunks, start, length, digest)
+            try:
+                size = await self.append_upload(name, upload_id, chunks, start, length, digest)
+            except RegistryError as exc:
+                if exc.policy == "quota":  # refused at its last request, as below: nothing is left
+                    await self._discard(name, upload_id)
+                raise
         else:
             size = await self.upload_size(name, upload_id)
         async with self._lock(upload_id):
@@ -175,8 +180,7 @@ class Uploads:
                 try:
                     await self.quota.check(name, size, digest)
                 except RegistryError:
-                    await self.backend.delete(paths.upload_dir(name, upload_id))
-                    self._forget(upload_id)
+                    await self._discard(name, upload_id)
                     raise
             await self._commit_blob(paths.upload_data(name, upload_id), digest)
             await self._link(name, digest)
@@ -185,6 +189,10 @@ class Uploads:
         if self.quota is not None:
             self.quota.stored(name)
         return digest
+
+    async def _discard(self, name: str, upload_id: str) -> None:
+        await self.backend.delete(paths.upload_dir(name, upload_id))
+        self._forget(upload_id)
 
     async def _commit_blob(self, source_key: str, digest: Digest) -> None:
         target = paths.blob_data(digest)

@@ -33,12 +33,13 @@ class BlobHandlers:
     redirect: bool
     events: Notifier | None = None
 
-    async def get_blob(self, request: Request, name: str) -> Response:
-        """end-2: GET/HEAD /v2/<name>/blobs/<digest>."""
+    async def get_blob(self, request: Request, name: str, shown_as: str = "") -> Response:
+        """end-2: GET/HEAD /v2/<name>/blobs/<digest>. `shown_as`: the name the client asked for,
+        when `name` is where a pull-through cache keeps it (registry/proxy/handlers.py)."""
         digest = Digest.parse(request.path_params["digest"])
         info = await self.store.stat_blob(name, digest)
         if self.events is not None:
-            await self.events.blob(request, "pull", name, str(digest), info.size)
+            await self.events.blob(request, "pull", shown_as or name, str(digest), info.size)
         headers = {
             "Docker-Content-Digest": str(digest),
             "ETag": f'"{digest}"',

@@ -6,6 +6,8 @@ replica sees alike, and is therefore right across replicas and after GC without 
 in step; each computation is also written to `dockyard/quota/<limit>.json` for `dockyard quota`,
 the metrics and the UI. A replica reuses its last computation for a second or two (and drops it
 when it commits a blob itself): two replicas racing inside that window may overshoot by one upload.
+A chunked upload names its digest only at its last request, so its chunks are let in while they
+could still be a blob the quota's repositories hold, and the final check decides (`Quotas.check`).
 """
 
 from __future__ import annotations
@@ -43,6 +45,12 @@ class Usage:
     used: int
     sizes: Mapping[Digest, int]  # each distinct blob counted, and its size
     computed: float
+    largest: int = 0  # the size of the largest of them
+
+    def could_be_held(self, size: int) -> bool:
+        """Whether an upload of `size` bytes so far, digest unknown, may still turn out to be a
+        blob these repositories hold (which costs nothing)."""
+        return size <= self.largest
 
 
 async def _repositories(backend: StorageBackend, top: str, name: str) -> list[str]:
@@ -73,7 +81,7 @@ async def compute_usage(backend: StorageBackend, limit: QuotaLimitConfig) -> Usa
         with contextlib.suppress(PathNotFound):
             sizes[digest] = (await backend.stat(paths.blob_data(digest))).size
     used = sum(sizes.values())
-    usage = Usage(limit, used, sizes, time.time())
+    usage = Usage(limit, used, sizes, time.time(), max(sizes.values(), default=0))
     record = {"limit": limit.key, "maxbytes": limit.bytes, "usedbytes": used, "computed": usage.computed}
     await backend.put(usage_key(limit), orjson.dumps(record))
     return usage
@@ -135,11 +143,17 @@ class Quotas:
         """Refuse (403 DENIED) when storing `adding` more bytes in `name` would exceed a quota;
         a blob (`digest`) the covered repositories already hold adds nothing.
 
-        While an upload's bytes arrive, `digest` is only what the client claims (`verified` False):
-        the upload may then grow to the held blob's size and no further, and is checked again
-        once its digest is known, so a false claim stores no more than that before it is refused."""
+        While an upload's bytes arrive (`verified` False), `digest` is only what the client claims,
+        or None for a chunk of a chunked upload (PATCH), whose digest comes with the final PUT. Such
+        an upload may grow to the size of the held blob it claims to be, or with no claim to the
+        size of the largest held blob, and no further: it is checked again once its digest is
+        known, and refused then (its upload removed) unless it is a held blob after all. So the
+        same layer pushed in chunks to a second repository is not refused for its length, and an
+        upload that is not held stages at most that many bytes before it is refused."""
         for limit in self._limits(name):
             usage = await self._usage(limit)
+            if not verified and digest is None and usage.could_be_held(adding):
+                continue
             held = usage.sizes.get(digest) if digest is not None else None
             if held is not None and (verified or adding <= held):
                 continue

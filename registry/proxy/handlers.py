@@ -23,6 +23,7 @@ from oci.digest import Digest
 from oci.reference import valid_tag
 from registry import paths
 from registry.errors import ErrorCode, RegistryError
+from registry.events import model
 from registry.handlers.blobs import BlobHandlers
 from registry.handlers.listing import ListingHandlers
 from registry.handlers.manifests import ManifestHandlers
@@ -115,14 +116,35 @@ class MirrorManifestHandlers:
             answer = await self.mirror.manifests.get(target, target.local, reference, request.method == "HEAD")
         except UpstreamError as exc:
             raise client_error(exc, "manifest", {"name": name, "reference": reference}) from None
+        tags = [] if ":" in reference else [reference]
         if answer.manifest is None:
-            assert answer.head is not None and answer.head.digest is not None
-            return _manifest_response("HEAD", answer.head.digest, answer.head.media_type, b"", answer.head.size)
+            head = answer.head
+            assert head is not None and head.digest is not None
+            await self._pulled_head(request, name, head.media_type, head.digest, head.size, tags)
+            return _manifest_response("HEAD", head.digest, head.media_type, b"", head.size)
         manifest = answer.manifest
+        events = self.local.events
+        if events is not None:  # a pull, as distribution's proxy reports it: cached or not
+            digest = str(manifest.digest)
+            await events.manifest(request, "pull", name, manifest.media_type, digest, manifest.body, tags)
         response = _manifest_response(request.method, str(manifest.digest), manifest.media_type, manifest.body, None)
         if answer.stale:
             response.headers["Warning"] = STALE_WARNING
         return response
+
+    async def _pulled_head(
+        self, request: Request, name: str, media_type: str, digest: str, size: int | None, tags: list[str]
+    ) -> None:
+        """The pull event of a HEAD the upstream's own HEAD answered: without the body, so without
+        its references."""
+        events = self.local.events
+        if events is None or not events.active:
+            return
+        url = events.url(request, f"/v2/{name}/manifests/{digest}")
+        for tag in tags or [""]:
+            target = model.manifest_target(name, media_type, digest, b"", url, tag)
+            target["size"] = target["length"] = size
+            await events.emit(request, ("pull", target))
 
     async def put_manifest(self, request: Request, name: str) -> Response:
         self.mirror.refuse_push(name)
@@ -224,7 +246,7 @@ class MirrorBlobHandlers:
         label = target.upstream.label
         if await self._cached(target, digest):
             metrics.hits.labels(label, "blob").inc()
-            response = await self.local.get_blob(request, target.local)
+            response = await self.local.get_blob(request, target.local, shown_as=name)
             length = response.headers.get("content-length")
             if request.method == "GET" and length:
                 metrics.served_bytes.labels(label).inc(int(length))
@@ -241,6 +263,7 @@ class MirrorBlobHandlers:
                 raise client_error(
                     UpstreamError(Failure.UNAVAILABLE, f"upstream {label} gave no blob size"), "blob", detail
                 )
+            await self._pulled(request, name, digest, head.size)
             return Response(status_code=200, headers=_blob_headers(digest, head.size))
         fill = self.mirror.filler.fill(target, target.local, digest)
         await fill.opened.wait()
@@ -250,10 +273,17 @@ class MirrorBlobHandlers:
             if fill.size is None or request.headers.get("range"):
                 # A range, or a length the upstream did not announce: serve from the cache once filled.
                 await fill.wait_done()
-                return await self.local.get_blob(request, target.local)
+                return await self.local.get_blob(request, target.local, shown_as=name)
         except UpstreamError as exc:  # counted by the fill
             raise client_error(exc, "blob", detail) from None
+        await self._pulled(request, name, digest, fill.size)
         return _FillResponse(fill, _blob_headers(digest, fill.size), metrics)
+
+    async def _pulled(self, request: Request, name: str, digest: Digest, size: int) -> None:
+        """A blob served from the upstream as it arrives: a pull like any other (the bytes it
+        leaves in the cache are no push)."""
+        if self.local.events is not None:
+            await self.local.events.blob(request, "pull", name, str(digest), size)
 
     async def _cached(self, target: Target, digest: Digest) -> bool:
         """Whether the cache can serve the blob for this repository, linking bytes that another

@@ -12,6 +12,7 @@ from starlette.staticfiles import StaticFiles
 
 from auth.base import AccessController
 from registry.config import Config
+from registry.events.notifier import Notifier
 from registry.store import Store
 from registry.ui.access import UiAccess
 from registry.ui.checks import check_ui
@@ -20,7 +21,9 @@ from registry.ui.pages import UiPages
 from registry.ui.session import SessionCodec, session_key
 
 
-def ui_routes(config: Config, store: Store, controller: AccessController) -> list[BaseRoute]:
+def ui_routes(
+    config: Config, store: Store, controller: AccessController, events: Notifier | None = None
+) -> list[BaseRoute]:
     lifetime = check_ui(config)
     base = config.ui.base
     root = None
@@ -33,7 +36,7 @@ def ui_routes(config: Config, store: Store, controller: AccessController) -> lis
     read_only = config.storage.maintenance.readonly.enabled
     codec = SessionCodec(key)
     mirrors = MirrorMarks(config.proxy)
-    pages = UiPages(config.ui, store, access, codec, lifetime, public_host, trust, read_only, mirrors)
+    pages = UiPages(config.ui, store, access, codec, lifetime, public_host, trust, read_only, mirrors, events)
     page = pages.page
     routes: list[BaseRoute] = [
         Route("/", page(pages.home), methods=["GET"]),

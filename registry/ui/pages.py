@@ -19,11 +19,12 @@ import orjson
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response, StreamingResponse
 
-from auth.base import AuthError, Grant
+from auth.base import SUBJECT_KEY, AuthError, Grant
 from oci.digest import Digest, InvalidDigest
 from oci.reference import valid_name
 from registry.audit.record import AUDIT_KEY
 from registry.errors import ErrorCode, RegistryError
+from registry.events.notifier import Notifier
 from registry.store import Store
 from registry.ui.access import UiAccess
 from registry.ui.config import UiConfig
@@ -102,6 +103,7 @@ class UiPages:
         trust_forwarded: bool = False,
         read_only: bool = False,
         mirrors: MirrorMarks | None = None,
+        events: Notifier | None = None,
     ) -> None:
         self.config = config
         self.store = store
@@ -113,6 +115,7 @@ class UiPages:
         self.trust_forwarded = trust_forwarded
         self.read_only = read_only
         self.mirrors = mirrors or MirrorMarks(None)
+        self.events = events
         self.base = config.base
         self.templates = jinja2.Environment(
             loader=jinja2.FileSystemLoader(_HERE / "templates"),
@@ -390,7 +393,11 @@ class UiPages:
         plan = await self.model.delete_plan(name, reference)
         if request.method == "GET":
             return self.render(request, session, "delete.html", name=name, plan=plan)
-        await self.store.delete_manifest(name, reference)
+        tags = await self.store.delete_manifest(name, reference)
+        if self.events is not None:
+            # The same events as the API's DELETE (registry/handlers/manifests.py), by the visitor.
+            request.scope[SUBJECT_KEY] = grant.subject
+            await self.events.deleted(request, name, digest=reference if ":" in reference else "", tags=tags)
         request.scope[AUDIT_KEY] = {
             "action": "delete",
             "via": "ui",

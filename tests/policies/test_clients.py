@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
+import re
 import subprocess
 import time
 from collections.abc import Iterator
@@ -178,3 +180,34 @@ def test_quota_refusal_seen_by_skopeo(tmp_path: Path, layouts: Path) -> None:
         refused = copy(layouts, "one", f"{server.address}/small/app:v1", check=False)
         assert refused.returncode != 0 and "quota exceeded" in refused.stderr, refused.stderr
         copy(layouts, "one", f"{server.address}/large/app:v1")
+
+
+def test_skopeo_pushes_layers_the_namespace_holds_despite_a_full_quota(tmp_path: Path) -> None:
+    """skopeo, not knowing the layers are in team/a, uploads them to team/b in chunks (POST, PATCH,
+    PUT ?digest=): they are held already, so neither is refused for its length nor counted twice."""
+    require_tool("skopeo")
+    noise = b"".join(hashlib.sha256(str(i).encode()).digest() for i in range(256))  # 8 KiB that gzip cannot shrink
+    image = write_layout(tmp_path / "oci", ImageSpec([layer([file("data.bin", noise)])]), tag="q")
+    held = len(image.config) + sum(len(part.blob) for part in image.layers)
+    config = tmp_path / "c.yml"
+    limit = {"namespace": "team", "maxsize": str(held + 100)}  # room for the manifest, not for a layer again
+    config.write_text(yaml.safe_dump({"quotas": {"limits": [limit]}}))
+    with running_registry(tmp_path / "data", config=config) as server, httpx.Client(base_url=server.url) as client:
+        for data in (image.config, *(part.blob for part in image.layers)):
+            digest = "sha256:" + hashlib.sha256(data).hexdigest()
+            stored = client.post("/v2/team/a/blobs/uploads/", params={"digest": digest}, content=data)
+            assert stored.status_code == 201, stored.text
+        copy(tmp_path / "oci", "q", f"{server.address}/team/b:v1")
+        inspected = json.loads(skopeo("inspect", "--tls-verify=false", f"docker://{server.address}/team/b:v1").stdout)
+        assert inspected["Digest"] == image.manifest_digest
+        used = re.search(r'^dockyard_quota_used_bytes\{quota="ns:team"\} (\S+)$', client.get("/metrics").text, re.M)
+        assert used is not None and int(float(used.group(1))) == held + len(image.manifest)
+        refused = copy(_unheld_layout(tmp_path / "other"), "x", f"{server.address}/team/c:v1", check=False)
+        assert refused.returncode != 0 and "quota exceeded" in refused.stderr, refused.stderr
+
+
+def _unheld_layout(base: Path) -> Path:
+    """A layout holding one image (tag `x`) of a layer no repository holds, larger than the room left."""
+    noise = b"".join(hashlib.sha256(f"other {i}".encode()).digest() for i in range(64))
+    write_layout(base, ImageSpec([layer([file("other.bin", noise)])]), tag="x")
+    return base

@@ -94,10 +94,17 @@ def test_quota_exceeded_before_bytes_are_stored(tmp_path: Path) -> None:
             assert body["code"] == "DENIED" and "quota exceeded" in body["message"]
             blob = data / "docker/registry/v2/blobs/sha256" / hashlib.sha256(big).hexdigest()[:2]
             assert not blob.exists()
-            # chunked: refused at the PATCH whose Content-Length would exceed it
+            # chunked: refused at the PATCH whose Content-Length would exceed it, when it is larger
+            # than any blob the namespace holds; else (it could be one) at the PUT that names its digest
+            start = client.post("/v2/team/c/blobs/uploads/")
+            patch = client.patch(start.headers["location"], content=big + b"y")
+            assert patch.status_code == 403
             start = client.post("/v2/team/c/blobs/uploads/")
             patch = client.patch(start.headers["location"], content=big)
-            assert patch.status_code == 403
+            assert patch.status_code == 202
+            put = client.put(patch.headers["location"], params={"digest": "sha256:" + hashlib.sha256(big).hexdigest()})
+            assert put.status_code == 403 and "quota exceeded" in put.json()["errors"][0]["message"]
+            assert not blob.exists()
             # a blob the namespace already holds adds nothing (mounted: the digest is known up front)
             mount = "sha256:" + hashlib.sha256(b"x" * 600).hexdigest()
             mounted = client.post("/v2/team/b/blobs/uploads/", params={"mount": mount, "from": "team/a"})

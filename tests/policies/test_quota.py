@@ -52,13 +52,14 @@ def test_refused_before_stored_and_held_blobs_cost_nothing(tmp_path: Path) -> No
         # monolithic POST that would exceed: refused, nothing of it in the store
         _denied(blob(client, "team/b", big))
         assert not _blob_stored(data, big) and _upload_sizes(data, "team/b") == []
-        # a PATCH whose Content-Length would exceed: refused before its bytes are written
+        # a PATCH whose Content-Length would exceed, and that is larger than any blob the namespace
+        # holds (so it cannot be one of them): refused before its bytes are written
         location = client.post("/v2/team/c/blobs/uploads/").headers["location"]
-        _denied(client.patch(location, content=big))
+        _denied(client.patch(location, content=big + b"y"))
         assert _upload_sizes(data, "team/c") == [0]
         # streamed without a length: refused once the bytes so far exceed, the chunk rolled back
         stream = client.post("/v2/team/c/blobs/uploads/").headers["location"]
-        _denied(client.patch(stream, content=iter([b"y" * 100] * 6)))
+        _denied(client.patch(stream, content=iter([b"y" * 100] * 7)))
         assert _upload_sizes(data, "team/c") == [0, 0]
         # at finalize: fitted when its chunk came, but another upload took the room since
         late = client.post("/v2/team/d/blobs/uploads/").headers["location"]
@@ -67,7 +68,7 @@ def test_refused_before_stored_and_held_blobs_cost_nothing(tmp_path: Path) -> No
         _denied(client.put(late, params={"digest": digest_of(other)}))
         assert not _blob_stored(data, other) and _upload_sizes(data, "team/d") == []
         # the namespace holds this blob: a monolithic POST, a completing PUT with the bytes and a
-        # mount cost nothing, however full the quota is (a PATCH names no digest: counted by length)
+        # mount cost nothing, however full the quota is (chunked uploads: test_chunked_upload_of_a_held_blob)
         assert blob(client, "team/b", held).status_code == 201
         put = client.post("/v2/team/f/blobs/uploads/").headers["location"]
         assert client.put(put, params={"digest": digest_of(held)}, content=held).status_code == 201
@@ -87,6 +88,64 @@ def test_refused_before_stored_and_held_blobs_cost_nothing(tmp_path: Path) -> No
     assert re.search(r"^ns:team\s+900\s+1000\s+90\.0%$", table, re.M), table
     rows = dockyard("quota", "--json", str(config), env={"REGISTRY_STORAGE_FILESYSTEM_ROOTDIRECTORY": str(data)})
     assert json.loads(rows.stdout) == [{"quota": "ns:team", "usedbytes": 900, "maxbytes": 1000}]
+
+
+def _chunked(client: httpx.Client, name: str, data: bytes, how: str) -> httpx.Response:
+    """A chunked upload (POST, PATCH..., PUT ?digest=): `ranges` sends two chunks with
+    Content-Range, `stream` one PATCH without a length, `last` the second half with the PUT."""
+    started = client.post(f"/v2/{name}/blobs/uploads/")
+    assert started.status_code == 202, started.text
+    location = started.headers["location"]
+    half = len(data) // 2
+    tail = b""
+    if how == "ranges":
+        for start, chunk in ((0, data[:half]), (half, data[half:])):
+            headers = {"Content-Range": f"{start}-{start + len(chunk) - 1}"}
+            patched = client.patch(location, content=chunk, headers=headers)
+            if patched.status_code != 202:
+                return patched
+            location = patched.headers["location"]
+    elif how == "stream":
+        patched = client.patch(location, content=iter([data[:half], data[half:]]))
+        if patched.status_code != 202:
+            return patched
+        location = patched.headers["location"]
+    else:
+        patched = client.patch(location, content=data[:half])
+        if patched.status_code != 202:
+            return patched
+        location, tail = patched.headers["location"], data[half:]
+    return client.put(location, params={"digest": digest_of(data)}, content=tail)
+
+
+def test_chunked_upload_of_a_held_blob(tmp_path: Path) -> None:
+    """A layer the namespace holds, pushed in chunks to another repository (as docker, skopeo and
+    containerd push when they do not know where to mount it from), is not refused for its length
+    and counts once; chunks that are not a held blob are refused at the PUT, leaving nothing."""
+    config = tmp_path / "c.yml"
+    config.write_text(CONFIG)
+    data = tmp_path / "data"
+    env = {"REGISTRY_STORAGE_FILESYSTEM_ROOTDIRECTORY": str(data)}
+    held, small = b"x" * 600, b"s" * 100
+    with running_registry(data, config=config) as server, httpx.Client(base_url=server.url) as client:
+        assert blob(client, "team/a", held).status_code == 201
+        assert blob(client, "team/a", small).status_code == 201  # 700 of 1000 used
+        for repository, how in (("team/b", "ranges"), ("team/c", "stream"), ("team/d", "last")):
+            pushed = _chunked(client, repository, held, how)
+            assert pushed.status_code == 201, (how, pushed.text)
+            assert client.head(f"/v2/{repository}/blobs/{digest_of(held)}").status_code == 200
+            assert _upload_sizes(data, repository) == []
+        assert _gauge(client, "ns:team") == 700  # a shared blob counts once per namespace
+        # the same length, other bytes: let in while they could be the held blob, refused at the PUT
+        for repository, how in (("team/e", "ranges"), ("team/f", "stream"), ("team/g", "last")):
+            _denied(_chunked(client, repository, b"o" * 600, how))
+            assert _upload_sizes(data, repository) == []
+        assert not _blob_stored(data, b"o" * 600)
+        # a chunked upload that fits is not held back, whatever it is
+        assert _chunked(client, "team/h", b"n" * 300, "ranges").status_code == 201
+        assert _gauge(client, "ns:team") == 1000
+    rows = dockyard("quota", "--json", str(config), env=env)
+    assert json.loads(rows.stdout) == [{"quota": "ns:team", "usedbytes": 1000, "maxbytes": 1000}]
 
 
 @contextlib.contextmanager
