@@ -9,8 +9,12 @@ import stat
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
+
+if TYPE_CHECKING:
+    from tests.servers import DockerEngine
 
 E2E_REQUIRED = os.environ.get("DOCKYARD_E2E") == "required"
 
@@ -120,3 +124,15 @@ def whiteout_tmp_path(tmp_path: Path) -> Iterator[Path]:
         yield target
     finally:
         subprocess.run(["umount", "-l", str(target)], check=False)
+
+
+@pytest.fixture(scope="session")
+def docker_engine(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DockerEngine]:
+    require_root()
+    require_tool("dockerd")
+    require_tool("docker")
+    from tests.servers import start_dockerd  # tests.servers imports this module
+
+    engine = start_dockerd(tmp_path_factory.mktemp("dockerd"))
+    yield engine
+    engine.stop()

@@ -6,9 +6,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.conftest import require_root, require_tool
 from tests.s3server import S3Endpoint, s3_endpoint
-from tests.servers import DockerEngine, RegistryProcess, start_dockerd, start_registry
+from tests.servers import RegistryProcess, start_registry
 
 
 @pytest.fixture
@@ -35,13 +34,3 @@ def any_registry(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Reg
     server = start_registry(tmp_path / "data", config=config)
     yield server
     server.stop()
-
-
-@pytest.fixture(scope="session")
-def docker_engine(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DockerEngine]:
-    require_root()
-    require_tool("dockerd")
-    require_tool("docker")
-    engine = start_dockerd(tmp_path_factory.mktemp("dockerd"))
-    yield engine
-    engine.stop()

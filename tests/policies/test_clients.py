@@ -8,29 +8,18 @@ import json
 import re
 import subprocess
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
 import yaml
 
-from tests.conftest import require_root, require_tool
+from tests.conftest import require_tool
 from tests.imagebuild import ImageSpec, file, layer, write_layout
 from tests.policies.common import dockyard
-from tests.servers import DockerEngine, free_port, running_registry, start_dockerd
+from tests.servers import DockerEngine, free_port, running_registry
 
 pytestmark = pytest.mark.e2e
-
-
-@pytest.fixture(scope="module")
-def engine(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DockerEngine]:
-    require_root()
-    require_tool("dockerd")
-    require_tool("docker")
-    engine = start_dockerd(tmp_path_factory.mktemp("dockerd"))
-    yield engine
-    engine.stop()
 
 
 @pytest.fixture(scope="module")
@@ -57,7 +46,7 @@ def copy(
     return skopeo("copy", "--dest-tls-verify=false", *auth, f"oci:{layouts}:{tag}", f"docker://{ref}", check=check)
 
 
-def test_immutable_tags_with_skopeo_and_docker(tmp_path: Path, layouts: Path, engine: DockerEngine) -> None:
+def test_immutable_tags_with_skopeo_and_docker(tmp_path: Path, layouts: Path, docker_engine: DockerEngine) -> None:
     config = tmp_path / "c.yml"
     policy = {"repositories": "team/*", "immutabletags": ["release-*", "v*.*.*"]}
     config.write_text(yaml.safe_dump({"policies": {"repositories": [policy]}}))
@@ -75,12 +64,12 @@ def test_immutable_tags_with_skopeo_and_docker(tmp_path: Path, layouts: Path, en
         # with the same digest, and is refused with the message when it would move
         copy(layouts, "two", f"{ref}:v1.2.3")
         for tag in ("dev", "v1.2.3"):
-            engine.docker("pull", f"{ref}:{tag}")
-        engine.docker("tag", f"{ref}:dev", f"{ref}:release-2")
-        engine.docker("push", f"{ref}:release-2")
-        engine.docker("push", f"{ref}:release-2")
-        engine.docker("tag", f"{ref}:v1.2.3", f"{ref}:release-2")
-        refused = engine.docker("push", f"{ref}:release-2", check=False)
+            docker_engine.docker("pull", f"{ref}:{tag}")
+        docker_engine.docker("tag", f"{ref}:dev", f"{ref}:release-2")
+        docker_engine.docker("push", f"{ref}:release-2")
+        docker_engine.docker("push", f"{ref}:release-2")
+        docker_engine.docker("tag", f"{ref}:v1.2.3", f"{ref}:release-2")
+        refused = docker_engine.docker("push", f"{ref}:release-2", check=False)
         assert refused.returncode != 0 and "tag release-2 is immutable in team/app" in refused.stderr, refused
         tags = json.loads(skopeo("list-tags", "--tls-verify=false", f"docker://{ref}").stdout)["Tags"]
         assert sorted(tags) == ["dev", "release-1", "release-2", "v1.2.3"]
@@ -107,7 +96,9 @@ def _login(engine: DockerEngine, address: str, user: str, token: str) -> subproc
 
 
 @pytest.mark.parametrize("mode", ["htpasswd", "token"])
-def test_robot_accounts_with_docker_and_skopeo(tmp_path: Path, layouts: Path, engine: DockerEngine, mode: str) -> None:
+def test_robot_accounts_with_docker_and_skopeo(
+    tmp_path: Path, layouts: Path, docker_engine: DockerEngine, mode: str
+) -> None:
     port = free_port()
     config = _robot_config(tmp_path, port, mode)
     robot = ["robot", "--config", str(config)]
@@ -133,14 +124,14 @@ def test_robot_accounts_with_docker_and_skopeo(tmp_path: Path, layouts: Path, en
         )
         assert json.loads(pulled.stdout)["Name"].endswith("team/app")
         # the Docker engine: docker login -u 'robot$ci' -p TOKEN, then pull and push within the scope
-        assert _login(engine, address, "robot$ci", "dyr_wrong").returncode != 0
-        logged = _login(engine, address, "robot$ci", token)
+        assert _login(docker_engine, address, "robot$ci", "dyr_wrong").returncode != 0
+        logged = _login(docker_engine, address, "robot$ci", token)
         assert logged.returncode == 0, logged.stderr
-        engine.docker("pull", f"{address}/team/app:v1")
-        engine.docker("tag", f"{address}/team/app:v1", f"{address}/team/copy:v1")
-        engine.docker("push", f"{address}/team/copy:v1")
-        engine.docker("tag", f"{address}/team/app:v1", f"{address}/elsewhere/app:v1")
-        denied = engine.docker("push", f"{address}/elsewhere/app:v1", check=False)
+        docker_engine.docker("pull", f"{address}/team/app:v1")
+        docker_engine.docker("tag", f"{address}/team/app:v1", f"{address}/team/copy:v1")
+        docker_engine.docker("push", f"{address}/team/copy:v1")
+        docker_engine.docker("tag", f"{address}/team/app:v1", f"{address}/elsewhere/app:v1")
+        denied = docker_engine.docker("push", f"{address}/elsewhere/app:v1", check=False)
         assert denied.returncode != 0, denied.stdout
         if mode == "token":
             _token_flow(server.url, port, token)
@@ -149,15 +140,15 @@ def test_robot_accounts_with_docker_and_skopeo(tmp_path: Path, layouts: Path, en
             max(0.0, json.loads((tmp_path / "robots.json").read_text())["robots"]["brief"]["expires"] - time.time())
         )
         assert "(expired)" in dockyard("robot", "list", "--config", str(config)).stdout
-        assert _login(engine, address, "robot$brief", brief.stdout.strip()).returncode != 0
+        assert _login(docker_engine, address, "robot$brief", brief.stdout.strip()).returncode != 0
         # revoked: the next login fails, and so does a push with the credentials docker kept
         dockyard("robot", "rm", "ci", "--config", str(config))
         assert "robot$ci" not in dockyard("robot", "list", "--config", str(config)).stdout
-        engine.docker("tag", f"{address}/team/app:v1", f"{address}/team/copy:v2")
-        after = engine.docker("push", f"{address}/team/copy:v2", check=False)
+        docker_engine.docker("tag", f"{address}/team/app:v1", f"{address}/team/copy:v2")
+        after = docker_engine.docker("push", f"{address}/team/copy:v2", check=False)
         assert after.returncode != 0, after.stdout
-        assert _login(engine, address, "robot$ci", token).returncode != 0
-        engine.docker("logout", address)
+        assert _login(docker_engine, address, "robot$ci", token).returncode != 0
+        docker_engine.docker("logout", address)
 
 
 def _token_flow(url: str, port: int, token: str) -> None:
