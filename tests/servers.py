@@ -151,10 +151,10 @@ class DockerEngine:
     ) -> subprocess.CompletedProcess[str]:
         result = subprocess.run(
             ["docker", *args], env=self.env, capture_output=True, text=input is None, timeout=timeout, input=input
-        )  # type: ignore[call-overload]
+        )
         if check and result.returncode != 0:
             raise AssertionError(f"docker {' '.join(args)} failed: {result.stdout}\n{result.stderr}")
-        return result  # type: ignore[no-any-return]
+        return result
 
     def stop(self) -> None:
         if self.process.poll() is None:
