@@ -81,7 +81,7 @@ class Metrics:
             "dockyard_events_delivered", "Events an endpoint accepted", ["endpoint"], registry=r
         )
         self.events_failed = Counter(
-            "dockyard_events_failed", "Event deliveries that failed (each is retried)", ["endpoint"], registry=r
+            "dockyard_events_failed", "Requests to an endpoint that failed (each is retried)", ["endpoint"], registry=r
         )
         self.events_queue_depth = Gauge(
             "dockyard_events_queue_depth",
@@ -117,8 +117,12 @@ class Metrics:
         self.quota_limit.labels(quota).set(limit)
         self.quota_used.labels(quota).set(used)
 
-    def observe_delivery(self, endpoint: str, ok: bool) -> None:
-        (self.events_delivered if ok else self.events_failed).labels(endpoint).inc()
+    def observe_delivery(self, endpoint: str, ok: bool, events: int = 1) -> None:
+        """A request to `endpoint` with `events` events: accepted (counts the events) or failed (counts one)."""
+        if ok:
+            self.events_delivered.labels(endpoint).inc(events)
+        else:
+            self.events_failed.labels(endpoint).inc()
 
     def observe_queue(self, endpoint: str, depth: int, oldest_seconds: float) -> None:
         self.events_queue_depth.labels(endpoint).set(depth)

@@ -58,13 +58,13 @@ async def follow(backend: StorageBackend, count: int = 0) -> None:
             if time.monotonic() - said_alive > TAIL_ALIVE_SECONDS / 3:
                 await backend.put(alive_key, b"")
                 said_alive = time.monotonic()
-            for seq in await queue.pending():
-                event = await queue.read(seq)
-                if event is not None:
-                    sys.stdout.write(orjson.dumps(event).decode() + "\n")
+            for name in await queue.pending():
+                events = (await queue.read(name) or [])[: count - printed if count else None]
+                if events:
+                    sys.stdout.write("".join(orjson.dumps(event).decode() + "\n" for event in events))
                     sys.stdout.flush()
-                    printed += 1
-                await queue.remove(seq)
+                    printed += len(events)
+                await queue.remove(name)
                 if count and printed >= count:
                     break
             else:

@@ -10,6 +10,9 @@ from urllib.parse import urlsplit
 from typedconfig import ConfigError, Duration, duration
 
 ACTIONS = ("push", "pull", "delete", "mount")
+# Events per request unless `maxevents` says otherwise. distribution's envelope is a list, which its
+# receivers read whole; a CloudEvents receiver need not take batch mode, so it gets one at a time.
+DEFAULT_MAX_EVENTS = {"distribution": 100, "cloudevents": 1}
 _HEADER_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
 _HEADER_VALUE = re.compile(r"[\t\x20-\x7e\x80-\xff]*")
 
@@ -46,6 +49,9 @@ class EndpointConfig:
     format: Literal["distribution", "cloudevents"] = "distribution"
     # Dockyard: when set, every request carries `X-Dockyard-Signature: sha256=<hex HMAC-SHA256 of the body>`.
     secret: str = ""
+    # Dockyard: at most this many events per request; 0: the format's default (DEFAULT_MAX_EVENTS).
+    # 1 sends one event per request, as distribution 2.8 does; cloudevents above 1 uses batch mode.
+    maxevents: int = 0
 
     def __post_init__(self) -> None:
         where = f"notifications.endpoints[{self.name or '?'}]"
@@ -58,12 +64,18 @@ class EndpointConfig:
             raise ConfigError(f"{where}.threshold: must be at least 1")
         if self.timeout <= 0:
             raise ConfigError(f"{where}.timeout: must be more than 0")
+        if self.maxevents < 0:
+            raise ConfigError(f"{where}.maxevents: must be 0 (the default) or more")
         for name, value in self.headers.items():
             if not _HEADER_NAME.fullmatch(str(name)):
                 raise ConfigError(f"{where}.headers.{name}: not a header name")
             for item in value if isinstance(value, list) else [value]:
                 if isinstance(item, (dict, list)) or not _HEADER_VALUE.fullmatch(str(item)):
                     raise ConfigError(f"{where}.headers.{name}: expected a header value or a list of them")
+
+    @property
+    def max_events(self) -> int:
+        return self.maxevents or DEFAULT_MAX_EVENTS[self.format]
 
     @property
     def header_pairs(self) -> list[tuple[str, str]]:

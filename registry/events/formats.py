@@ -1,9 +1,11 @@
-"""What an endpoint receives: distribution's envelope (one event) or a CloudEvent, and the signature header."""
+"""What an endpoint receives: distribution's envelope or CloudEvents, several events to a request
+where the endpoint takes them, and the signature header."""
 
 from __future__ import annotations
 
 import hashlib
 import hmac
+from collections.abc import Iterator
 from typing import Any
 
 import orjson
@@ -11,8 +13,12 @@ import orjson
 from registry.events.model import ENVELOPE_MEDIA_TYPE
 
 CLOUDEVENTS_MEDIA_TYPE = "application/cloudevents+json"
+CLOUDEVENTS_BATCH_MEDIA_TYPE = "application/cloudevents-batch+json"
 SIGNATURE_HEADER = "X-Dockyard-Signature"
 CLOUDEVENTS_TYPE_PREFIX = "dev.dockyard.registry."
+# A request holds fewer events than `maxevents` when they would make its body larger than this
+# (but never none: a single larger event goes alone).
+MAX_BODY_BYTES = 1024 * 1024
 
 
 def cloudevent(event: dict[str, Any]) -> dict[str, Any]:
@@ -35,19 +41,32 @@ def cloudevent(event: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def encode(raw: bytes, format: str) -> tuple[bytes, str] | None:
-    """The request body for a stored event (its JSON) in the endpoint's format, and its content type;
-    None when the stored bytes are not an event."""
-    try:
-        event = orjson.loads(raw)
-    except orjson.JSONDecodeError:
-        return None
-    if not isinstance(event, dict) or "id" not in event:
-        return None
-    if format == "cloudevents":
-        return orjson.dumps(cloudevent(event)), CLOUDEVENTS_MEDIA_TYPE
-    # The stored bytes go out as they are: no second encoding.
-    return b'{"events":[' + raw + b"]}", ENVELOPE_MEDIA_TYPE
+def bodies(
+    events: list[dict[str, Any]], format: str, max_events: int, max_bytes: int = MAX_BODY_BYTES
+) -> Iterator[tuple[bytes, str, int]]:
+    """The requests that carry `events`, in order: (body, content type, how many events it holds).
+
+    distribution: its envelope `{"events": [...]}`. cloudevents: one structured event per request
+    when `max_events` is 1, else batch mode (a JSON array of structured events)."""
+    chunk: list[bytes] = []
+    size = 0
+    for event in events:
+        item = orjson.dumps(cloudevent(event) if format == "cloudevents" else event)
+        if chunk and (len(chunk) >= max_events or size + len(item) > max_bytes):
+            yield _wrap(chunk, format, max_events)
+            chunk, size = [], 0
+        chunk.append(item)
+        size += len(item) + 1
+    if chunk:
+        yield _wrap(chunk, format, max_events)
+
+
+def _wrap(chunk: list[bytes], format: str, max_events: int) -> tuple[bytes, str, int]:
+    if format != "cloudevents":
+        return b'{"events":[' + b",".join(chunk) + b"]}", ENVELOPE_MEDIA_TYPE, len(chunk)
+    if max_events == 1:
+        return chunk[0], CLOUDEVENTS_MEDIA_TYPE, 1
+    return b"[" + b",".join(chunk) + b"]", CLOUDEVENTS_BATCH_MEDIA_TYPE, len(chunk)
 
 
 def signature(secret: str, body: bytes) -> str:

@@ -1,5 +1,6 @@
 """What the handlers call: `Notifier` turns a registry operation into events, writes them to the
-queues that want them before the handler answers, and runs the deliverers in the app's lifespan."""
+queues that want them before the handler answers (together with the events other requests emit at
+the same time), and runs the deliverers in the app's lifespan."""
 
 from __future__ import annotations
 
@@ -12,10 +13,11 @@ from typing import Any
 from starlette.requests import Request
 
 from registry.events import model
+from registry.events.commit import GroupCommit, Write
 from registry.events.config import NotificationsConfig
 from registry.events.deliver import Deliverer, DeliveryMetrics
 from registry.events.lease import Lease
-from registry.events.queue import Queue, Sequence, append, endpoint_dir, live_tails, tail_dir
+from registry.events.queue import Queue, Sequence, endpoint_dir, live_tails, tail_dir
 from storage_backends import StorageBackend
 
 log = logging.getLogger("dockyard.events")
@@ -44,7 +46,7 @@ class Notifier:
         self._prefix = prefix.rstrip("/")
         self._metrics = metrics
         self._follow_tails = follow_tails
-        self._sequence = Sequence()
+        self._commit = GroupCommit(Sequence(), self._wake)
         self.endpoints = [(endpoint, Queue(backend, endpoint_dir(endpoint.name))) for endpoint in config.active]
         self._tails: list[Queue] = []
         self._deliverers: list[Deliverer] = []
@@ -71,19 +73,19 @@ class Notifier:
         """Queue events (action, target), in this order, durably, before the request is answered."""
         if not self.active:
             return
-        writes = []
+        writes: list[Write] = []
         for action, target in items:
             event = model.make_event(action, target, request, self.source)
-            seq = self._sequence.next()
             media_type = str(target.get("mediaType") or "")
             for endpoint, queue in self.endpoints:
                 if endpoint.wants(action, media_type):
-                    writes.append((queue, seq, event))
-            writes.extend((queue, seq, event) for queue in self._tails)
-        if writes:
-            await append(writes)
-            for deliverer in self._deliverers:
-                deliverer.wake.set()
+                    writes.append((queue, event))
+            writes.extend((queue, event) for queue in self._tails)
+        await self._commit.append(writes)
+
+    def _wake(self) -> None:
+        for deliverer in self._deliverers:
+            deliverer.wake.set()
 
     async def blob(self, request: Request, action: str, name: str, digest: str, size: int, source: str = "") -> None:
         if self.active:

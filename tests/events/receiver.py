@@ -27,7 +27,10 @@ class Delivery:
 
     @property
     def events(self) -> list[dict[str, Any]]:
+        """The distribution events in the body: an envelope's, a CloudEvent's data, or a CloudEvents batch's."""
         document = self.json
+        if isinstance(document, list):
+            return [item["data"] for item in document]
         return list(document["events"]) if "events" in document else [document["data"]]
 
 
