@@ -1,5 +1,5 @@
-"""Whole-blob GETs sent with sendfile(2) (`http.response.pathsend` on the plain-HTTP port,
-registry/zerocopy.py), against a real `dockyard serve` and a real uvicorn: every byte arrives,
+"""Whole-blob GETs sent by registry/zerocopy.py (`http.response.pathsend` on the plain-HTTP port,
+its copy and sendfile paths), against a real `dockyard serve` and a real uvicorn: every byte arrives,
 the connection carries on, a client leaving early harms nothing, the bytes are counted, and a
 download in flight finishes when the server is told to stop."""
 
